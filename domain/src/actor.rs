@@ -1,0 +1,54 @@
+//! Who did something and from where: carried by every event for the audit trail.
+
+use serde::{Deserialize, Serialize};
+
+/// How the actor proved who they are. New kinds are appended, never reordered:
+/// the position is part of the encoded log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CredentialKind {
+    /// No credentials were presented.
+    Anonymous,
+    /// The server itself (startup, maintenance commands).
+    System,
+    /// An account password (console and management API sessions).
+    Password,
+    /// A temporary docker login (24 h).
+    Temporary,
+    /// A long-term access-key login.
+    AccessKey,
+}
+
+/// The principal behind a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Actor {
+    /// Account of the user, when known.
+    pub account: Option<String>,
+    /// User name inside the account, when known.
+    pub user: Option<String>,
+    /// How they authenticated.
+    pub credential: CredentialKind,
+    /// Client address as seen by the server.
+    pub client_addr: Option<String>,
+}
+
+impl Actor {
+    /// An unauthenticated caller, identified only by address.
+    pub fn anonymous(client_addr: Option<String>) -> Self {
+        Self {
+            account: None,
+            user: None,
+            credential: CredentialKind::Anonymous,
+            client_addr,
+        }
+    }
+
+    /// The server acting on its own behalf.
+    pub fn system() -> Self {
+        Self {
+            account: None,
+            user: None,
+            credential: CredentialKind::System,
+            client_addr: None,
+        }
+    }
+}

@@ -1,0 +1,36 @@
+//! What the registry's rules refuse. Each variant maps to exactly one
+//! registry error code in the API layer; none of them is a bug.
+
+use thiserror::Error;
+
+use crate::digest::Digest;
+use crate::names::RepoPath;
+
+/// A refusal decided by the domain: the request was understood and is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DomainError {
+    /// An organization, repository or repository path that breaks the naming rules.
+    #[error("{0}")]
+    NameInvalid(String),
+    /// A tag that breaks the tag grammar.
+    #[error("{0}")]
+    TagInvalid(String),
+    /// A digest that is malformed, of an unsupported algorithm, or does not match the content.
+    #[error("{0}")]
+    DigestInvalid(String),
+    /// A manifest that cannot be parsed or breaks the image spec.
+    #[error("{0}")]
+    ManifestInvalid(String),
+    /// The repository does not exist.
+    #[error("repository {0} is not known to the registry")]
+    RepositoryUnknown(RepoPath),
+    /// The blob is not linked to the repository.
+    #[error("blob {0} is not known to the repository")]
+    BlobUnknown(Digest),
+    /// The manifest or tag does not exist in the repository.
+    #[error("manifest {0} is not known to the repository")]
+    ManifestUnknown(String),
+    /// A manifest refers to a blob or child manifest the repository does not hold.
+    #[error("manifest references {0}, which is not in the repository")]
+    ManifestBlobUnknown(Digest),
+}

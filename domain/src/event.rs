@@ -1,0 +1,166 @@
+//! The events of the registry: immutable facts, named in the past tense.
+//!
+//! Each carries what a reader of the audit trail needs without joining other
+//! data. Variants are only ever appended: their position is part of the
+//! encoded log, and golden bytes in `fixtures/` pin every one.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::digest::Digest;
+use crate::names::{OrgName, RepoPath, TagName};
+
+/// A fact that happened in the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// An organization (namespace) came into being.
+    OrgCreated {
+        /// Stream of the organization.
+        org_id: Uuid,
+        /// Its globally unique name.
+        org: OrgName,
+        /// Created implicitly by a push rather than by an explicit request.
+        auto: bool,
+    },
+    /// A repository incarnation came into being.
+    RepositoryCreated {
+        /// Stream of this incarnation.
+        repo_id: Uuid,
+        /// Stream of the owning organization.
+        org_id: Uuid,
+        /// Its name.
+        repo: RepoPath,
+    },
+    /// A blob upload completed and was linked to the repository.
+    BlobUploaded {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Repository name at the time.
+        repo: RepoPath,
+        /// Verified digest.
+        digest: Digest,
+        /// Size in bytes.
+        size: u64,
+    },
+    /// A blob already in another repository was linked without upload.
+    BlobMounted {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Repository name at the time.
+        repo: RepoPath,
+        /// The blob.
+        digest: Digest,
+        /// Size in bytes.
+        size: u64,
+        /// Where it was mounted from.
+        from: RepoPath,
+    },
+    /// A manifest was stored in the repository.
+    ManifestPushed {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Repository name at the time.
+        repo: RepoPath,
+        /// Digest of the manifest bytes.
+        digest: Digest,
+        /// Its media type.
+        media_type: String,
+        /// Size of the manifest in bytes.
+        size: u64,
+        /// Total size of the config and layers it references.
+        content_size: u64,
+        /// Config and layer blobs it references.
+        blobs: Vec<Digest>,
+        /// Child manifests (for an index).
+        manifests: Vec<Digest>,
+        /// Manifest it refers to, for the referrers API.
+        subject: Option<Digest>,
+        /// Artifact type shown by the referrers API.
+        artifact_type: Option<String>,
+        /// Manifest annotations shown by the referrers API.
+        annotations: BTreeMap<String, String>,
+    },
+    /// A tag was made to point at a manifest.
+    TagPointed {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Repository name at the time.
+        repo: RepoPath,
+        /// The tag.
+        tag: TagName,
+        /// The manifest it now points at.
+        digest: Digest,
+        /// Media type of that manifest.
+        media_type: String,
+        /// Size of the image: the manifest plus the content it references.
+        size: u64,
+        /// What it pointed at before, if anything.
+        previous: Option<Digest>,
+    },
+    /// A tag was removed.
+    TagDeleted {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Repository name at the time.
+        repo: RepoPath,
+        /// The tag.
+        tag: TagName,
+        /// The manifest it pointed at.
+        digest: Digest,
+    },
+    /// A manifest was removed from the repository.
+    ManifestDeleted {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Repository name at the time.
+        repo: RepoPath,
+        /// The manifest.
+        digest: Digest,
+        /// Its subject, so the referrers view can drop it.
+        subject: Option<Digest>,
+    },
+    /// A blob was unlinked from the repository.
+    BlobDeleted {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Repository name at the time.
+        repo: RepoPath,
+        /// The blob.
+        digest: Digest,
+    },
+}
+
+impl Event {
+    /// The aggregate stream the event belongs to.
+    pub fn stream_id(&self) -> Uuid {
+        match self {
+            Self::OrgCreated { org_id, .. } => *org_id,
+            Self::RepositoryCreated { repo_id, .. }
+            | Self::BlobUploaded { repo_id, .. }
+            | Self::BlobMounted { repo_id, .. }
+            | Self::ManifestPushed { repo_id, .. }
+            | Self::TagPointed { repo_id, .. }
+            | Self::TagDeleted { repo_id, .. }
+            | Self::ManifestDeleted { repo_id, .. }
+            | Self::BlobDeleted { repo_id, .. } => *repo_id,
+        }
+    }
+
+    /// The event type as written in the envelope, so audits can filter
+    /// without decoding payloads.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::OrgCreated { .. } => "OrgCreated",
+            Self::RepositoryCreated { .. } => "RepositoryCreated",
+            Self::BlobUploaded { .. } => "BlobUploaded",
+            Self::BlobMounted { .. } => "BlobMounted",
+            Self::ManifestPushed { .. } => "ManifestPushed",
+            Self::TagPointed { .. } => "TagPointed",
+            Self::TagDeleted { .. } => "TagDeleted",
+            Self::ManifestDeleted { .. } => "ManifestDeleted",
+            Self::BlobDeleted { .. } => "BlobDeleted",
+        }
+    }
+}

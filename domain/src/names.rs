@@ -1,0 +1,272 @@
+//! Validated names: organizations, repositories and tags.
+//!
+//! Every name that enters Berth is parsed here once; the rest of the code
+//! holds these newtypes and so cannot hold a name the registry would refuse.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::DomainError;
+use crate::limits::{MAX_ORG_NAME, MAX_REPO_NAME, MAX_TAG_NAME};
+
+/// Checks the shared component grammar: runs of `[a-z0-9]` joined by one
+/// separator (`.`, `_`, `__` or a run of `-`), never leading or trailing.
+fn components_valid(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < b.len() && (b[i].is_ascii_lowercase() || b[i].is_ascii_digit()) {
+            i += 1;
+        }
+        if i == start {
+            return false;
+        }
+        if i == b.len() {
+            return true;
+        }
+        match b[i] {
+            b'.' => i += 1,
+            b'_' => {
+                i += 1;
+                if i < b.len() && b[i] == b'_' {
+                    i += 1;
+                }
+            }
+            b'-' => {
+                while i < b.len() && b[i] == b'-' {
+                    i += 1;
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+macro_rules! string_newtype {
+    ($name:ident) => {
+        impl $name {
+            /// The name as the client wrote it (already validated).
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = DomainError;
+            fn from_str(s: &str) -> Result<Self, DomainError> {
+                Self::parse(s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = DomainError;
+            fn try_from(s: String) -> Result<Self, DomainError> {
+                Self::parse(&s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(n: $name) -> String {
+                n.0
+            }
+        }
+    };
+}
+
+/// An organization (namespace) name: a lowercase letter first, 1–64 chars.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct OrgName(String);
+
+impl OrgName {
+    /// Validates an organization name.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let first_ok = s.as_bytes().first().is_some_and(u8::is_ascii_lowercase);
+        if s.len() > MAX_ORG_NAME || !first_ok || !components_valid(s) {
+            return Err(DomainError::NameInvalid(format!(
+                "organization name {s:?} must start with a lowercase letter, contain only \
+                 [a-z0-9] separated by '.', '_', '__' or '-', and be 1-{MAX_ORG_NAME} characters"
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+string_newtype!(OrgName);
+
+/// A repository name inside an organization: may start with a digit, 1–128 chars.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RepoName(String);
+
+impl RepoName {
+    /// Validates a repository name (the part after the organization).
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        if s.len() > MAX_REPO_NAME || !components_valid(s) {
+            return Err(DomainError::NameInvalid(format!(
+                "repository name {s:?} must contain only [a-z0-9] separated by '.', '_', '__' \
+                 or '-', and be 1-{MAX_REPO_NAME} characters"
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+string_newtype!(RepoName);
+
+/// A tag: `[A-Za-z0-9_][A-Za-z0-9._-]{0,127}`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TagName(String);
+
+impl TagName {
+    /// Validates a tag.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let b = s.as_bytes();
+        let first_ok = b
+            .first()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || *c == b'_');
+        let rest_ok = b
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'.' | b'-'));
+        if !first_ok || !rest_ok || b.len() > MAX_TAG_NAME {
+            return Err(DomainError::TagInvalid(format!(
+                "tag {s:?} must match [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}"
+            )));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+string_newtype!(TagName);
+
+/// A repository's full name, exactly `<org>/<name>`: Berth keeps two levels
+/// so that every repository belongs to exactly one organization.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct RepoPath {
+    org: OrgName,
+    name: RepoName,
+}
+
+impl RepoPath {
+    /// Joins already-validated parts.
+    pub fn new(org: OrgName, name: RepoName) -> Self {
+        Self { org, name }
+    }
+
+    /// Parses `<org>/<name>`; any other shape is `NAME_INVALID`.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let mut parts = s.split('/');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(org), Some(name), None) => Ok(Self {
+                org: OrgName::parse(org)?,
+                name: RepoName::parse(name)?,
+            }),
+            _ => Err(DomainError::NameInvalid(format!(
+                "repository {s:?} must be exactly <organization>/<name>"
+            ))),
+        }
+    }
+
+    /// The owning organization.
+    pub fn org(&self) -> &OrgName {
+        &self.org
+    }
+
+    /// The name inside the organization.
+    pub fn name(&self) -> &RepoName {
+        &self.name
+    }
+}
+
+impl fmt::Display for RepoPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.org, self.name)
+    }
+}
+
+impl TryFrom<String> for RepoPath {
+    type Error = DomainError;
+    fn try_from(s: String) -> Result<Self, DomainError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<RepoPath> for String {
+    fn from(p: RepoPath) -> String {
+        p.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn org_names() {
+        for ok in ["a", "acme", "a1", "a.b", "a_b", "a__b", "a---b", "a-b.c_d"] {
+            assert!(OrgName::parse(ok).is_ok(), "{ok}");
+        }
+        let long = "a".repeat(65);
+        for bad in [
+            "", "1acme", "Acme", "a_", "a___b", "a..b", "a.-b", "-a", "a/b", "a b", "%2e", "..",
+            &long,
+        ] {
+            assert!(OrgName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(OrgName::parse(&"a".repeat(64)).is_ok());
+    }
+
+    #[test]
+    fn repo_names() {
+        for ok in ["2048-demo", "web", "a.b", "x__y"] {
+            assert!(RepoName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "2048-demo/test", "Web", "a-", ".a", "%2e%2e"] {
+            assert!(RepoName::parse(bad).is_err(), "{bad}");
+        }
+        assert!(RepoName::parse(&"a".repeat(128)).is_ok());
+        assert!(RepoName::parse(&"a".repeat(129)).is_err());
+    }
+
+    #[test]
+    fn paths_have_exactly_two_levels() {
+        assert_eq!(
+            RepoPath::parse("acme/2048-demo").unwrap().to_string(),
+            "acme/2048-demo"
+        );
+        for bad in [
+            "acme",
+            "acme/2048-demo/test",
+            "/acme/web",
+            "acme/",
+            "acme//web",
+        ] {
+            assert!(RepoPath::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn tags() {
+        for ok in ["latest", "v1.0.0", "_x", "A-b_c.d", &"t".repeat(128)] {
+            assert!(TagName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".x", "-x", "a/b", "a:b", &"t".repeat(129)] {
+            assert!(TagName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn serde_validates_on_decode() {
+        let err = serde_json::from_str::<OrgName>("\"Bad\"");
+        assert!(err.is_err());
+        let p: RepoPath = serde_json::from_str("\"acme/web\"").unwrap();
+        assert_eq!(p.org().as_str(), "acme");
+    }
+}

@@ -1,0 +1,132 @@
+//! Decision state: the slice of the registry that commands are decided on,
+//! folded from events by [`Registry::evolve`].
+
+use std::collections::HashMap;
+
+use uuid::Uuid;
+
+use crate::digest::Digest;
+use crate::event::Event;
+use crate::names::{OrgName, RepoPath, TagName};
+
+/// An organization as decisions see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrgState {
+    /// Stream id.
+    pub id: Uuid,
+    /// Events in the stream so far.
+    pub version: u64,
+}
+
+/// A manifest as decisions see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManifestMeta {
+    /// Media type.
+    pub media_type: String,
+    /// Manifest size plus the size of the content it references.
+    pub total_size: u64,
+    /// Its subject, if it is a referrer.
+    pub subject: Option<Digest>,
+}
+
+/// A repository incarnation as decisions see it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RepoState {
+    /// Stream id.
+    pub id: Uuid,
+    /// Events in the stream so far.
+    pub version: u64,
+    /// Linked blobs and their sizes.
+    pub blobs: HashMap<Digest, u64>,
+    /// Stored manifests.
+    pub manifests: HashMap<Digest, ManifestMeta>,
+    /// Tags and the manifest each points at.
+    pub tags: HashMap<TagName, Digest>,
+}
+
+/// The part of the registry loaded for deciding. A name absent from the maps
+/// is a name that does not exist: the engine loads every name a command
+/// [touches](crate::Command::touches) before deciding.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    /// Organizations by name.
+    pub orgs: HashMap<OrgName, OrgState>,
+    /// Repositories by name.
+    pub repos: HashMap<RepoPath, RepoState>,
+}
+
+impl Registry {
+    /// Folds one event in and returns the new version of its stream.
+    pub fn evolve(&mut self, event: &Event) -> u64 {
+        match event {
+            Event::OrgCreated { org_id, org, .. } => {
+                self.orgs.insert(
+                    org.clone(),
+                    OrgState {
+                        id: *org_id,
+                        version: 1,
+                    },
+                );
+                1
+            }
+            Event::RepositoryCreated { repo_id, repo, .. } => {
+                self.repos.insert(
+                    repo.clone(),
+                    RepoState {
+                        id: *repo_id,
+                        version: 1,
+                        ..RepoState::default()
+                    },
+                );
+                1
+            }
+            Event::BlobUploaded {
+                repo, digest, size, ..
+            }
+            | Event::BlobMounted {
+                repo, digest, size, ..
+            } => self.with_repo(repo, |r| {
+                r.blobs.insert(digest.clone(), *size);
+            }),
+            Event::ManifestPushed {
+                repo,
+                digest,
+                media_type,
+                size,
+                content_size,
+                subject,
+                ..
+            } => self.with_repo(repo, |r| {
+                r.manifests.insert(
+                    digest.clone(),
+                    ManifestMeta {
+                        media_type: media_type.clone(),
+                        total_size: size + content_size,
+                        subject: subject.clone(),
+                    },
+                );
+            }),
+            Event::TagPointed {
+                repo, tag, digest, ..
+            } => self.with_repo(repo, |r| {
+                r.tags.insert(tag.clone(), digest.clone());
+            }),
+            Event::TagDeleted { repo, tag, .. } => self.with_repo(repo, |r| {
+                r.tags.remove(tag);
+            }),
+            Event::ManifestDeleted { repo, digest, .. } => self.with_repo(repo, |r| {
+                r.manifests.remove(digest);
+            }),
+            Event::BlobDeleted { repo, digest, .. } => self.with_repo(repo, |r| {
+                r.blobs.remove(digest);
+            }),
+        }
+    }
+
+    fn with_repo(&mut self, repo: &RepoPath, f: impl FnOnce(&mut RepoState)) -> u64 {
+        let state = self.repos.entry(repo.clone()).or_default();
+        f(state);
+        state.version += 1;
+        state.version
+    }
+}
