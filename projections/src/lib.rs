@@ -1,1 +1,151 @@
+//! Berth's read models. Each module folds events into its own fjall
+//! keyspaces; [`ReadModels`] feeds them all from the engine's batch (so they
+//! are exactly as current as the log) and answers every query without
+//! touching the log.
 
+mod blob_links;
+mod keys;
+mod manifests;
+mod orgs;
+mod repositories;
+mod tags;
+
+use berth_domain::{OrgName, OrgState, RepoPath, RepoState};
+use berth_store::{EventLog, Projector, Recorded, StoreError};
+use fjall::{Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+use sha2::{Digest as _, Sha256};
+
+pub use blob_links::BlobLinks;
+pub use manifests::{ManifestRow, Manifests, ReferrerRow};
+pub use orgs::{OrgRow, Orgs};
+pub use repositories::{RepoRow, Repositories};
+pub use tags::{TagRow, Tags};
+
+/// Version of the row layouts. A data directory written with another
+/// version has its read models rebuilt from the log at startup.
+pub const PROJECTION_VERSION: u32 = 1;
+
+const CHECKPOINT: &[u8] = b"registry";
+
+/// All read models of the registry.
+#[derive(Clone)]
+pub struct ReadModels {
+    /// Organizations.
+    pub orgs: Orgs,
+    /// Repositories and the catalog.
+    pub repos: Repositories,
+    /// Tags.
+    pub tags: Tags,
+    /// Manifests and referrers.
+    pub manifests: Manifests,
+    /// Blob links.
+    pub blob_links: BlobLinks,
+    checkpoints: Keyspace,
+}
+
+impl ReadModels {
+    /// Opens the read models in the log's database. Rows written under
+    /// another layout version are dropped, so the engine rebuilds them.
+    pub fn open(log: &EventLog) -> Result<Self, StoreError> {
+        let db = log.database();
+        let models = Self {
+            orgs: Orgs::open(db)?,
+            repos: Repositories::open(db)?,
+            tags: Tags::open(db)?,
+            manifests: Manifests::open(db)?,
+            blob_links: BlobLinks::open(db)?,
+            checkpoints: db.keyspace("p_checkpoints", KeyspaceCreateOptions::default)?,
+        };
+        if let Some(v) = models.checkpoints.get(CHECKPOINT)? {
+            let version = v.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            if version != Some(PROJECTION_VERSION) {
+                tracing::warn!(
+                    found = ?version,
+                    expected = PROJECTION_VERSION,
+                    "read models use another layout; rebuilding from the log"
+                );
+                models.reset()?;
+            }
+        }
+        Ok(models)
+    }
+
+    fn keyspaces(&self) -> [(&'static str, &Keyspace); 7] {
+        [
+            ("orgs", &self.orgs.rows),
+            ("repos", &self.repos.by_name),
+            ("tags", &self.tags.rows),
+            ("manifests", &self.manifests.rows),
+            ("referrers", &self.manifests.referrers),
+            ("blob_links", &self.blob_links.rows),
+            ("checkpoints", &self.checkpoints),
+        ]
+    }
+
+    /// A SHA-256 over every row of every read model, in key order: two data
+    /// directories with the same digest hold byte-identical read models.
+    pub fn digest(&self) -> Result<String, StoreError> {
+        let mut h = Sha256::new();
+        for (name, ks) in self.keyspaces() {
+            h.update(name.as_bytes());
+            for item in ks.iter() {
+                let (k, v) = item.into_inner()?;
+                h.update((k.len() as u64).to_be_bytes());
+                h.update(&k);
+                h.update((v.len() as u64).to_be_bytes());
+                h.update(&v);
+            }
+        }
+        Ok(berth_domain::hex::encode(&h.finalize()))
+    }
+}
+
+impl Projector for ReadModels {
+    fn apply(&self, batch: &mut OwnedWriteBatch, recorded: &Recorded) -> Result<(), StoreError> {
+        self.orgs.apply(batch, recorded);
+        self.repos.apply(batch, recorded);
+        self.tags.apply(batch, recorded);
+        self.manifests.apply(batch, recorded);
+        self.blob_links.apply(batch, recorded);
+        Ok(())
+    }
+
+    fn set_checkpoint(&self, batch: &mut OwnedWriteBatch, seq: u64) {
+        let mut v = PROJECTION_VERSION.to_be_bytes().to_vec();
+        v.extend_from_slice(&seq.to_be_bytes());
+        batch.insert(&self.checkpoints, CHECKPOINT, v);
+    }
+
+    fn checkpoint(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .checkpoints
+            .get(CHECKPOINT)?
+            .and_then(|v| v.get(4..12).and_then(|b| b.try_into().ok()))
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    fn reset(&self) -> Result<(), StoreError> {
+        for (_, ks) in self.keyspaces() {
+            ks.clear()?;
+        }
+        Ok(())
+    }
+
+    fn load_org(&self, name: &OrgName) -> Result<Option<OrgState>, StoreError> {
+        self.orgs.load(name)
+    }
+
+    fn load_repo(&self, path: &RepoPath) -> Result<Option<RepoState>, StoreError> {
+        let Some(row) = self.repos.get(path)? else {
+            return Ok(None);
+        };
+        Ok(Some(RepoState {
+            id: row.id,
+            version: 0,
+            blobs: self.blob_links.load(row.id)?,
+            manifests: self.manifests.load(row.id)?,
+            tags: self.tags.load(row.id)?,
+        }))
+    }
+}

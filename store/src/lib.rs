@@ -1,1 +1,17 @@
+//! Berth's storage: the hash-chained event log in fjall, the single-writer
+//! engine that decides and appends with group commit, and the
+//! content-addressed blob store with streaming uploads.
 
+pub mod blobs;
+pub mod engine;
+pub mod envelope;
+pub mod error;
+pub mod log;
+pub mod uploads;
+
+pub use blobs::BlobStore;
+pub use engine::{catch_up, start, startup_check, Engine, Projector, RequestMeta};
+pub use envelope::{Envelope, Recorded, SCHEMA_VERSION};
+pub use error::StoreError;
+pub use log::{ChainPoint, EventLog};
+pub use uploads::{Session, SessionGuard, Uploads};

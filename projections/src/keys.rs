@@ -1,0 +1,35 @@
+//! Key and row encoding shared by the read models. Keys start with the
+//! 16-byte repository id, so a repository's rows are one prefix and a
+//! deleted incarnation never mixes with a new one of the same name.
+
+use berth_store::StoreError;
+use serde::{de::DeserializeOwned, Serialize};
+use uuid::Uuid;
+
+/// `repo_id ‖ suffix`.
+pub fn repo_key(repo_id: Uuid, suffix: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16 + suffix.len());
+    k.extend_from_slice(repo_id.as_bytes());
+    k.extend_from_slice(suffix);
+    k
+}
+
+/// The part of a key after the repository id.
+pub fn suffix(key: &[u8]) -> &[u8] {
+    key.get(16..).unwrap_or_default()
+}
+
+/// Encodes a row.
+pub fn encode<T: Serialize>(row: &T) -> Vec<u8> {
+    postcard::to_stdvec(row).expect("rows are plain data and always encode")
+}
+
+/// Decodes a row; a row that does not decode means the read models are
+/// damaged and must be rebuilt.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(bytes).map_err(|e| {
+        StoreError::Io(std::io::Error::other(format!(
+            "a read-model row does not decode ({e}); run `berth projections rebuild`"
+        )))
+    })
+}

@@ -1,0 +1,76 @@
+//! Repositories: the live name → incarnation index (which also serves the
+//! catalog, in name order) and each incarnation's row.
+
+use berth_domain::{Event, RepoPath};
+use berth_store::{Recorded, StoreError};
+use chrono::{DateTime, Utc};
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::keys::{decode, encode};
+
+/// A repository incarnation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepoRow {
+    /// Stream id.
+    pub id: Uuid,
+    /// Owning organization's stream id.
+    pub org_id: Uuid,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// The repositories read model.
+#[derive(Clone)]
+pub struct Repositories {
+    pub(crate) by_name: Keyspace,
+}
+
+impl Repositories {
+    pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
+        Ok(Self {
+            by_name: db.keyspace("p_repos", KeyspaceCreateOptions::default)?,
+        })
+    }
+
+    pub(crate) fn apply(&self, batch: &mut OwnedWriteBatch, rec: &Recorded) {
+        if let Event::RepositoryCreated {
+            repo_id,
+            org_id,
+            repo,
+        } = &rec.event
+        {
+            let row = RepoRow {
+                id: *repo_id,
+                org_id: *org_id,
+                created_at: rec.envelope.occurred_at,
+            };
+            batch.insert(&self.by_name, repo.to_string(), encode(&row));
+        }
+    }
+
+    /// The live incarnation of a name.
+    pub fn get(&self, path: &RepoPath) -> Result<Option<RepoRow>, StoreError> {
+        self.by_name
+            .get(path.to_string())?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// Repository names in order, after `last`, at most `limit`.
+    pub fn names(&self, last: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
+        let iter = match last {
+            Some(l) => self
+                .by_name
+                .range::<&[u8], _>((std::ops::Bound::Excluded(l.as_bytes()), std::ops::Bound::Unbounded)),
+            None => self.by_name.iter(),
+        };
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let key = item.key()?;
+            out.push(String::from_utf8_lossy(&key).into_owned());
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,287 @@
+//! The single writer: commands queue to one thread, which decides them
+//! through the domain, appends their events and projection rows in one
+//! fjall batch, makes it durable with one fsync, and only then answers every
+//! waiter in the batch (group commit).
+
+use std::sync::Arc;
+use std::thread;
+
+use berth_domain::{
+    decide, Actor, Command, Event, Fresh, OrgName, OrgState, Registry, RepoPath,
+    RepoState,
+};
+use chrono::Utc;
+use fjall::OwnedWriteBatch;
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use crate::envelope::{encode_payload, seal, Envelope, Recorded, SCHEMA_VERSION};
+use crate::error::StoreError;
+use crate::log::{ChainPoint, EventLog};
+
+/// Most commands folded into one batch; bounds a batch's latency.
+const MAX_BATCH: usize = 512;
+/// Repositories kept in the decision cache before it is dropped and reloaded.
+const CACHE_LIMIT: usize = 50_000;
+/// Commands waiting for the writer before submitters wait for room.
+const QUEUE: usize = 4096;
+
+/// Read models fed by the engine in the same batch as the events.
+///
+/// The engine also asks them for the decision state of the names a command
+/// touches: they are written atomically with the log, so they are as current
+/// as the log itself.
+pub trait Projector: Send + Sync + 'static {
+    /// Adds the rows that follow from one event to the batch.
+    fn apply(&self, batch: &mut OwnedWriteBatch, recorded: &Recorded) -> Result<(), StoreError>;
+    /// Adds the checkpoint (last applied sequence) to the batch.
+    fn set_checkpoint(&self, batch: &mut OwnedWriteBatch, seq: u64);
+    /// The last sequence applied.
+    fn checkpoint(&self) -> Result<u64, StoreError>;
+    /// Drops every row and the checkpoint, for a rebuild.
+    fn reset(&self) -> Result<(), StoreError>;
+    /// Decision state of an organization, if it exists.
+    fn load_org(&self, name: &OrgName) -> Result<Option<OrgState>, StoreError>;
+    /// Decision state of a repository, if it exists.
+    fn load_repo(&self, path: &RepoPath) -> Result<Option<RepoState>, StoreError>;
+}
+
+/// Who asked, carried into every envelope.
+#[derive(Debug, Clone)]
+pub struct RequestMeta {
+    /// The principal.
+    pub actor: Actor,
+    /// The request id (also in the access log).
+    pub request_id: Uuid,
+}
+
+type Reply = oneshot::Sender<Result<Vec<Recorded>, StoreError>>;
+
+struct Job {
+    command: Command,
+    meta: RequestMeta,
+    reply: Reply,
+}
+
+/// Handle to the writer. Cloning is cheap; every clone feeds the same queue.
+#[derive(Clone)]
+pub struct Engine {
+    queue: mpsc::Sender<Job>,
+}
+
+/// Opens the log, verifies its tail, brings projections up to date, and
+/// starts the writer thread. Returns the handle and the thread to join on
+/// shutdown (it ends when every handle is dropped).
+pub fn start(
+    log: EventLog,
+    projector: Arc<dyn Projector>,
+) -> Result<(Engine, thread::JoinHandle<()>), StoreError> {
+    let head = startup_check(&log)?;
+    catch_up(&log, projector.as_ref())?;
+    let (queue, rx) = mpsc::channel(QUEUE);
+    let writer = Writer {
+        log,
+        projector,
+        head,
+        cache: Registry::default(),
+    };
+    let handle = thread::Builder::new()
+        .name("berth-writer".into())
+        .spawn(move || writer.run(rx))?;
+    Ok((Engine { queue }, handle))
+}
+
+/// Checks that the log is contiguous and its chain holds from the last
+/// verified checkpoint to the head, then moves the checkpoint there.
+pub fn startup_check(log: &EventLog) -> Result<ChainPoint, StoreError> {
+    let verified = log.verified()?;
+    let head = log.verify_from(verified)?;
+    if head != verified {
+        log.set_verified(head)?;
+    }
+    tracing::info!(head = head.seq, checked = head.seq - verified.seq, "event log verified");
+    Ok(head)
+}
+
+/// Replays the events a projector has not seen yet, in batches.
+pub fn catch_up(log: &EventLog, projector: &dyn Projector) -> Result<u64, StoreError> {
+    const REPLAY_BATCH: usize = 4096;
+    let from = projector.checkpoint()?;
+    let start = log.point_at(from)?;
+    let mut batch = log.batch();
+    let mut pending = 0usize;
+    let mut last = from;
+    log.scan(start, |recorded| {
+        projector.apply(&mut batch, &recorded)?;
+        last = recorded.seq;
+        pending += 1;
+        if pending == REPLAY_BATCH {
+            projector.set_checkpoint(&mut batch, last);
+            log.commit(std::mem::replace(&mut batch, log.batch()))?;
+            pending = 0;
+        }
+        Ok(())
+    })?;
+    if pending > 0 {
+        projector.set_checkpoint(&mut batch, last);
+        log.commit(batch)?;
+    }
+    if last > from {
+        tracing::info!(from, to = last, "projections caught up");
+    }
+    Ok(last)
+}
+
+impl Engine {
+    /// Decides a command and returns its events once they are durable.
+    pub async fn submit(
+        &self,
+        command: Command,
+        meta: RequestMeta,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Job {
+                command,
+                meta,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+struct Writer {
+    log: EventLog,
+    projector: Arc<dyn Projector>,
+    head: ChainPoint,
+    cache: Registry,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut jobs = vec![first];
+            while jobs.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.process(jobs);
+        }
+        tracing::info!(head = self.head.seq, "writer stopped");
+    }
+
+    fn process(&mut self, jobs: Vec<Job>) {
+        if self.cache.repos.len() > CACHE_LIMIT {
+            self.cache = Registry::default();
+        }
+        let mut batch = self.log.batch();
+        let start = self.head;
+        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut failure = None;
+        for job in jobs {
+            if failure.is_some() {
+                outcomes.push((job.reply, Err(StoreError::Closed)));
+                continue;
+            }
+            let result = match self.decide(&job.command) {
+                Ok(events) => self.record(&mut batch, events, &job.meta),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = &result {
+                if !matches!(e, StoreError::Rejected(_)) {
+                    failure = Some(e.to_string());
+                }
+            }
+            outcomes.push((job.reply, result));
+        }
+        if failure.is_none() && self.head != start {
+            self.log.set_head(&mut batch, self.head);
+            self.projector.set_checkpoint(&mut batch, self.head.seq);
+            if let Err(e) = self.log.commit(batch) {
+                failure = Some(e.to_string());
+            }
+        }
+        if let Some(reason) = failure {
+            tracing::error!(%reason, "batch not committed; every command in it fails");
+            self.head = start;
+            self.cache = Registry::default();
+            for (reply, _) in outcomes {
+                let _ = reply.send(Err(StoreError::Io(std::io::Error::other(reason.clone()))));
+            }
+            return;
+        }
+        for (reply, result) in outcomes {
+            let _ = reply.send(result);
+        }
+    }
+
+    fn decide(&mut self, command: &Command) -> Result<Vec<Event>, StoreError> {
+        for repo in command.touches() {
+            self.hydrate(repo)?;
+        }
+        let fresh = Fresh {
+            org_id: Uuid::new_v4(),
+            repo_id: Uuid::new_v4(),
+        };
+        decide(&self.cache, command, fresh).map_err(StoreError::from)
+    }
+
+    /// Loads a repository and its organization into the decision cache.
+    fn hydrate(&mut self, repo: &RepoPath) -> Result<(), StoreError> {
+        if !self.cache.orgs.contains_key(repo.org()) {
+            if let Some(mut org) = self.projector.load_org(repo.org())? {
+                org.version = self.log.stream_version(org.id)?;
+                self.cache.orgs.insert(repo.org().clone(), org);
+            }
+        }
+        if !self.cache.repos.contains_key(repo) {
+            if let Some(mut state) = self.projector.load_repo(repo)? {
+                state.version = self.log.stream_version(state.id)?;
+                self.cache.repos.insert(repo.clone(), state);
+            }
+        }
+        Ok(())
+    }
+
+    fn record(
+        &mut self,
+        batch: &mut OwnedWriteBatch,
+        events: Vec<Event>,
+        meta: &RequestMeta,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        let now = Utc::now();
+        let mut recorded = Vec::with_capacity(events.len());
+        for event in events {
+            let stream = event.stream_id();
+            let stream_version = self.cache.evolve(&event);
+            let seq = self.head.seq + 1;
+            let envelope = Envelope {
+                schema: SCHEMA_VERSION,
+                event_type: event.kind().to_owned(),
+                stream,
+                stream_version,
+                occurred_at: now,
+                actor: meta.actor.clone(),
+                request_id: meta.request_id,
+                prev_hash: self.head.hash,
+                payload: encode_payload(&event)?,
+            };
+            let (value, hash) = seal(seq, &envelope)?;
+            self.log.append(batch, seq, value);
+            self.log.set_stream_version(batch, stream, stream_version);
+            let rec = Recorded {
+                seq,
+                envelope,
+                event,
+            };
+            self.projector.apply(batch, &rec)?;
+            recorded.push(rec);
+            self.head = ChainPoint { seq, hash };
+        }
+        Ok(recorded)
+    }
+}

@@ -1,0 +1,133 @@
+//! The envelope every event is written in, and the hash chain that links them.
+//!
+//! Stored value of sequence `n`: `hash(n) ‖ postcard(envelope)`, where
+//! `hash(n) = SHA-256(hash(n-1) ‖ n as u64 big-endian ‖ postcard(envelope))`.
+//! Keeping `hash(n)` beside the bytes lets a verifier name the altered event
+//! itself, not the one after it.
+
+use berth_domain::{Actor, Event};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+use uuid::Uuid;
+
+use crate::error::StoreError;
+
+/// The payload encoding in force. Older versions are upcast on read; a
+/// version newer than this stops startup rather than being misread.
+pub const SCHEMA_VERSION: u16 = 1;
+
+/// Length of a chain hash.
+pub const HASH_LEN: usize = 32;
+
+/// A chain hash.
+pub type Hash = [u8; HASH_LEN];
+
+/// The hash before the first event.
+pub const GENESIS: Hash = [0; HASH_LEN];
+
+/// Metadata around one event, as stored in the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Encoding version of `payload`.
+    pub schema: u16,
+    /// Event type name, readable without decoding the payload.
+    pub event_type: String,
+    /// Aggregate stream the event belongs to.
+    pub stream: Uuid,
+    /// Position of the event in its stream, from 1.
+    pub stream_version: u64,
+    /// When the engine accepted it.
+    #[serde(with = "chrono::serde::ts_microseconds")]
+    pub occurred_at: DateTime<Utc>,
+    /// Who caused it and from where.
+    pub actor: Actor,
+    /// The request it came from, to correlate with access logs.
+    pub request_id: Uuid,
+    /// Chain hash of the previous event.
+    pub prev_hash: Hash,
+    /// The event, postcard-encoded under `schema`.
+    pub payload: Vec<u8>,
+}
+
+/// An event as it sits in the log: its sequence number, envelope and
+/// decoded payload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recorded {
+    /// Global sequence number, from 1.
+    pub seq: u64,
+    /// Envelope metadata.
+    pub envelope: Envelope,
+    /// The decoded event.
+    pub event: Event,
+}
+
+/// Computes `hash(n)` from the previous hash and the encoded envelope.
+pub fn chain_hash(prev: &Hash, seq: u64, encoded: &[u8]) -> Hash {
+    let mut h = Sha256::new();
+    h.update(prev);
+    h.update(seq.to_be_bytes());
+    h.update(encoded);
+    h.finalize().into()
+}
+
+/// Encodes an event's payload under the current schema.
+pub fn encode_payload(event: &Event) -> Result<Vec<u8>, StoreError> {
+    Ok(postcard::to_stdvec(event)?)
+}
+
+/// Encodes an envelope for storage, returning the stored value and its hash.
+pub fn seal(seq: u64, envelope: &Envelope) -> Result<(Vec<u8>, Hash), StoreError> {
+    let encoded = postcard::to_stdvec(envelope)?;
+    let hash = chain_hash(&envelope.prev_hash, seq, &encoded);
+    let mut value = Vec::with_capacity(HASH_LEN + encoded.len());
+    value.extend_from_slice(&hash);
+    value.extend_from_slice(&encoded);
+    Ok((value, hash))
+}
+
+/// Decodes a stored value, checking its own hash. The caller checks the
+/// link to the previous event.
+pub fn open(seq: u64, value: &[u8]) -> Result<(Recorded, Hash), StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { seq, reason };
+    if value.len() < HASH_LEN {
+        return Err(corrupt("value is shorter than its hash".into()));
+    }
+    let (stored_hash, encoded) = value.split_at(HASH_LEN);
+    let envelope: Envelope = postcard::from_bytes(encoded)
+        .map_err(|e| corrupt(format!("envelope does not decode: {e}")))?;
+    let hash = chain_hash(&envelope.prev_hash, seq, encoded);
+    if hash.as_slice() != stored_hash {
+        return Err(corrupt("content does not match its hash".into()));
+    }
+    let event = decode_payload(&envelope).map_err(corrupt)?;
+    Ok((
+        Recorded {
+            seq,
+            envelope,
+            event,
+        },
+        hash,
+    ))
+}
+
+fn decode_payload(envelope: &Envelope) -> Result<Event, String> {
+    match envelope.schema {
+        SCHEMA_VERSION => {
+            let event: Event = postcard::from_bytes(&envelope.payload).map_err(|e| {
+                format!("{} payload does not decode: {e}", envelope.event_type)
+            })?;
+            if event.kind() != envelope.event_type {
+                return Err(format!(
+                    "envelope says {} but payload is {}",
+                    envelope.event_type,
+                    event.kind()
+                ));
+            }
+            Ok(event)
+        }
+        other => Err(format!(
+            "schema version {other} is not known to this build (newest known: {SCHEMA_VERSION})"
+        )),
+    }
+}

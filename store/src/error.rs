@@ -1,0 +1,56 @@
+//! What the disk, the log or the store's own rules refuse.
+
+use berth_domain::{Digest, DomainError};
+use thiserror::Error;
+
+/// Errors of the store layer. `Rejected` carries a domain refusal through the
+/// engine unchanged; everything else is about storage.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The command was decided and refused by the domain rules.
+    #[error(transparent)]
+    Rejected(#[from] DomainError),
+    /// A filesystem operation failed.
+    #[error("filesystem: {0}")]
+    Io(#[from] std::io::Error),
+    /// The embedded database failed.
+    #[error("database: {0}")]
+    Database(#[from] fjall::Error),
+    /// The log holds something that does not decode or breaks the chain.
+    #[error("event log is damaged at sequence {seq}: {reason}")]
+    Corrupt {
+        /// First sequence number found bad.
+        seq: u64,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The upload session does not exist (or belongs to another repository).
+    #[error("upload session is not known")]
+    UploadUnknown,
+    /// The uploaded content would exceed the configured blob size limit.
+    #[error("blob exceeds the size limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// The client's body stream broke off; nothing of it was kept.
+    #[error("request body ended early: {0}")]
+    BodyAborted(String),
+    /// The uploaded bytes do not hash to the digest the client named.
+    #[error("content digest is {actual}, not {expected}")]
+    DigestMismatch {
+        /// What the client said.
+        expected: Digest,
+        /// What the bytes hash to.
+        actual: Digest,
+    },
+    /// The engine has stopped and takes no more commands.
+    #[error("the engine has stopped")]
+    Closed,
+}
+
+impl From<postcard::Error> for StoreError {
+    fn from(e: postcard::Error) -> Self {
+        Self::Io(std::io::Error::other(e))
+    }
+}

@@ -1,0 +1,210 @@
+//! The append-only event log in fjall: one keyspace keyed by big-endian
+//! sequence number, a meta keyspace with the chain head and the last
+//! verified checkpoint, and the version of every stream.
+
+use std::path::Path;
+
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
+use uuid::Uuid;
+
+use crate::envelope::{open, Hash, Recorded, GENESIS, HASH_LEN};
+use crate::error::StoreError;
+
+const HEAD: &[u8] = b"head";
+const VERIFIED: &[u8] = b"verified";
+
+/// A position in the chain: a sequence number and the hash ending there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChainPoint {
+    /// Sequence number (0 before the first event).
+    pub seq: u64,
+    /// Chain hash at `seq`.
+    pub hash: Hash,
+}
+
+impl ChainPoint {
+    /// The empty log.
+    pub const START: Self = Self {
+        seq: 0,
+        hash: GENESIS,
+    };
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = self.seq.to_be_bytes().to_vec();
+        v.extend_from_slice(&self.hash);
+        v
+    }
+
+    fn decode(bytes: &[u8]) -> Option<Self> {
+        let seq = u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?);
+        let hash = bytes.get(8..8 + HASH_LEN)?.try_into().ok()?;
+        Some(Self { seq, hash })
+    }
+}
+
+/// The fjall database that holds the log and, in the same database so that
+/// one batch covers both, every projection.
+#[derive(Clone)]
+pub struct EventLog {
+    db: Database,
+    events: Keyspace,
+    meta: Keyspace,
+    streams: Keyspace,
+}
+
+impl EventLog {
+    /// Opens (or creates) the database under `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = Database::builder(dir).manual_journal_persist(true).open()?;
+        let events = db.keyspace("log", KeyspaceCreateOptions::default)?;
+        let meta = db.keyspace("log_meta", KeyspaceCreateOptions::default)?;
+        let streams = db.keyspace("log_streams", KeyspaceCreateOptions::default)?;
+        Ok(Self {
+            db,
+            events,
+            meta,
+            streams,
+        })
+    }
+
+    /// The database, for projections to open their keyspaces in.
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// A new batch to append events and projection rows atomically.
+    pub fn batch(&self) -> OwnedWriteBatch {
+        self.db.batch()
+    }
+
+    /// Commits a batch and makes it durable before returning.
+    pub fn commit(&self, batch: OwnedWriteBatch) -> Result<(), StoreError> {
+        batch.commit()?;
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+
+    /// The last appended event's position, as recorded by the writer.
+    pub fn head(&self) -> Result<ChainPoint, StoreError> {
+        self.point(HEAD)
+    }
+
+    /// The last position verified at startup.
+    pub fn verified(&self) -> Result<ChainPoint, StoreError> {
+        self.point(VERIFIED)
+    }
+
+    fn point(&self, key: &[u8]) -> Result<ChainPoint, StoreError> {
+        match self.meta.get(key)? {
+            None => Ok(ChainPoint::START),
+            Some(v) => ChainPoint::decode(&v).ok_or_else(|| StoreError::Corrupt {
+                seq: 0,
+                reason: format!("meta record {:?} is malformed", String::from_utf8_lossy(key)),
+            }),
+        }
+    }
+
+    /// Records a verified checkpoint, trusted by the next startup.
+    pub fn set_verified(&self, point: ChainPoint) -> Result<(), StoreError> {
+        self.meta.insert(VERIFIED, point.encode())?;
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
+    }
+
+    /// Adds one sealed event to a batch.
+    pub fn append(&self, batch: &mut OwnedWriteBatch, seq: u64, value: Vec<u8>) {
+        batch.insert(&self.events, seq.to_be_bytes(), value);
+    }
+
+    /// Adds the new head to a batch.
+    pub fn set_head(&self, batch: &mut OwnedWriteBatch, head: ChainPoint) {
+        batch.insert(&self.meta, HEAD, head.encode());
+    }
+
+    /// Adds a stream's new version to a batch.
+    pub fn set_stream_version(&self, batch: &mut OwnedWriteBatch, stream: Uuid, version: u64) {
+        batch.insert(&self.streams, stream.as_bytes(), version.to_be_bytes());
+    }
+
+    /// The number of events in a stream so far.
+    pub fn stream_version(&self, stream: Uuid) -> Result<u64, StoreError> {
+        Ok(self
+            .streams
+            .get(stream.as_bytes())?
+            .and_then(|v| v.as_ref().try_into().ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Reads events after `from`, checking every hash and every link, and
+    /// calls `visit` on each in order. Stops at the first bad event and names
+    /// its sequence number; returns the last good position.
+    pub fn scan(
+        &self,
+        from: ChainPoint,
+        mut visit: impl FnMut(Recorded) -> Result<(), StoreError>,
+    ) -> Result<ChainPoint, StoreError> {
+        let mut at = from;
+        for item in self.events.range((from.seq + 1).to_be_bytes()..) {
+            let expected = at.seq + 1;
+            let (key, value) = item.into_inner().map_err(|e| StoreError::Corrupt {
+                seq: expected,
+                reason: format!("storage cannot read the event: {e}"),
+            })?;
+            let seq = key
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    seq: expected,
+                    reason: "log key is not a sequence number".into(),
+                })?;
+            if seq != expected {
+                return Err(StoreError::Corrupt {
+                    seq: expected,
+                    reason: format!("sequence jumps from {} to {seq}", at.seq),
+                });
+            }
+            let (recorded, hash) = open(seq, &value)?;
+            if recorded.envelope.prev_hash != at.hash {
+                return Err(StoreError::Corrupt {
+                    seq,
+                    reason: "previous-hash link does not match the event before it".into(),
+                });
+            }
+            visit(recorded)?;
+            at = ChainPoint { seq, hash };
+        }
+        Ok(at)
+    }
+
+    /// The chain position at `seq`: the event there, checked against its own
+    /// hash (its link backwards is checked by full verification).
+    pub fn point_at(&self, seq: u64) -> Result<ChainPoint, StoreError> {
+        if seq == 0 {
+            return Ok(ChainPoint::START);
+        }
+        let value = self.events.get(seq.to_be_bytes())?.ok_or_else(|| StoreError::Corrupt {
+            seq,
+            reason: "event is missing from the log".into(),
+        })?;
+        let (_, hash) = open(seq, &value)?;
+        Ok(ChainPoint { seq, hash })
+    }
+
+    /// Verifies the chain from `from` to the recorded head.
+    pub fn verify_from(&self, from: ChainPoint) -> Result<ChainPoint, StoreError> {
+        let head = self.head()?;
+        let end = self.scan(from, |_| Ok(()))?;
+        if end != head {
+            return Err(StoreError::Corrupt {
+                seq: end.seq + 1,
+                reason: format!(
+                    "the log ends at sequence {} but its recorded head is {}",
+                    end.seq, head.seq
+                ),
+            });
+        }
+        Ok(end)
+    }
+}

@@ -1,0 +1,309 @@
+//! Blob upload sessions: bytes are streamed to a file under
+//! `<data>/uploads/<id>/data` while SHA-256 is computed on a blocking thread,
+//! so memory stays flat whatever the size. A session's durable offset is its
+//! file length after the last acknowledged chunk; sessions survive restarts.
+
+use std::collections::HashMap;
+use std::fs;
+use std::io::{BufWriter, Read, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use berth_domain::{Algorithm, Digest, RepoPath};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use sha2::{Digest as _, Sha256, Sha512};
+use tokio::sync::{mpsc, Mutex as AsyncMutex, OwnedMutexGuard};
+use uuid::Uuid;
+
+use crate::blobs::BlobStore;
+use crate::error::StoreError;
+
+/// Chunks in flight between the network and the writing thread.
+const PIPE_DEPTH: usize = 16;
+/// Write buffer of the writing thread.
+const WRITE_BUFFER: usize = 1 << 20;
+
+/// One upload in progress.
+#[derive(Debug)]
+pub struct Session {
+    /// Session id, the last segment of its URL.
+    pub id: Uuid,
+    /// The repository it was started for.
+    pub repo: RepoPath,
+    /// Bytes durably received.
+    pub offset: u64,
+    /// SHA-256 of the first `offset` bytes, kept while the server runs; after
+    /// a restart the file is re-hashed on completion.
+    hasher: Option<Sha256>,
+}
+
+/// An exclusive hold on a session for one request.
+pub type SessionGuard = OwnedMutexGuard<Session>;
+
+/// The upload area.
+pub struct Uploads {
+    root: PathBuf,
+    blobs: BlobStore,
+    max_blob: u64,
+    live: Mutex<HashMap<Uuid, Arc<AsyncMutex<Session>>>>,
+}
+
+impl Uploads {
+    /// Opens the upload area and removes sessions idle for longer than
+    /// `max_idle` (abandoned pushes).
+    pub fn open(
+        root: PathBuf,
+        blobs: BlobStore,
+        max_blob: u64,
+        max_idle: Duration,
+    ) -> Result<Self, StoreError> {
+        fs::create_dir_all(&root)?;
+        let now = SystemTime::now();
+        for entry in fs::read_dir(&root)? {
+            let entry = entry?;
+            let idle = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| now.duration_since(t).ok())
+                .unwrap_or_default();
+            if idle > max_idle {
+                tracing::info!(session = ?entry.file_name(), "removing abandoned upload");
+                fs::remove_dir_all(entry.path())?;
+            }
+        }
+        Ok(Self {
+            root,
+            blobs,
+            max_blob,
+            live: Mutex::new(HashMap::new()),
+        })
+    }
+
+    fn dir(&self, id: Uuid) -> PathBuf {
+        self.root.join(id.to_string())
+    }
+
+    fn data(&self, id: Uuid) -> PathBuf {
+        self.dir(id).join("data")
+    }
+
+    /// Starts a session for `repo`, durably.
+    pub fn create(&self, repo: &RepoPath) -> Result<Uuid, StoreError> {
+        let id = Uuid::new_v4();
+        let dir = self.dir(id);
+        fs::create_dir_all(&dir)?;
+        fs::write(dir.join("repo"), repo.to_string())?;
+        fs::File::create(dir.join("data"))?.sync_all()?;
+        fs::File::open(&dir)?.sync_all()?;
+        fs::File::open(&self.root)?.sync_all()?;
+        let session = Session {
+            id,
+            repo: repo.clone(),
+            offset: 0,
+            hasher: Some(Sha256::new()),
+        };
+        self.lock_map()
+            .insert(id, Arc::new(AsyncMutex::new(session)));
+        Ok(id)
+    }
+
+    fn lock_map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<AsyncMutex<Session>>>> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the session for one request. A session of another repository is
+    /// unknown here, as is one that does not exist.
+    pub async fn acquire(&self, id: Uuid, repo: &RepoPath) -> Result<SessionGuard, StoreError> {
+        let slot = {
+            let mut map = self.lock_map();
+            match map.get(&id) {
+                Some(s) => s.clone(),
+                None => {
+                    let session = self.load(id)?;
+                    let slot = Arc::new(AsyncMutex::new(session));
+                    map.insert(id, slot.clone());
+                    slot
+                }
+            }
+        };
+        let guard = slot.lock_owned().await;
+        if &guard.repo != repo || !self.dir(id).exists() {
+            return Err(StoreError::UploadUnknown);
+        }
+        Ok(guard)
+    }
+
+    /// Reads a session left by an earlier run of the server.
+    fn load(&self, id: Uuid) -> Result<Session, StoreError> {
+        let dir = self.dir(id);
+        let repo = fs::read_to_string(dir.join("repo")).map_err(|_| StoreError::UploadUnknown)?;
+        let repo = RepoPath::parse(&repo).map_err(|_| StoreError::UploadUnknown)?;
+        let offset = fs::metadata(dir.join("data"))
+            .map_err(|_| StoreError::UploadUnknown)?
+            .len();
+        Ok(Session {
+            id,
+            repo,
+            offset,
+            hasher: None,
+        })
+    }
+
+    /// Appends a body to the session, hashing as it goes. On any failure the
+    /// file is cut back to where it was: nothing of a failed chunk is kept.
+    pub async fn append<S, E>(&self, session: &mut Session, body: S) -> Result<u64, StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let start = session.offset;
+        let path = self.data(session.id);
+        let hasher = session.hasher.take();
+        let result = self.pump(path.clone(), start, hasher, body).await;
+        match result {
+            Ok((hasher, written)) => {
+                session.offset = start + written;
+                session.hasher = hasher;
+                Ok(written)
+            }
+            Err(e) => {
+                let truncated = fs::OpenOptions::new()
+                    .write(true)
+                    .open(&path)
+                    .and_then(|f| f.set_len(start).and_then(|_| f.sync_all()));
+                if let Err(t) = truncated {
+                    tracing::error!(session = %session.id, error = %t, "could not cut back a failed chunk");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    async fn pump<S, E>(
+        &self,
+        path: PathBuf,
+        start: u64,
+        hasher: Option<Sha256>,
+        mut body: S,
+    ) -> Result<(Option<Sha256>, u64), StoreError>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let (tx, mut rx) = mpsc::channel::<Bytes>(PIPE_DEPTH);
+        let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+            let file = fs::OpenOptions::new().append(true).open(&path)?;
+            let mut hasher = hasher;
+            let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
+            let mut written = 0u64;
+            while let Some(chunk) = rx.blocking_recv() {
+                if let Some(h) = hasher.as_mut() {
+                    h.update(&chunk);
+                }
+                out.write_all(&chunk)?;
+                written += chunk.len() as u64;
+            }
+            let file = out.into_inner().map_err(|e| e.into_error())?;
+            file.sync_data()?;
+            Ok((hasher, written))
+        });
+        let mut received = 0u64;
+        let mut failure = None;
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    failure = Some(StoreError::BodyAborted(e.to_string()));
+                    break;
+                }
+            };
+            received += chunk.len() as u64;
+            if start + received > self.max_blob {
+                failure = Some(StoreError::TooLarge {
+                    limit: self.max_blob,
+                });
+                break;
+            }
+            if tx.send(chunk).await.is_err() {
+                break;
+            }
+        }
+        drop(tx);
+        let outcome = writer
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+        match failure {
+            Some(e) => Err(e),
+            None => outcome,
+        }
+    }
+
+    /// Verifies the session's bytes against `expected` and moves them into
+    /// the blob store. On a mismatch the session is removed: its bytes can
+    /// never become that blob. Returns the blob size.
+    pub async fn complete(&self, mut session: SessionGuard, expected: &Digest) -> Result<u64, StoreError> {
+        let path = self.data(session.id);
+        let hasher = session.hasher.take();
+        let expected_alg = expected.algorithm();
+        let hashed = tokio::task::spawn_blocking({
+            let path = path.clone();
+            move || digest_of(&path, expected_alg, hasher)
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        let actual = hashed;
+        if &actual != expected {
+            self.discard(session)?;
+            return Err(StoreError::DigestMismatch {
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        let size = session.offset;
+        let blobs = self.blobs.clone();
+        let digest = expected.clone();
+        tokio::task::spawn_blocking(move || blobs.ingest(&path, &digest))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        self.discard(session)?;
+        Ok(size)
+    }
+
+    /// Cancels a session and removes its files.
+    pub fn discard(&self, session: SessionGuard) -> Result<(), StoreError> {
+        self.lock_map().remove(&session.id);
+        let dir = self.dir(session.id);
+        if dir.exists() {
+            fs::remove_dir_all(dir)?;
+        }
+        Ok(())
+    }
+}
+
+/// The digest of a session's bytes: from the running SHA-256 when there is
+/// one, else by reading the file back (after a restart, or for SHA-512).
+fn digest_of(path: &std::path::Path, alg: Algorithm, running: Option<Sha256>) -> Result<Digest, StoreError> {
+    let digest = match (alg, running) {
+        (Algorithm::Sha256, Some(h)) => Digest::from_bytes(alg, &h.finalize()),
+        (Algorithm::Sha256, None) => Digest::from_bytes(alg, &hash_file::<Sha256>(path)?),
+        (Algorithm::Sha512, _) => Digest::from_bytes(alg, &hash_file::<Sha512>(path)?),
+    };
+    digest.map_err(StoreError::from)
+}
+
+fn hash_file<H: sha2::Digest>(path: &std::path::Path) -> Result<Vec<u8>, StoreError> {
+    let mut f = fs::File::open(path)?;
+    let mut h = H::new();
+    let mut buf = vec![0u8; WRITE_BUFFER];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(h.finalize().to_vec())
+}
