@@ -1,1 +1,55 @@
+//! Berth's HTTP layer. [`router`] builds the whole service from its state,
+//! so tests and the binary serve exactly the same thing.
 
+pub mod access;
+pub mod endpoint;
+pub mod error;
+mod registry;
+pub mod state;
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use uuid::Uuid;
+
+pub use error::ApiError;
+pub use state::{AppState, Parts};
+
+/// The id given to each request, shared by the access log and the events it
+/// causes.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestId(pub Uuid);
+
+/// The whole service.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .fallback(registry::dispatch)
+        .with_state(state)
+        .layer(middleware::from_fn(access_log))
+}
+
+/// One line per request: method, path, status, duration, request id.
+async fn access_log(mut req: Request, next: Next) -> Response {
+    let id = Uuid::new_v4();
+    req.extensions_mut().insert(RequestId(id));
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let started = Instant::now();
+    let mut response = next.run(req).await;
+    let micros = started.elapsed().as_micros();
+    tracing::info!(
+        target: "berth::access",
+        %method,
+        %path,
+        status = response.status().as_u16(),
+        micros,
+        request_id = %id,
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&id.to_string()) {
+        response.headers_mut().insert("X-Request-Id", v);
+    }
+    response
+}

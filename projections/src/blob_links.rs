@@ -47,7 +47,10 @@ impl BlobLinks {
             Event::BlobDeleted {
                 repo_id, digest, ..
             } => {
-                batch.remove(&self.rows, repo_key(*repo_id, digest.to_string().as_bytes()));
+                batch.remove(
+                    &self.rows,
+                    repo_key(*repo_id, digest.to_string().as_bytes()),
+                );
             }
             _ => {}
         }

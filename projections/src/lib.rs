@@ -57,7 +57,10 @@ impl ReadModels {
             checkpoints: db.keyspace("p_checkpoints", KeyspaceCreateOptions::default)?,
         };
         if let Some(v) = models.checkpoints.get(CHECKPOINT)? {
-            let version = v.get(..4).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            let version = v
+                .get(..4)
+                .and_then(|b| b.try_into().ok())
+                .map(u32::from_be_bytes);
             if version != Some(PROJECTION_VERSION) {
                 tracing::warn!(
                     found = ?version,

@@ -107,7 +107,10 @@ impl Manifests {
                 subject,
                 ..
             } => {
-                batch.remove(&self.rows, repo_key(*repo_id, digest.to_string().as_bytes()));
+                batch.remove(
+                    &self.rows,
+                    repo_key(*repo_id, digest.to_string().as_bytes()),
+                );
                 if let Some(subject) = subject {
                     batch.remove(&self.referrers, referrer_key(*repo_id, subject, digest));
                 }
@@ -125,7 +128,11 @@ impl Manifests {
     }
 
     /// Manifests in the repository that name `subject`, in digest order.
-    pub fn referrers(&self, repo_id: Uuid, subject: &Digest) -> Result<Vec<ReferrerRow>, StoreError> {
+    pub fn referrers(
+        &self,
+        repo_id: Uuid,
+        subject: &Digest,
+    ) -> Result<Vec<ReferrerRow>, StoreError> {
         let mut prefix = subject.to_string().into_bytes();
         prefix.push(0);
         let mut out = Vec::new();

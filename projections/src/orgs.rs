@@ -46,7 +46,10 @@ impl Orgs {
 
     /// One organization.
     pub fn get(&self, name: &OrgName) -> Result<Option<OrgRow>, StoreError> {
-        self.rows.get(name.as_str())?.map(|v| decode(&v)).transpose()
+        self.rows
+            .get(name.as_str())?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     pub(crate) fn load(&self, name: &OrgName) -> Result<Option<OrgState>, StoreError> {

@@ -61,9 +61,10 @@ impl Repositories {
     /// Repository names in order, after `last`, at most `limit`.
     pub fn names(&self, last: Option<&str>, limit: usize) -> Result<Vec<String>, StoreError> {
         let iter = match last {
-            Some(l) => self
-                .by_name
-                .range::<&[u8], _>((std::ops::Bound::Excluded(l.as_bytes()), std::ops::Bound::Unbounded)),
+            Some(l) => self.by_name.range::<&[u8], _>((
+                std::ops::Bound::Excluded(l.as_bytes()),
+                std::ops::Bound::Unbounded,
+            )),
             None => self.by_name.iter(),
         };
         let mut out = Vec::new();

@@ -54,7 +54,11 @@ impl Tags {
                     size: *size,
                     updated_at: rec.envelope.occurred_at,
                 };
-                batch.insert(&self.rows, repo_key(*repo_id, tag.as_str().as_bytes()), encode(&row));
+                batch.insert(
+                    &self.rows,
+                    repo_key(*repo_id, tag.as_str().as_bytes()),
+                    encode(&row),
+                );
             }
             Event::TagDeleted { repo_id, tag, .. } => {
                 batch.remove(&self.rows, repo_key(*repo_id, tag.as_str().as_bytes()));

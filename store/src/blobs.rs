@@ -3,11 +3,9 @@
 //! verified bytes, so a present file is always complete and correct.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use berth_domain::Digest;
-use uuid::Uuid;
 
 use crate::error::StoreError;
 
@@ -15,16 +13,14 @@ use crate::error::StoreError;
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
-    staging: PathBuf,
 }
 
 impl BlobStore {
-    /// Opens the tree under `root`, with `staging` (same filesystem) for
-    /// small writes.
-    pub fn open(root: PathBuf, staging: PathBuf) -> Result<Self, StoreError> {
+    /// Opens the tree under `root`; uploads must live on the same
+    /// filesystem so that moving a finished upload in is a rename.
+    pub fn open(root: PathBuf) -> Result<Self, StoreError> {
         fs::create_dir_all(&root)?;
-        fs::create_dir_all(&staging)?;
-        Ok(Self { root, staging })
+        Ok(Self { root })
     }
 
     /// Where a blob's bytes live.
@@ -58,25 +54,5 @@ impl BlobStore {
         fs::rename(file, &target)?;
         fs::File::open(dir)?.sync_all()?;
         Ok(())
-    }
-
-    /// Stores small content (a manifest) already held in memory.
-    pub fn put(&self, digest: &Digest, bytes: &[u8]) -> Result<(), StoreError> {
-        if self.path(digest).exists() {
-            return Ok(());
-        }
-        let tmp = self.staging.join(Uuid::new_v4().to_string());
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        drop(f);
-        self.ingest(&tmp, digest).inspect_err(|_| {
-            let _ = fs::remove_file(&tmp);
-        })
-    }
-
-    /// Reads small content (a manifest) whole.
-    pub fn read(&self, digest: &Digest) -> Result<Vec<u8>, StoreError> {
-        Ok(fs::read(self.path(digest))?)
     }
 }

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::thread;
 
 use berth_domain::{
-    decide, Actor, Command, Event, Fresh, OrgName, OrgState, Registry, RepoPath,
-    RepoState,
+    decide, Actor, Command, Event, Fresh, OrgName, OrgState, Registry, RepoPath, RepoState,
 };
+use bytes::Bytes;
 use chrono::Utc;
 use fjall::OwnedWriteBatch;
 use tokio::sync::{mpsc, oneshot};
@@ -59,6 +59,7 @@ type Reply = oneshot::Sender<Result<Vec<Recorded>, StoreError>>;
 
 struct Job {
     command: Command,
+    content: Option<Bytes>,
     meta: RequestMeta,
     reply: Reply,
 }
@@ -99,7 +100,11 @@ pub fn startup_check(log: &EventLog) -> Result<ChainPoint, StoreError> {
     if head != verified {
         log.set_verified(head)?;
     }
-    tracing::info!(head = head.seq, checked = head.seq - verified.seq, "event log verified");
+    tracing::info!(
+        head = head.seq,
+        checked = head.seq - verified.seq,
+        "event log verified"
+    );
     Ok(head)
 }
 
@@ -139,10 +144,31 @@ impl Engine {
         command: Command,
         meta: RequestMeta,
     ) -> Result<Vec<Recorded>, StoreError> {
+        self.enqueue(command, None, meta).await
+    }
+
+    /// Pushes a manifest: its bytes are stored in the same atomic write as
+    /// the events that accept it, and not at all if it is refused.
+    pub async fn push_manifest(
+        &self,
+        command: Command,
+        bytes: Bytes,
+        meta: RequestMeta,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        self.enqueue(command, Some(bytes), meta).await
+    }
+
+    async fn enqueue(
+        &self,
+        command: Command,
+        content: Option<Bytes>,
+        meta: RequestMeta,
+    ) -> Result<Vec<Recorded>, StoreError> {
         let (reply, answer) = oneshot::channel();
         self.queue
             .send(Job {
                 command,
+                content,
                 meta,
                 reply,
             })
@@ -188,7 +214,7 @@ impl Writer {
                 continue;
             }
             let result = match self.decide(&job.command) {
-                Ok(events) => self.record(&mut batch, events, &job.meta),
+                Ok(events) => self.record(&mut batch, events, job.content.as_deref(), &job.meta),
                 Err(e) => Err(e),
             };
             if let Err(e) = &result {
@@ -251,6 +277,7 @@ impl Writer {
         &mut self,
         batch: &mut OwnedWriteBatch,
         events: Vec<Event>,
+        content: Option<&[u8]>,
         meta: &RequestMeta,
     ) -> Result<Vec<Recorded>, StoreError> {
         let now = Utc::now();
@@ -271,6 +298,9 @@ impl Writer {
                 payload: encode_payload(&event)?,
             };
             let (value, hash) = seal(seq, &envelope)?;
+            if let (Event::ManifestPushed { digest, .. }, Some(bytes)) = (&event, content) {
+                self.log.put_manifest(batch, digest, bytes);
+            }
             self.log.append(batch, seq, value);
             self.log.set_stream_version(batch, stream, stream_version);
             let rec = Recorded {

@@ -114,9 +114,8 @@ pub fn open(seq: u64, value: &[u8]) -> Result<(Recorded, Hash), StoreError> {
 fn decode_payload(envelope: &Envelope) -> Result<Event, String> {
     match envelope.schema {
         SCHEMA_VERSION => {
-            let event: Event = postcard::from_bytes(&envelope.payload).map_err(|e| {
-                format!("{} payload does not decode: {e}", envelope.event_type)
-            })?;
+            let event: Event = postcard::from_bytes(&envelope.payload)
+                .map_err(|e| format!("{} payload does not decode: {e}", envelope.event_type))?;
             if event.kind() != envelope.event_type {
                 return Err(format!(
                     "envelope says {} but payload is {}",

@@ -36,6 +36,14 @@ pub enum StoreError {
     /// The client's body stream broke off; nothing of it was kept.
     #[error("request body ended early: {0}")]
     BodyAborted(String),
+    /// A chunk's length differs from what its `Content-Range` announced.
+    #[error("chunk has {received} bytes but its range announced {expected}")]
+    LengthMismatch {
+        /// Announced length.
+        expected: u64,
+        /// Received length.
+        received: u64,
+    },
     /// The uploaded bytes do not hash to the digest the client named.
     #[error("content digest is {actual}, not {expected}")]
     DigestMismatch {

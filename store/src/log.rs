@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use berth_domain::Digest;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
 use uuid::Uuid;
 
@@ -50,6 +51,7 @@ pub struct EventLog {
     events: Keyspace,
     meta: Keyspace,
     streams: Keyspace,
+    manifests: Keyspace,
 }
 
 impl EventLog {
@@ -59,11 +61,13 @@ impl EventLog {
         let events = db.keyspace("log", KeyspaceCreateOptions::default)?;
         let meta = db.keyspace("log_meta", KeyspaceCreateOptions::default)?;
         let streams = db.keyspace("log_streams", KeyspaceCreateOptions::default)?;
+        let manifests = db.keyspace("manifest_content", KeyspaceCreateOptions::default)?;
         Ok(Self {
             db,
             events,
             meta,
             streams,
+            manifests,
         })
     }
 
@@ -99,7 +103,10 @@ impl EventLog {
             None => Ok(ChainPoint::START),
             Some(v) => ChainPoint::decode(&v).ok_or_else(|| StoreError::Corrupt {
                 seq: 0,
-                reason: format!("meta record {:?} is malformed", String::from_utf8_lossy(key)),
+                reason: format!(
+                    "meta record {:?} is malformed",
+                    String::from_utf8_lossy(key)
+                ),
             }),
         }
     }
@@ -124,6 +131,18 @@ impl EventLog {
     /// Adds a stream's new version to a batch.
     pub fn set_stream_version(&self, batch: &mut OwnedWriteBatch, stream: Uuid, version: u64) {
         batch.insert(&self.streams, stream.as_bytes(), version.to_be_bytes());
+    }
+
+    /// Adds manifest bytes to a batch, keyed by their digest. Manifests are
+    /// kept in the database rather than as files so that they become durable
+    /// in the same atomic write as the event that accepts them.
+    pub fn put_manifest(&self, batch: &mut OwnedWriteBatch, digest: &Digest, bytes: &[u8]) {
+        batch.insert(&self.manifests, digest.to_string(), bytes);
+    }
+
+    /// The bytes of a stored manifest.
+    pub fn manifest(&self, digest: &Digest) -> Result<Option<fjall::Slice>, StoreError> {
+        Ok(self.manifests.get(digest.to_string())?)
     }
 
     /// The number of events in a stream so far.
@@ -184,10 +203,13 @@ impl EventLog {
         if seq == 0 {
             return Ok(ChainPoint::START);
         }
-        let value = self.events.get(seq.to_be_bytes())?.ok_or_else(|| StoreError::Corrupt {
-            seq,
-            reason: "event is missing from the log".into(),
-        })?;
+        let value = self
+            .events
+            .get(seq.to_be_bytes())?
+            .ok_or_else(|| StoreError::Corrupt {
+                seq,
+                reason: "event is missing from the log".into(),
+            })?;
         let (_, hash) = open(seq, &value)?;
         Ok(ChainPoint { seq, hash })
     }

@@ -152,9 +152,15 @@ impl Uploads {
         })
     }
 
-    /// Appends a body to the session, hashing as it goes. On any failure the
-    /// file is cut back to where it was: nothing of a failed chunk is kept.
-    pub async fn append<S, E>(&self, session: &mut Session, body: S) -> Result<u64, StoreError>
+    /// Appends a body to the session, hashing as it goes. When `expected` is
+    /// given the body must be exactly that long. On any failure the file is
+    /// cut back to where it was: nothing of a failed chunk is kept.
+    pub async fn append<S, E>(
+        &self,
+        session: &mut Session,
+        body: S,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -162,7 +168,15 @@ impl Uploads {
         let start = session.offset;
         let path = self.data(session.id);
         let hasher = session.hasher.take();
-        let result = self.pump(path.clone(), start, hasher, body).await;
+        let result = match self.pump(path.clone(), start, hasher, body).await {
+            Ok((_, written)) if expected.is_some_and(|e| e != written) => {
+                Err(StoreError::LengthMismatch {
+                    expected: expected.unwrap_or_default(),
+                    received: written,
+                })
+            }
+            other => other,
+        };
         match result {
             Ok((hasher, written)) => {
                 session.offset = start + written;
@@ -170,6 +184,8 @@ impl Uploads {
                 Ok(written)
             }
             Err(e) => {
+                // The running hash may have seen the cut bytes: hash again on completion.
+                session.hasher = None;
                 let truncated = fs::OpenOptions::new()
                     .write(true)
                     .open(&path)
@@ -244,7 +260,11 @@ impl Uploads {
     /// Verifies the session's bytes against `expected` and moves them into
     /// the blob store. On a mismatch the session is removed: its bytes can
     /// never become that blob. Returns the blob size.
-    pub async fn complete(&self, mut session: SessionGuard, expected: &Digest) -> Result<u64, StoreError> {
+    pub async fn complete(
+        &self,
+        mut session: SessionGuard,
+        expected: &Digest,
+    ) -> Result<u64, StoreError> {
         let path = self.data(session.id);
         let hasher = session.hasher.take();
         let expected_alg = expected.algorithm();
@@ -285,7 +305,11 @@ impl Uploads {
 
 /// The digest of a session's bytes: from the running SHA-256 when there is
 /// one, else by reading the file back (after a restart, or for SHA-512).
-fn digest_of(path: &std::path::Path, alg: Algorithm, running: Option<Sha256>) -> Result<Digest, StoreError> {
+fn digest_of(
+    path: &std::path::Path,
+    alg: Algorithm,
+    running: Option<Sha256>,
+) -> Result<Digest, StoreError> {
     let digest = match (alg, running) {
         (Algorithm::Sha256, Some(h)) => Digest::from_bytes(alg, &h.finalize()),
         (Algorithm::Sha256, None) => Digest::from_bytes(alg, &hash_file::<Sha256>(path)?),

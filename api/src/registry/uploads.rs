@@ -1,0 +1,171 @@
+//! Blob uploads: monolithic (`POST ?digest=`), single `POST` + `PUT`,
+//! chunked `PATCH` with `Content-Range`, status, cancel, and cross-repository
+//! mount. Bytes go to disk as they arrive; nothing is linked before its
+//! digest is verified.
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use berth_domain::{Command, Digest, DomainError, RepoPath};
+use berth_store::{SessionGuard, StoreError};
+use uuid::Uuid;
+
+use super::{set, Call};
+use crate::error::{range_header, ApiError};
+
+fn location(repo: &RepoPath, id: Uuid) -> String {
+    format!("/v2/{repo}/blobs/uploads/{id}")
+}
+
+/// The 202 answer that tells a client where its upload stands.
+fn in_progress(status: StatusCode, repo: &RepoPath, id: Uuid, offset: u64) -> Response {
+    let mut r = status.into_response();
+    let headers = r.headers_mut();
+    set(headers, header::LOCATION, &location(repo, id));
+    headers.insert(header::RANGE, range_header(offset));
+    set(headers, "Docker-Upload-UUID", &id.to_string());
+    set(headers, header::CONTENT_LENGTH, "0");
+    r
+}
+
+fn created(repo: &RepoPath, digest: &Digest) -> Response {
+    let mut r = StatusCode::CREATED.into_response();
+    let headers = r.headers_mut();
+    set(
+        headers,
+        header::LOCATION,
+        &format!("/v2/{repo}/blobs/{digest}"),
+    );
+    set(headers, "Docker-Content-Digest", &digest.to_string());
+    set(headers, header::CONTENT_LENGTH, "0");
+    r
+}
+
+fn digest_param(call: &Call, key: &str) -> Result<Option<Digest>, ApiError> {
+    Ok(call.query.get(key).map(|d| Digest::parse(d)).transpose()?)
+}
+
+/// `POST /v2/<name>/blobs/uploads/`
+pub(crate) async fn start(call: Call, repo: RepoPath) -> Result<Response, ApiError> {
+    if let Some(digest) = digest_param(&call, "mount")? {
+        if let Some(from) = call.query.get("from") {
+            let from = RepoPath::parse(from)?;
+            let mount = Command::MountBlob {
+                repo: repo.clone(),
+                digest: digest.clone(),
+                from,
+            };
+            match call.app.engine.submit(mount, call.meta.clone()).await {
+                Ok(_) => return Ok(created(&repo, &digest)),
+                // Not mountable: the spec says to open a normal upload instead.
+                Err(StoreError::Rejected(DomainError::BlobUnknown(_))) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    let monolithic = digest_param(&call, "digest")?;
+    let app = call.app.clone();
+    let create_for = repo.clone();
+    let id = app.read(move |p| p.uploads.create(&create_for)).await?;
+    let Some(digest) = monolithic else {
+        return Ok(in_progress(StatusCode::ACCEPTED, &repo, id, 0));
+    };
+    let mut session = call.app.uploads.acquire(id, &repo).await?;
+    let mut call = call;
+    append(&mut call, &repo, &mut session).await?;
+    finish_session(call, repo, session, digest).await
+}
+
+/// Checks a chunk's `Content-Range` against where the upload stands. The
+/// spec's form is `<start>-<end>`; a `bytes ` prefix is tolerated.
+fn check_range(
+    headers: &HeaderMap,
+    repo: &RepoPath,
+    session: &SessionGuard,
+) -> Result<Option<u64>, ApiError> {
+    let Some(raw) = headers.get(header::CONTENT_RANGE) else {
+        return Ok(None);
+    };
+    let text = raw.to_str().unwrap_or_default().trim();
+    let text = text.strip_prefix("bytes ").unwrap_or(text);
+    let invalid = |start| ApiError::RangeInvalid {
+        start,
+        offset: session.offset,
+        location: location(repo, session.id),
+    };
+    let (start, end) = text
+        .split_once('-')
+        .and_then(|(s, e)| Some((s.parse::<u64>().ok()?, e.parse::<u64>().ok()?)))
+        .ok_or_else(|| invalid(0))?;
+    if start != session.offset || end < start {
+        return Err(invalid(start));
+    }
+    Ok(Some(end - start + 1))
+}
+
+/// Appends the request body; if `Content-Range` named a length, the body
+/// must have exactly that many bytes or nothing of it is kept.
+async fn append(
+    call: &mut Call,
+    repo: &RepoPath,
+    session: &mut SessionGuard,
+) -> Result<(), ApiError> {
+    let expected = check_range(&call.headers, repo, session)?;
+    let body = std::mem::take(&mut call.body).into_data_stream();
+    call.app.uploads.append(session, body, expected).await?;
+    Ok(())
+}
+
+/// `PATCH /v2/<name>/blobs/uploads/<id>`
+pub(crate) async fn patch(mut call: Call, repo: RepoPath, id: Uuid) -> Result<Response, ApiError> {
+    let mut session = call.app.uploads.acquire(id, &repo).await?;
+    append(&mut call, &repo, &mut session).await?;
+    Ok(in_progress(StatusCode::ACCEPTED, &repo, id, session.offset))
+}
+
+/// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: the last chunk, if any, then
+/// verification and linking.
+pub(crate) async fn finish(mut call: Call, repo: RepoPath, id: Uuid) -> Result<Response, ApiError> {
+    let digest = digest_param(&call, "digest")?.ok_or_else(|| {
+        DomainError::DigestInvalid(
+            "the digest query parameter is required to finish an upload".into(),
+        )
+    })?;
+    let mut session = call.app.uploads.acquire(id, &repo).await?;
+    append(&mut call, &repo, &mut session).await?;
+    finish_session(call, repo, session, digest).await
+}
+
+/// Verifies a complete upload, moves it into the blob store and links it.
+async fn finish_session(
+    call: Call,
+    repo: RepoPath,
+    session: SessionGuard,
+    digest: Digest,
+) -> Result<Response, ApiError> {
+    let size = call.app.uploads.complete(session, &digest).await?;
+    let link = Command::LinkUploadedBlob {
+        repo: repo.clone(),
+        digest: digest.clone(),
+        size,
+    };
+    call.app.engine.submit(link, call.meta).await?;
+    Ok(created(&repo, &digest))
+}
+
+/// `GET /v2/<name>/blobs/uploads/<id>`
+pub(crate) async fn status(call: Call, repo: RepoPath, id: Uuid) -> Result<Response, ApiError> {
+    let session = call.app.uploads.acquire(id, &repo).await?;
+    Ok(in_progress(
+        StatusCode::NO_CONTENT,
+        &repo,
+        id,
+        session.offset,
+    ))
+}
+
+/// `DELETE /v2/<name>/blobs/uploads/<id>`
+pub(crate) async fn cancel(call: Call, repo: RepoPath, id: Uuid) -> Result<Response, ApiError> {
+    let session = call.app.uploads.acquire(id, &repo).await?;
+    call.app.uploads.discard(session)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

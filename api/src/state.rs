@@ -1,0 +1,55 @@
+//! What every handler shares: the engine (the only writer), the read models,
+//! and the blob and upload stores.
+
+use std::sync::Arc;
+
+use berth_projections::ReadModels;
+use berth_store::{BlobStore, Engine, EventLog, StoreError, Uploads};
+
+use crate::error::ApiError;
+
+/// The service's shared state. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState(Arc<Parts>);
+
+/// The parts of the service.
+pub struct Parts {
+    /// Queue to the single writer.
+    pub engine: Engine,
+    /// The log's database (manifest bytes live there too).
+    pub log: EventLog,
+    /// Read models for every query.
+    pub models: ReadModels,
+    /// Blob files.
+    pub blobs: BlobStore,
+    /// Upload sessions.
+    pub uploads: Uploads,
+}
+
+impl AppState {
+    /// Wraps the parts.
+    pub fn new(parts: Parts) -> Self {
+        Self(Arc::new(parts))
+    }
+
+    /// Runs a synchronous storage read off the async workers (fjall and the
+    /// filesystem block).
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Parts) -> Result<T, StoreError> + Send + 'static,
+    {
+        let parts = self.0.clone();
+        tokio::task::spawn_blocking(move || f(&parts))
+            .await
+            .map_err(|e| ApiError::Store(StoreError::Io(std::io::Error::other(e))))?
+            .map_err(ApiError::from)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}

@@ -1,0 +1,126 @@
+//! Commands and flags. Every flag of `serve` also reads an environment
+//! variable, so containers and service units can configure it either way.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use berth_domain::limits::DEFAULT_MAX_BLOB_BYTES;
+use berth_projections::ReadModels;
+use berth_store::{catch_up, EventLog, Projector, StoreError};
+use clap::{Args, Parser, Subcommand};
+
+/// Berth: a self-hosted container image registry on an event-sourced core.
+#[derive(Parser)]
+#[command(version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Run the registry.
+    Serve(ServeArgs),
+    /// Read-model maintenance.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionsCmd,
+    },
+    /// Event-log maintenance.
+    Log {
+        #[command(subcommand)]
+        command: LogCmd,
+    },
+}
+
+#[derive(Args)]
+pub struct DataDir {
+    /// Data directory (event log, read models, blobs, uploads).
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+}
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "BERTH_LISTEN", default_value = "0.0.0.0:5000")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub data: DataDir,
+    /// Largest blob (layer) accepted, in bytes.
+    #[arg(long, env = "BERTH_MAX_BLOB_SIZE", default_value_t = DEFAULT_MAX_BLOB_BYTES)]
+    pub max_blob_size: u64,
+    /// Upload sessions idle longer than this many hours are removed at startup.
+    #[arg(long, env = "BERTH_UPLOAD_MAX_IDLE_HOURS", default_value_t = 24)]
+    pub upload_max_idle_hours: u64,
+}
+
+#[derive(Subcommand)]
+enum ProjectionsCmd {
+    /// Drop every read model and replay the whole log into them.
+    Rebuild(DataDir),
+    /// Print a digest of every read-model row (equal digests, identical models).
+    Digest(DataDir),
+}
+
+#[derive(Subcommand)]
+enum LogCmd {
+    /// Check every event's hash and link from the first to the head.
+    Verify(DataDir),
+}
+
+/// Where the event log's database lives inside the data directory.
+pub fn db_dir(data: &Path) -> PathBuf {
+    data.join("db")
+}
+
+/// Runs a command; the exit code says whether it succeeded.
+pub fn run(cli: Cli) -> Result<ExitCode, StoreError> {
+    match cli.command {
+        Cmd::Serve(args) => crate::serve::serve(args).map(|_| ExitCode::SUCCESS),
+        Cmd::Projections {
+            command: ProjectionsCmd::Rebuild(d),
+        } => {
+            let log = EventLog::open(&db_dir(&d.data_dir))?;
+            berth_store::startup_check(&log)?;
+            let models = Arc::new(ReadModels::open(&log)?);
+            models.reset()?;
+            let last = catch_up(&log, models.as_ref())?;
+            println!(
+                "rebuilt read models from {last} events; digest {}",
+                models.digest()?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Projections {
+            command: ProjectionsCmd::Digest(d),
+        } => {
+            let log = EventLog::open(&db_dir(&d.data_dir))?;
+            let models = ReadModels::open(&log)?;
+            println!("{}", models.digest()?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Log {
+            command: LogCmd::Verify(d),
+        } => {
+            let log = EventLog::open(&db_dir(&d.data_dir))?;
+            match log.verify_from(berth_store::ChainPoint::START) {
+                Ok(head) => {
+                    println!(
+                        "log intact: {} events, head hash {}",
+                        head.seq,
+                        berth_domain::hex::encode(&head.hash)
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(StoreError::Corrupt { seq, reason }) => {
+                    println!("log damaged: first bad sequence number {seq}: {reason}");
+                    Ok(ExitCode::from(2))
+                }
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
