@@ -32,7 +32,7 @@ pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
     )?;
     let state = AppState::new(Parts {
         engine,
-        log,
+        log: log.clone(),
         models,
         blobs,
         uploads,
@@ -50,6 +50,7 @@ pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
     })?;
     drop(runtime);
     let _ = writer.join();
+    log.flush()?;
     tracing::info!("berth stopped");
     Ok(())
 }

@@ -5,7 +5,10 @@
 use std::path::Path;
 
 use berth_domain::Digest;
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch, PersistMode};
+use fjall::{
+    CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions,
+    OwnedWriteBatch, PersistMode,
+};
 use uuid::Uuid;
 
 use crate::envelope::{open, Hash, Recorded, GENESIS, HASH_LEN};
@@ -58,7 +61,16 @@ impl EventLog {
     /// Opens (or creates) the database under `dir`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let db = Database::builder(dir).manual_journal_persist(true).open()?;
-        let events = db.keyspace("log", KeyspaceCreateOptions::default)?;
+        // Every event is its own checksummed, uncompressed record in a value
+        // file: damage to one event's bytes fails that event's read alone,
+        // so verification names it exactly.
+        let events = db.keyspace("log", || {
+            KeyspaceCreateOptions::default().with_kv_separation(Some(
+                KvSeparationOptions::default()
+                    .separation_threshold(1)
+                    .compression(CompressionType::None),
+            ))
+        })?;
         let meta = db.keyspace("log_meta", KeyspaceCreateOptions::default)?;
         let streams = db.keyspace("log_streams", KeyspaceCreateOptions::default)?;
         let manifests = db.keyspace("manifest_content", KeyspaceCreateOptions::default)?;
@@ -109,6 +121,18 @@ impl EventLog {
                 ),
             }),
         }
+    }
+
+    /// Writes every keyspace's memtable to its table files, so the journal
+    /// holds nothing that the tables do not; called on clean shutdown.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        for name in self.db.list_keyspace_names() {
+            self.db
+                .keyspace(&name, KeyspaceCreateOptions::default)?
+                .rotate_memtable_and_wait()?;
+        }
+        self.db.persist(PersistMode::SyncAll)?;
+        Ok(())
     }
 
     /// Records a verified checkpoint, trusted by the next startup.
