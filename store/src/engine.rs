@@ -10,7 +10,7 @@ use berth_domain::{
     decide, Actor, Command, Event, Fresh, OrgName, OrgState, Registry, RepoPath, RepoState,
 };
 use bytes::Bytes;
-use chrono::Utc;
+use chrono::{SubsecRound, Utc};
 use fjall::OwnedWriteBatch;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -280,7 +280,9 @@ impl Writer {
         content: Option<&[u8]>,
         meta: &RequestMeta,
     ) -> Result<Vec<Recorded>, StoreError> {
-        let now = Utc::now();
+        // The envelope keeps microseconds; stamping at that precision makes
+        // live rows and rows replayed from the log identical.
+        let now = Utc::now().trunc_subsecs(6);
         let mut recorded = Vec::with_capacity(events.len());
         for event in events {
             let stream = event.stream_id();

@@ -1,1 +1,8 @@
+//! Berth's black-box test suite: real `berth` processes over real HTTP, real
+//! files on disk, and real docker and skopeo clients.
 
+mod bad_input;
+mod distribution;
+mod e2e;
+mod history;
+mod support;
