@@ -212,7 +212,10 @@ impl EventLog {
             if recorded.envelope.prev_hash != at.hash {
                 return Err(StoreError::Corrupt {
                     seq,
-                    reason: "previous-hash link does not match the event before it".into(),
+                    reason: format!(
+                        "its previous-hash link does not match event {} (that event or this link was rewritten)",
+                        at.seq
+                    ),
                 });
             }
             visit(recorded)?;
@@ -241,14 +244,29 @@ impl EventLog {
     /// Verifies the chain from `from` to the recorded head.
     pub fn verify_from(&self, from: ChainPoint) -> Result<ChainPoint, StoreError> {
         let head = self.head()?;
-        let end = self.scan(from, |_| Ok(()))?;
-        if end != head {
+        if head.seq < from.seq {
             return Err(StoreError::Corrupt {
-                seq: end.seq + 1,
+                seq: head.seq + 1,
+                reason: format!(
+                    "the log's head is {} but sequence {} was verified earlier: events were lost",
+                    head.seq, from.seq
+                ),
+            });
+        }
+        let end = self.scan(from, |_| Ok(()))?;
+        if end.seq != head.seq {
+            return Err(StoreError::Corrupt {
+                seq: end.seq.min(head.seq) + 1,
                 reason: format!(
                     "the log ends at sequence {} but its recorded head is {}",
                     end.seq, head.seq
                 ),
+            });
+        }
+        if end.hash != head.hash {
+            return Err(StoreError::Corrupt {
+                seq: end.seq,
+                reason: "the last event does not match the head hash recorded with it".into(),
             });
         }
         Ok(end)

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Runs Berth's whole test suite on a fresh machine: installs the real clients
+# (Docker engine, skopeo), starts a private Docker daemon, checks formatting
+# and lints, and runs every unit and end-to-end test. Exits non-zero on any
+# failure; end-to-end tests fail (never skip) when a real part is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_packages=()
+command -v dockerd >/dev/null || need_packages+=(docker.io)
+command -v skopeo >/dev/null || need_packages+=(skopeo)
+command -v openssl >/dev/null || need_packages+=(openssl)
+if ((${#need_packages[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "test.sh: missing ${need_packages[*]}; run as root or install them" >&2
+        exit 1
+    fi
+    echo "installing ${need_packages[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+
+# A private Docker daemon: no iptables, no bridge, vfs storage, its own
+# sockets and directories, so it needs nothing from the host's setup.
+work=$(mktemp -d /tmp/berth-test.XXXXXX)
+sock="$work/docker.sock"
+dockerd --iptables=false --ip6tables=false --bridge=none --storage-driver=vfs \
+    --data-root "$work/docker" --exec-root "$work/exec" --pidfile "$work/docker.pid" \
+    -H "unix://$sock" >"$work/dockerd.log" 2>&1 &
+dockerd_pid=$!
+cleanup() {
+    kill "$dockerd_pid" 2>/dev/null || true
+    wait "$dockerd_pid" 2>/dev/null || true
+    rm -rf "$work" 2>/dev/null || true
+}
+trap cleanup EXIT
+export DOCKER_HOST="unix://$sock"
+for _ in $(seq 1 120); do
+    docker version >/dev/null 2>&1 && break
+    if ! kill -0 "$dockerd_pid" 2>/dev/null; then
+        echo "test.sh: dockerd exited:" >&2
+        cat "$work/dockerd.log" >&2
+        exit 1
+    fi
+    sleep 0.5
+done
+docker version --format 'docker engine {{.Server.Version}} at '"$DOCKER_HOST"
+
+cargo fmt --all -- --check
+cargo clippy --workspace --all-targets -- -D warnings
+cargo test --workspace
