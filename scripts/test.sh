@@ -48,4 +48,8 @@ docker version --format 'docker engine {{.Server.Version}} at '"$DOCKER_HOST"
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
-cargo test --workspace
+status=0
+cargo test --workspace 2>&1 | tee "$work/test.log" || status=$?
+awk '/^test result:/ { for (i = 1; i < NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "summary: %d passed, %d failed\n", p, f }' "$work/test.log"
+exit "$status"
