@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::fs;
-use std::io::{BufWriter, Read, Write};
+use std::io::{IoSlice, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
@@ -20,10 +20,18 @@ use uuid::Uuid;
 use crate::blobs::BlobStore;
 use crate::error::StoreError;
 
-/// Chunks in flight between the network and the writing thread.
-const PIPE_DEPTH: usize = 16;
-/// Write buffer of the writing thread.
-const WRITE_BUFFER: usize = 1 << 20;
+/// Batches in flight between the network and the writing thread: two keep
+/// both sides busy and bound memory to a few batches per upload.
+const PIPE_DEPTH: usize = 2;
+/// Bytes gathered from the network before one hand-off to the writing
+/// thread: the body arrives in small frames, and one thread wake-up per
+/// frame costs more than the hashing it feeds.
+const BATCH: usize = 1 << 20;
+/// Read buffer when hashing a file back from disk.
+const READ_BUFFER: usize = 1 << 20;
+/// Dirty bytes after which writeback to the disk is started, so the disk
+/// works while the network still delivers and the final fsync is short.
+const WRITEBACK_EVERY: u64 = 8 << 20;
 
 /// One upload in progress.
 #[derive(Debug)]
@@ -209,25 +217,31 @@ impl Uploads {
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
     {
-        let (tx, mut rx) = mpsc::channel::<Bytes>(PIPE_DEPTH);
+        let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(PIPE_DEPTH);
         let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let file = fs::OpenOptions::new().append(true).open(&path)?;
+            let mut file = fs::OpenOptions::new().append(true).open(&path)?;
             let mut hasher = hasher;
-            let mut out = BufWriter::with_capacity(WRITE_BUFFER, file);
             let mut written = 0u64;
-            while let Some(chunk) = rx.blocking_recv() {
+            let mut flushed = 0u64;
+            while let Some(batch) = rx.blocking_recv() {
                 if let Some(h) = hasher.as_mut() {
-                    h.update(&chunk);
+                    for chunk in &batch {
+                        h.update(chunk);
+                    }
                 }
-                out.write_all(&chunk)?;
-                written += chunk.len() as u64;
+                written += write_batch(&mut file, &batch)?;
+                if written - flushed >= WRITEBACK_EVERY {
+                    start_writeback(&file, start + flushed, written - flushed);
+                    flushed = written;
+                }
             }
-            let file = out.into_inner().map_err(|e| e.into_error())?;
             file.sync_data()?;
             Ok((hasher, written))
         });
         let mut received = 0u64;
         let mut failure = None;
+        let mut batch = Vec::new();
+        let mut batched = 0usize;
         while let Some(chunk) = body.next().await {
             let chunk = match chunk {
                 Ok(c) => c,
@@ -243,9 +257,17 @@ impl Uploads {
                 });
                 break;
             }
-            if tx.send(chunk).await.is_err() {
-                break;
+            batched += chunk.len();
+            batch.push(chunk);
+            if batched >= BATCH {
+                batched = 0;
+                if tx.send(std::mem::take(&mut batch)).await.is_err() {
+                    break;
+                }
             }
+        }
+        if failure.is_none() && !batch.is_empty() {
+            let _ = tx.send(batch).await;
         }
         drop(tx);
         let outcome = writer
@@ -303,6 +325,52 @@ impl Uploads {
     }
 }
 
+/// Writes a batch of chunks with as few system calls as the kernel allows,
+/// without copying them into one buffer first.
+fn write_batch(file: &mut fs::File, batch: &[Bytes]) -> std::io::Result<u64> {
+    let total: usize = batch.iter().map(Bytes::len).sum();
+    let (mut chunk, mut offset, mut done) = (0, 0, 0);
+    while done < total {
+        let slices: Vec<IoSlice<'_>> = batch[chunk..]
+            .iter()
+            .enumerate()
+            .map(|(i, b)| IoSlice::new(if i == 0 { &b[offset..] } else { b }))
+            .collect();
+        let mut n = file.write_vectored(&slices)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        done += n;
+        while n > 0 {
+            let left = batch[chunk].len() - offset;
+            if n >= left {
+                n -= left;
+                chunk += 1;
+                offset = 0;
+            } else {
+                offset += n;
+                n = 0;
+            }
+        }
+    }
+    Ok(total as u64)
+}
+
+/// Asks the kernel to start writing a range to disk without waiting for it
+/// (durability still comes from the fsync before the upload is answered).
+fn start_writeback(file: &fs::File, offset: u64, len: u64) {
+    use std::os::fd::AsRawFd;
+    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
+        return;
+    };
+    // SAFETY: the descriptor is open for the duration of the call, and
+    // sync_file_range only reads its arguments. A failure only means the
+    // final fsync does all the work, so the result is not needed.
+    unsafe {
+        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
+    }
+}
+
 /// The digest of a session's bytes: from the running SHA-256 when there is
 /// one, else by reading the file back (after a restart, or for SHA-512).
 fn digest_of(
@@ -321,7 +389,7 @@ fn digest_of(
 fn hash_file<H: sha2::Digest>(path: &std::path::Path) -> Result<Vec<u8>, StoreError> {
     let mut f = fs::File::open(path)?;
     let mut h = H::new();
-    let mut buf = vec![0u8; WRITE_BUFFER];
+    let mut buf = vec![0u8; READ_BUFFER];
     loop {
         let n = f.read(&mut buf)?;
         if n == 0 {

@@ -4,15 +4,9 @@ use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_domain::{Command, Digest, DomainError, RepoPath};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
-use tokio_util::io::ReaderStream;
 
 use super::{set, Call};
 use crate::error::ApiError;
-
-/// Read size of the streaming body: large enough to keep a pull near disk
-/// speed, small enough to keep memory flat per connection.
-const READ_CHUNK: usize = 256 * 1024;
 
 /// A byte range asked for with `Range`, resolved against the blob size.
 #[derive(Debug, PartialEq, Eq)]
@@ -74,7 +68,7 @@ fn wanted(range: Option<&str>, size: u64) -> Wanted {
 /// `GET` and `HEAD /v2/<name>/blobs/<digest>`
 pub(crate) async fn get(call: Call, repo: RepoPath, digest: Digest) -> Result<Response, ApiError> {
     let lookup = digest.clone();
-    let (size, path) = call
+    let size = call
         .app
         .read(move |p| {
             let row = p
@@ -87,7 +81,7 @@ pub(crate) async fn get(call: Call, repo: RepoPath, digest: Digest) -> Result<Re
                 .blob_links
                 .get(row.id, &lookup)?
                 .ok_or(DomainError::BlobUnknown(lookup.clone()))?;
-            Ok((size, p.blobs.path(&lookup)))
+            Ok(size)
         })
         .await?;
     let range = call
@@ -126,16 +120,14 @@ pub(crate) async fn get(call: Call, repo: RepoPath, digest: Digest) -> Result<Re
     if call.method == axum::http::Method::HEAD {
         return Ok(response);
     }
-    let mut file = tokio::fs::File::open(&path).await.map_err(|e| {
-        tracing::error!(%digest, error = %e, "linked blob is missing from disk");
-        ApiError::Store(e.into())
-    })?;
-    if start > 0 {
-        file.seek(std::io::SeekFrom::Start(start))
-            .await
-            .map_err(|e| ApiError::Store(e.into()))?;
-    }
-    let stream = ReaderStream::with_capacity(file.take(len), READ_CHUNK);
+    let stream = call
+        .app
+        .blobs
+        .read_range(&digest, start, len)
+        .map_err(|e| {
+            tracing::error!(%digest, error = %e, "linked blob cannot be read from disk");
+            ApiError::from(e)
+        })?;
     *response.body_mut() = Body::from_stream(stream);
     Ok(response)
 }

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs Berth and the reference registry (Debian's docker-registry, the
+# CNCF distribution registry) side by side on loopback, drives the same load
+# at each in turn, and prints one table. Usage: bash bench/run.sh [bench flags]
+# e.g. --blob-mib 256 --images 200 --seconds 5 for a quicker run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v docker-registry >/dev/null; then
+    if [[ $(id -u) -ne 0 ]]; then
+        echo "bench: install Debian's docker-registry package first" >&2
+        exit 1
+    fi
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
+fi
+cargo build --release -q -p berth -p berth-bench
+
+work=$(mktemp -d /tmp/berth-bench.XXXXXX)
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+BERTH_LOG=warn target/release/berth serve --listen 127.0.0.1:5101 --data-dir "$work/berth" >"$work/berth.out" 2>&1 &
+pids+=($!)
+berth_pid=$!
+
+cat >"$work/registry.yml" <<YAML
+version: 0.1
+log:
+  level: error
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $work/reference
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:5102
+YAML
+docker-registry serve "$work/registry.yml" >"$work/reference.out" 2>&1 &
+pids+=($!)
+reference_pid=$!
+
+for url in http://127.0.0.1:5101/v2/ http://127.0.0.1:5102/v2/; do
+    for _ in $(seq 1 100); do
+        curl -fsS "$url" >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+    curl -fsS "$url" >/dev/null || { echo "bench: $url did not come up" >&2; cat "$work"/*.out >&2; exit 1; }
+done
+
+echo "berth $(git rev-parse --short HEAD 2>/dev/null || echo '?'), reference: $(docker-registry --version 2>&1 | head -1)"
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), data on $(df -h "$work" | awk 'NR==2 {print $1}')"
+target/release/berth-bench \
+    --berth http://127.0.0.1:5101 --berth-pid "$berth_pid" \
+    --reference http://127.0.0.1:5102 --reference-pid "$reference_pid" "$@"

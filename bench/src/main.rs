@@ -1,0 +1,376 @@
+//! Drives the same load against Berth and the reference registry, one after
+//! the other on loopback, and prints one table. Every measurement uses the
+//! plain Registry V2 protocol, so both servers do exactly the same work.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use clap::Parser;
+use futures_util::StreamExt;
+use sha2::{Digest as _, Sha256};
+
+#[derive(Parser)]
+struct Args {
+    /// Berth base URL.
+    #[arg(long)]
+    berth: String,
+    /// Berth server process id (for peak RSS).
+    #[arg(long)]
+    berth_pid: u32,
+    /// Reference registry base URL.
+    #[arg(long)]
+    reference: String,
+    /// Reference registry process id.
+    #[arg(long)]
+    reference_pid: u32,
+    /// Size of the large blob in MiB.
+    #[arg(long, default_value_t = 1024)]
+    blob_mib: usize,
+    /// Number of small images pushed per run.
+    #[arg(long, default_value_t = 500)]
+    images: usize,
+    /// Seconds of manifest GET load.
+    #[arg(long, default_value_t = 10)]
+    seconds: u64,
+}
+
+struct Target {
+    name: &'static str,
+    base: String,
+    pid: u32,
+}
+
+const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+const CHUNK: usize = 1 << 20;
+
+fn digest(bytes: &[u8]) -> String {
+    let h = Sha256::digest(bytes);
+    format!(
+        "sha256:{}",
+        h.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+/// Peak resident memory of a process, in MiB (VmHWM).
+fn peak_rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// The large blob: `n` one-MiB chunks, each different, generated on the fly.
+fn big_chunk(seed: &[u8], i: usize) -> Bytes {
+    let mut c = seed.to_vec();
+    c[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    Bytes::from(c)
+}
+
+fn location(base: &str, r: &reqwest::Response) -> String {
+    let loc = r.headers()["location"].to_str().unwrap();
+    if loc.starts_with("http") {
+        loc.to_owned()
+    } else {
+        format!("{base}{loc}")
+    }
+}
+
+fn with_digest(loc: &str, d: &str) -> String {
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    format!("{loc}{sep}digest={d}")
+}
+
+/// POST, one streamed PATCH, PUT: the way docker pushes a layer.
+async fn push_big(c: &reqwest::Client, t: &Target, seed: &[u8], n: usize, d: &str) -> f64 {
+    let started = Instant::now();
+    let r = c
+        .post(format!("{}/v2/bench/big/blobs/uploads/", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}: start upload", t.name);
+    let loc = location(&t.base, &r);
+    let seed = seed.to_vec();
+    let body =
+        futures_util::stream::iter(0..n).map(move |i| Ok::<_, std::io::Error>(big_chunk(&seed, i)));
+    let r = c
+        .patch(&loc)
+        .header("Content-Type", "application/octet-stream")
+        .body(reqwest::Body::wrap_stream(body))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}: patch", t.name);
+    let loc = location(&t.base, &r);
+    let r = c.put(with_digest(&loc, d)).send().await.unwrap();
+    assert_eq!(r.status(), 201, "{}: finish", t.name);
+    (n * CHUNK) as f64 / 1e6 / started.elapsed().as_secs_f64()
+}
+
+async fn pull_big(c: &reqwest::Client, t: &Target, n: usize, d: &str) -> f64 {
+    let started = Instant::now();
+    let r = c
+        .get(format!("{}/v2/bench/big/blobs/{d}", t.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}: pull", t.name);
+    let mut stream = r.bytes_stream();
+    let mut got = 0usize;
+    while let Some(chunk) = stream.next().await {
+        got += chunk.unwrap().len();
+    }
+    assert_eq!(got, n * CHUNK, "{}: pulled size", t.name);
+    got as f64 / 1e6 / started.elapsed().as_secs_f64()
+}
+
+/// One small image: a config and a layer (POST + PUT each), then the manifest.
+async fn push_small(c: &reqwest::Client, t: &Target, run: &str, i: usize) {
+    let config = format!("{{\"run\":\"{run}\",\"image\":{i}}}").into_bytes();
+    let layer = format!("layer {run} {i} {}", "x".repeat(1024)).into_bytes();
+    for blob in [&config, &layer] {
+        let r = c
+            .post(format!("{}/v2/bench/small/blobs/uploads/", t.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202, "{}: start", t.name);
+        let loc = location(&t.base, &r);
+        let r = c
+            .put(with_digest(&loc, &digest(blob)))
+            .header("Content-Type", "application/octet-stream")
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201, "{}: blob", t.name);
+    }
+    let manifest = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(&layer), "size": layer.len()}]
+    }))
+    .unwrap();
+    let r = c
+        .put(format!("{}/v2/bench/small/manifests/{run}-{i}", t.base))
+        .header("Content-Type", OCI_MANIFEST)
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}: manifest", t.name);
+}
+
+async fn small_images(
+    c: &reqwest::Client,
+    t: &Target,
+    run: &str,
+    images: usize,
+    clients: usize,
+) -> f64 {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for k in 0..clients {
+        let (c, base, name, run) = (c.clone(), t.base.clone(), t.name, run.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let t = Target { name, base, pid: 0 };
+            for i in (k..images).step_by(clients) {
+                push_small(&c, &t, &run, i).await;
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    images as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Manifest GETs by tag from `conns` connections for `secs` seconds:
+/// (requests per second, p99 latency in ms).
+async fn manifest_gets(t: &Target, conns: usize, secs: u64) -> (f64, f64) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let url = format!("{}/v2/bench/small/manifests/seq-0", t.base);
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let url = url.clone();
+        // One client per task: one connection each, as 32 separate pullers would have.
+        let c = reqwest::Client::new();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let s = Instant::now();
+                let r = c
+                    .get(&url)
+                    .header("Accept", OCI_MANIFEST)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                r.bytes().await.unwrap();
+                lat.push(s.elapsed());
+            }
+            lat
+        }));
+    }
+    let started = Instant::now();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    all.sort();
+    let p99 = all[(all.len() * 99 / 100).min(all.len() - 1)];
+    (all.len() as f64 / elapsed, p99.as_secs_f64() * 1000.0)
+}
+
+struct Row {
+    metric: &'static str,
+    berth: f64,
+    reference: f64,
+    higher_is_better: bool,
+    target: &'static str,
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let targets = [
+        Target {
+            name: "berth",
+            base: args.berth.clone(),
+            pid: args.berth_pid,
+        },
+        Target {
+            name: "reference",
+            base: args.reference.clone(),
+            pid: args.reference_pid,
+        },
+    ];
+    let c = reqwest::Client::new();
+    let n = args.blob_mib;
+    let seed: Vec<u8> = (0..CHUNK)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    let big_digest = {
+        let mut h = Sha256::new();
+        for i in 0..n {
+            h.update(big_chunk(&seed, i));
+        }
+        format!(
+            "sha256:{}",
+            h.finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        )
+    };
+
+    let mut results: Vec<[f64; 7]> = Vec::new();
+    for t in &targets {
+        eprintln!("== {}: {} MiB blob push", t.name, n);
+        let push = push_big(&c, t, &seed, n, &big_digest).await;
+        let rss = peak_rss_mib(t.pid);
+        eprintln!("== {}: blob pull", t.name);
+        let pull = pull_big(&c, t, n, &big_digest).await;
+        eprintln!("== {}: {} small images, sequential", t.name, args.images);
+        let seq = small_images(&c, t, "seq", args.images, 1).await;
+        eprintln!("== {}: {} small images, 8 clients", t.name, args.images);
+        let par = small_images(&c, t, "par", args.images, 8).await;
+        eprintln!(
+            "== {}: manifest GETs, 32 connections, {} s",
+            t.name, args.seconds
+        );
+        let (rps, p99) = manifest_gets(t, 32, args.seconds).await;
+        results.push([push, pull, seq, par, rps, p99, rss]);
+    }
+    let (b, r) = (results[0], results[1]);
+    let rows = [
+        Row {
+            metric: "1 GiB blob push, MB/s",
+            berth: b[0],
+            reference: r[0],
+            higher_is_better: true,
+            target: ">= 4x",
+        },
+        Row {
+            metric: "1 GiB blob pull, MB/s",
+            berth: b[1],
+            reference: r[1],
+            higher_is_better: true,
+            target: ">= 1x",
+        },
+        Row {
+            metric: "small image pushes/s, sequential",
+            berth: b[2],
+            reference: r[2],
+            higher_is_better: true,
+            target: ">= 3x",
+        },
+        Row {
+            metric: "small image pushes/s, 8 clients",
+            berth: b[3],
+            reference: r[3],
+            higher_is_better: true,
+            target: ">= 3x",
+        },
+        Row {
+            metric: "manifest GET/s, 32 connections",
+            berth: b[4],
+            reference: r[4],
+            higher_is_better: true,
+            target: ">= 2x",
+        },
+        Row {
+            metric: "manifest GET p99 ms, 32 connections",
+            berth: b[5],
+            reference: r[5],
+            higher_is_better: false,
+            target: "lower",
+        },
+        Row {
+            metric: "peak RSS during blob push, MiB",
+            berth: b[6],
+            reference: r[6],
+            higher_is_better: false,
+            target: "lower",
+        },
+    ];
+    println!();
+    println!(
+        "| {:<38} | {:>10} | {:>10} | {:>7} | {:<6} | {:<4} |",
+        "measurement", "berth", "reference", "ratio", "target", "met"
+    );
+    println!(
+        "|{:-<40}|{:->12}|{:->12}|{:->9}|{:-<8}|{:-<6}|",
+        "", "", "", "", "", ""
+    );
+    for row in rows {
+        let ratio = row.berth / row.reference;
+        let met = match row.target {
+            ">= 4x" => ratio >= 4.0,
+            ">= 3x" => ratio >= 3.0,
+            ">= 2x" => ratio >= 2.0,
+            ">= 1x" => ratio >= 1.0,
+            _ => {
+                if row.higher_is_better {
+                    ratio >= 1.0
+                } else {
+                    ratio < 1.0
+                }
+            }
+        };
+        println!(
+            "| {:<38} | {:>10.1} | {:>10.1} | {:>6.2}x | {:<6} | {:<4} |",
+            row.metric,
+            row.berth,
+            row.reference,
+            ratio,
+            row.target,
+            if met { "yes" } else { "NO" }
+        );
+    }
+}
