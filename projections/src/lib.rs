@@ -10,7 +10,7 @@ mod orgs;
 mod repositories;
 mod tags;
 
-use berth_domain::{OrgName, OrgState, RepoPath, RepoState};
+use berth_domain::{DomainError, OrgName, OrgState, RepoPath, RepoState};
 use berth_store::{EventLog, Projector, Recorded, StoreError};
 use fjall::{Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use sha2::{Digest as _, Sha256};
@@ -71,6 +71,14 @@ impl ReadModels {
             }
         }
         Ok(models)
+    }
+
+    /// The live incarnation of a repository, or the domain's refusal that
+    /// names it unknown (`NAME_UNKNOWN` on the registry API).
+    pub fn live_repo(&self, path: &RepoPath) -> Result<RepoRow, StoreError> {
+        self.repos
+            .get(path)?
+            .ok_or_else(|| StoreError::Rejected(DomainError::RepositoryUnknown(path.clone())))
     }
 
     fn keyspaces(&self) -> [(&'static str, &Keyspace); 7] {

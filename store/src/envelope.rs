@@ -130,3 +130,67 @@ fn decode_payload(envelope: &Envelope) -> Result<Event, String> {
         )),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use berth_domain::{CredentialKind, OrgName};
+
+    fn envelope(schema: u16) -> Envelope {
+        let event = Event::OrgCreated {
+            org_id: Uuid::from_u128(1),
+            org: OrgName::parse("acme").unwrap(),
+            auto: false,
+        };
+        Envelope {
+            schema,
+            event_type: event.kind().into(),
+            stream: event.stream_id(),
+            stream_version: 1,
+            occurred_at: DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap(),
+            actor: Actor {
+                account: None,
+                user: None,
+                credential: CredentialKind::System,
+                client_addr: None,
+            },
+            request_id: Uuid::from_u128(2),
+            prev_hash: GENESIS,
+            payload: encode_payload(&event).unwrap(),
+        }
+    }
+
+    #[test]
+    fn sealed_values_open_to_the_same_event() {
+        let (value, hash) = seal(3, &envelope(SCHEMA_VERSION)).unwrap();
+        let (recorded, opened_hash) = open(3, &value).unwrap();
+        assert_eq!(recorded.envelope, envelope(SCHEMA_VERSION));
+        assert_eq!(opened_hash, hash);
+        assert!(
+            open(4, &value).is_err(),
+            "the sequence number is part of the hash"
+        );
+    }
+
+    #[test]
+    fn an_unknown_schema_version_is_refused_by_sequence_number() {
+        let (value, _) = seal(9, &envelope(SCHEMA_VERSION + 1)).unwrap();
+        match open(9, &value) {
+            Err(StoreError::Corrupt { seq: 9, reason }) => {
+                assert!(reason.contains("schema version 2 is not known"), "{reason}")
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_payload_of_another_type_is_refused() {
+        let mut e = envelope(SCHEMA_VERSION);
+        e.event_type = "TagPointed".into();
+        let (value, _) = seal(1, &e).unwrap();
+        assert!(matches!(
+            open(1, &value),
+            Err(StoreError::Corrupt { seq: 1, .. })
+        ));
+    }
+}

@@ -178,14 +178,7 @@ async fn manifests_by_tag_and_digest_and_tag_pagination() {
     let c = client();
     let d = push_image(&server, "acme/app", "v1", 1).await;
     for tag in ["v2", "v3", "v4", "latest"] {
-        let body = c
-            .get(server.url("/v2/acme/app/manifests/v1"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let body = get_bytes(&server, "/v2/acme/app/manifests/v1").await;
         let r = put_manifest(&server, "acme/app", tag, OCI_MANIFEST, &body).await;
         assert_eq!(r.status(), 201);
     }
@@ -209,14 +202,7 @@ async fn manifests_by_tag_and_digest_and_tag_pagination() {
         bytes.len().to_string().as_str()
     );
 
-    let all: serde_json::Value = c
-        .get(server.url("/v2/acme/app/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let all: serde_json::Value = get_json(&server, "/v2/acme/app/tags/list").await;
     assert_eq!(
         all,
         json!({"name": "acme/app", "tags": ["latest", "v1", "v2", "v3", "v4"]})
@@ -232,14 +218,7 @@ async fn manifests_by_tag_and_digest_and_tag_pagination() {
     );
     let body: serde_json::Value = page.json().await.unwrap();
     assert_eq!(body["tags"], json!(["latest", "v1"]));
-    let next: serde_json::Value = c
-        .get(server.url("/v2/acme/app/tags/list?n=2&last=v1"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let next: serde_json::Value = get_json(&server, "/v2/acme/app/tags/list?n=2&last=v1").await;
     assert_eq!(next["tags"], json!(["v2", "v3"]));
     let last = c
         .get(server.url("/v2/acme/app/tags/list?n=2&last=v3"))
@@ -270,14 +249,7 @@ async fn catalog_pages_in_name_order() {
         body["repositories"],
         json!(["acme/api", "acme/web", "beta/x"])
     );
-    let rest: serde_json::Value = c
-        .get(server.url("/v2/_catalog?n=3&last=beta/x"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rest: serde_json::Value = get_json(&server, "/v2/_catalog?n=3&last=beta/x").await;
     assert_eq!(rest["repositories"], json!(["zeta/one"]));
 }
 
@@ -286,14 +258,8 @@ async fn index_needs_children_and_referrers_are_listed() {
     let server = Server::start();
     let c = client();
     let child = push_image(&server, "acme/multi", "amd64", 3).await;
-    let size = c
-        .get(server.url(&format!("/v2/acme/multi/manifests/{child}")))
-        .send()
+    let size = get_bytes(&server, &format!("/v2/acme/multi/manifests/{child}"))
         .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
         .len();
     let missing = digest(b"no such manifest");
     let index = |children: &[&str]| {
@@ -367,14 +333,7 @@ async fn deletes_remove_tags_manifests_and_blobs() {
     let server = Server::start();
     let c = client();
     let d = push_image(&server, "acme/del", "v1", 5).await;
-    let body = c
-        .get(server.url("/v2/acme/del/manifests/v1"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let body = get_bytes(&server, "/v2/acme/del/manifests/v1").await;
     put_manifest(&server, "acme/del", "v2", OCI_MANIFEST, &body).await;
 
     let r = c
@@ -403,14 +362,7 @@ async fn deletes_remove_tags_manifests_and_blobs() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let tags: serde_json::Value = c
-        .get(server.url("/v2/acme/del/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: serde_json::Value = get_json(&server, "/v2/acme/del/tags/list").await;
     assert_eq!(
         tags["tags"],
         json!([]),

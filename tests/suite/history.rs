@@ -12,14 +12,7 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     for i in 0..6u64 {
         let repo = format!("org{}/app{}", i % 2, i % 3);
         let d = push_image(&server, &repo, &format!("v{i}"), i + 100).await;
-        let body = c
-            .get(server.url(&format!("/v2/{repo}/manifests/{d}")))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let body = get_bytes(&server, &format!("/v2/{repo}/manifests/{d}")).await;
         put_manifest(&server, &repo, "latest", OCI_MANIFEST, &body).await;
         if i % 2 == 0 {
             let r = c
@@ -72,14 +65,7 @@ async fn rebuilt_read_models_equal_the_live_ones() {
 
     // And the rebuilt models serve the same answers.
     server.restart();
-    let tags: serde_json::Value = c
-        .get(server.url("/v2/org1/app1/tags/list"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tags: serde_json::Value = get_json(&server, "/v2/org1/app1/tags/list").await;
     assert_eq!(tags["tags"], serde_json::json!(["latest", "v1"]));
 }
 

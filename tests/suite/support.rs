@@ -179,6 +179,30 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
+/// GETs a path and decodes the JSON body.
+pub async fn get_json(server: &Server, path: &str) -> serde_json::Value {
+    client()
+        .get(server.url(path))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// GETs a path and returns the body bytes.
+pub async fn get_bytes(server: &Server, path: &str) -> bytes::Bytes {
+    client()
+        .get(server.url(path))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap()
+}
+
 /// Uploads a blob monolithically; returns its digest.
 pub async fn upload(server: &Server, repo: &str, bytes: &[u8]) -> String {
     let d = digest(bytes);

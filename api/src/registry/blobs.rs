@@ -71,11 +71,7 @@ pub(crate) async fn get(call: Call, repo: RepoPath, digest: Digest) -> Result<Re
     let size = call
         .app
         .read(move |p| {
-            let row = p
-                .models
-                .repos
-                .get(&repo)?
-                .ok_or(DomainError::RepositoryUnknown(repo.clone()))?;
+            let row = p.models.live_repo(&repo)?;
             let size = p
                 .models
                 .blob_links

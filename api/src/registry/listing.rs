@@ -3,7 +3,7 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_domain::{manifest::OCI_INDEX, Digest, DomainError, RepoPath};
+use berth_domain::{manifest::OCI_INDEX, Digest, RepoPath};
 use serde_json::json;
 
 use super::{set, Call};
@@ -70,11 +70,7 @@ pub(crate) async fn tags(call: Call, repo: RepoPath) -> Result<Response, ApiErro
     let names = call
         .app
         .read(move |p| {
-            let row = p
-                .models
-                .repos
-                .get(&lookup)?
-                .ok_or(DomainError::RepositoryUnknown(lookup.clone()))?;
+            let row = p.models.live_repo(&lookup)?;
             p.models.tags.names(row.id, last.as_deref(), n + 1)
         })
         .await?;
@@ -96,11 +92,7 @@ pub(crate) async fn referrers(
     let rows = call
         .app
         .read(move |p| {
-            let row = p
-                .models
-                .repos
-                .get(&repo)?
-                .ok_or(DomainError::RepositoryUnknown(repo.clone()))?;
+            let row = p.models.live_repo(&repo)?;
             p.models.manifests.referrers(row.id, &subject)
         })
         .await?;

@@ -22,11 +22,7 @@ pub(crate) async fn get(
     let found = call
         .app
         .read(move |p| {
-            let row = p
-                .models
-                .repos
-                .get(&repo)?
-                .ok_or(DomainError::RepositoryUnknown(repo.clone()))?;
+            let row = p.models.live_repo(&repo)?;
             let unknown = || DomainError::ManifestUnknown(reference.to_string());
             let digest = match &reference {
                 Reference::Digest(d) => d.clone(),
