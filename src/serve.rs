@@ -6,9 +6,14 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_api::credentials::hash_password;
 use berth_api::{router, AppState, Parts};
+use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
+use berth_domain::{AccountName, Actor, Command, UserName};
 use berth_projections::ReadModels;
+use berth_store::RequestMeta;
 use berth_store::{BlobStore, EventLog, StoreError, Uploads};
+use uuid::Uuid;
 
 use crate::cli::{db_dir, ServeArgs};
 
@@ -38,13 +43,15 @@ pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
         uploads,
     });
     runtime.block_on(async move {
+        let shutdown = shutdown_signal()?;
+        bootstrap_operator(&state).await?;
         let listener = tokio::net::TcpListener::bind(args.listen).await?;
         let addr = listener.local_addr()?;
         tracing::info!(%addr, data_dir = %data.display(), "berth is serving");
         println!("berth listening on http://{addr}");
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown_signal())
+            .with_graceful_shutdown(shutdown)
             .await?;
         Ok::<_, StoreError>(())
     })?;
@@ -55,21 +62,57 @@ pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+/// Creates the platform operator (user `admin` of account `system`) the
+/// first time a data directory is served, with `BERTH_ADMIN_PASSWORD` or a
+/// random password printed once.
+async fn bootstrap_operator(state: &AppState) -> Result<(), StoreError> {
+    let account = AccountName::parse(OPERATOR_ACCOUNT)?;
+    if state.models.accounts.get(&account)?.is_some() {
+        return Ok(());
     }
-    tracing::info!("shutdown requested; finishing in-flight requests");
+    let given = std::env::var("BERTH_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty());
+    let password = given
+        .clone()
+        .unwrap_or_else(|| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()));
+    let hash = {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
+    };
+    let command = Command::CreateAccount {
+        account,
+        admin_user: UserName::parse(OPERATOR_USER)?,
+        admin_password: hash,
+    };
+    let meta = RequestMeta {
+        actor: Actor::system(),
+        request_id: Uuid::new_v4(),
+    };
+    state.engine.submit(command, meta).await?;
+    if given.is_none() {
+        eprintln!(
+            "berth: created the platform operator: account {OPERATOR_ACCOUNT}, user {OPERATOR_USER}, \
+             password {password} (shown once; set BERTH_ADMIN_PASSWORD to choose it)"
+        );
+    }
+    tracing::info!("platform operator created");
+    Ok(())
+}
+
+/// Registers SIGTERM and SIGINT (Ctrl-C) at once, before the server says
+/// it is listening, so a signal that arrives early still shuts down cleanly.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, StoreError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = interrupt.recv() => {},
+        }
+        tracing::info!("shutdown requested; finishing in-flight requests");
+    })
 }

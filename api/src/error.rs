@@ -66,6 +66,8 @@ impl ApiError {
                 DomainError::BlobUnknown(_) => "BLOB_UNKNOWN",
                 DomainError::ManifestUnknown(_) => "MANIFEST_UNKNOWN",
                 DomainError::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
+                DomainError::AccountExists(_) | DomainError::UserExists { .. } => "CONFLICT",
+                DomainError::AccountUnknown(_) => "NOT_FOUND",
             },
             Self::Store(s) => match s {
                 StoreError::UploadUnknown => "BLOB_UPLOAD_UNKNOWN",
@@ -91,7 +93,11 @@ impl ApiError {
             Self::Domain(d) => match d {
                 DomainError::RepositoryUnknown(_)
                 | DomainError::BlobUnknown(_)
-                | DomainError::ManifestUnknown(_) => StatusCode::NOT_FOUND,
+                | DomainError::ManifestUnknown(_)
+                | DomainError::AccountUnknown(_) => StatusCode::NOT_FOUND,
+                DomainError::AccountExists(_) | DomainError::UserExists { .. } => {
+                    StatusCode::CONFLICT
+                }
                 _ => StatusCode::BAD_REQUEST,
             },
             Self::Store(s) => match s {

@@ -2,6 +2,7 @@
 //! so tests and the binary serve exactly the same thing.
 
 pub mod access;
+pub mod credentials;
 pub mod endpoint;
 pub mod error;
 mod registry;

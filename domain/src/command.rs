@@ -2,9 +2,10 @@
 
 use uuid::Uuid;
 
+use crate::credentials::PasswordHash;
 use crate::digest::Digest;
 use crate::manifest::ParsedManifest;
-use crate::names::{RepoPath, TagName};
+use crate::names::{AccountName, RepoPath, TagName, UserName};
 
 /// A request to change the registry, decided by [`crate::decide`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,19 +62,57 @@ pub enum Command {
         /// The blob.
         digest: Digest,
     },
+    /// Create an account with its first (admin) user.
+    CreateAccount {
+        /// The new account's name.
+        account: AccountName,
+        /// Its first user, who administers it.
+        admin_user: UserName,
+        /// Verifier of that user's password.
+        admin_password: PasswordHash,
+    },
+    /// Add a user to an existing account.
+    CreateUser {
+        /// The account.
+        account: AccountName,
+        /// The new user's name.
+        user: UserName,
+        /// Whether the user administers the account.
+        admin: bool,
+        /// Verifier of the user's password.
+        password: PasswordHash,
+    },
+}
+
+/// The names whose state a decision reads; the engine loads exactly these.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Touches<'a> {
+    /// Repositories (and, with each, its organization).
+    pub repos: Vec<&'a RepoPath>,
+    /// Accounts (with their users).
+    pub accounts: Vec<&'a AccountName>,
 }
 
 impl Command {
-    /// The repositories whose state the decision needs; the engine loads
-    /// exactly these (and their organizations) before deciding.
-    pub fn touches(&self) -> Vec<&RepoPath> {
+    /// The names whose state the decision needs.
+    pub fn touches(&self) -> Touches<'_> {
         match self {
-            Self::MountBlob { repo, from, .. } => vec![repo, from],
+            Self::MountBlob { repo, from, .. } => Touches {
+                repos: vec![repo, from],
+                ..Touches::default()
+            },
             Self::LinkUploadedBlob { repo, .. }
             | Self::PushManifest { repo, .. }
             | Self::DeleteTag { repo, .. }
             | Self::DeleteManifest { repo, .. }
-            | Self::DeleteBlob { repo, .. } => vec![repo],
+            | Self::DeleteBlob { repo, .. } => Touches {
+                repos: vec![repo],
+                ..Touches::default()
+            },
+            Self::CreateAccount { account, .. } | Self::CreateUser { account, .. } => Touches {
+                accounts: vec![account],
+                ..Touches::default()
+            },
         }
     }
 }
@@ -85,4 +124,8 @@ pub struct Fresh {
     pub org_id: Uuid,
     /// Id for a repository created by this command.
     pub repo_id: Uuid,
+    /// Id for an account created by this command.
+    pub account_id: Uuid,
+    /// Id for a user created by this command.
+    pub user_id: Uuid,
 }

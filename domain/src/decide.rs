@@ -144,6 +144,52 @@ pub fn decide(state: &Registry, cmd: &Command, fresh: Fresh) -> Result<Vec<Event
                 digest: digest.clone(),
             });
         }
+        Command::CreateAccount {
+            account,
+            admin_user,
+            admin_password,
+        } => {
+            if state.accounts.contains_key(account) {
+                return Err(DomainError::AccountExists(account.clone()));
+            }
+            events.push(Event::AccountCreated {
+                account_id: fresh.account_id,
+                account: account.clone(),
+            });
+            events.push(Event::UserCreated {
+                user_id: fresh.user_id,
+                account_id: fresh.account_id,
+                account: account.clone(),
+                user: admin_user.clone(),
+                admin: true,
+                password: admin_password.clone(),
+            });
+        }
+        Command::CreateUser {
+            account,
+            user,
+            admin,
+            password,
+        } => {
+            let current = state
+                .accounts
+                .get(account)
+                .ok_or_else(|| DomainError::AccountUnknown(account.clone()))?;
+            if current.users.contains_key(user) {
+                return Err(DomainError::UserExists {
+                    account: account.clone(),
+                    user: user.clone(),
+                });
+            }
+            events.push(Event::UserCreated {
+                user_id: fresh.user_id,
+                account_id: current.id,
+                account: account.clone(),
+                user: user.clone(),
+                admin: *admin,
+                password: password.clone(),
+            });
+        }
     }
     Ok(events)
 }
@@ -197,6 +243,8 @@ mod tests {
     const FRESH: Fresh = Fresh {
         org_id: Uuid::from_u128(1),
         repo_id: Uuid::from_u128(2),
+        account_id: Uuid::from_u128(3),
+        user_id: Uuid::from_u128(4),
     };
 
     fn repo(s: &str) -> RepoPath {
@@ -432,6 +480,92 @@ mod tests {
                 from: repo("acme/web")
             }),
             Err(DomainError::BlobUnknown(dg('b')))
+        );
+    }
+
+    fn hash(s: &str) -> crate::PasswordHash {
+        crate::PasswordHash::new(format!("$argon2id$test${s}"))
+    }
+
+    fn account(s: &str) -> crate::AccountName {
+        crate::AccountName::parse(s).unwrap()
+    }
+
+    fn user(s: &str) -> crate::UserName {
+        crate::UserName::parse(s).unwrap()
+    }
+
+    #[test]
+    fn an_account_is_created_with_its_admin() {
+        let events = given([])
+            .when(Command::CreateAccount {
+                account: account("acme"),
+                admin_user: user("root"),
+                admin_password: hash("a"),
+            })
+            .unwrap();
+        assert_eq!(
+            events,
+            vec![
+                Event::AccountCreated {
+                    account_id: FRESH.account_id,
+                    account: account("acme")
+                },
+                Event::UserCreated {
+                    user_id: FRESH.user_id,
+                    account_id: FRESH.account_id,
+                    account: account("acme"),
+                    user: user("root"),
+                    admin: true,
+                    password: hash("a"),
+                },
+            ]
+        );
+        let again = given(events).when(Command::CreateAccount {
+            account: account("acme"),
+            admin_user: user("other"),
+            admin_password: hash("b"),
+        });
+        assert_eq!(again, Err(DomainError::AccountExists(account("acme"))));
+    }
+
+    #[test]
+    fn users_are_unique_inside_an_existing_account() {
+        let create = |name: &str| Command::CreateUser {
+            account: account("acme"),
+            user: user(name),
+            admin: false,
+            password: hash("p"),
+        };
+        assert_eq!(
+            given([]).when(create("bob")),
+            Err(DomainError::AccountUnknown(account("acme")))
+        );
+        let history = [
+            Event::AccountCreated {
+                account_id: FRESH.account_id,
+                account: account("acme"),
+            },
+            Event::UserCreated {
+                user_id: Uuid::from_u128(9),
+                account_id: FRESH.account_id,
+                account: account("acme"),
+                user: user("root"),
+                admin: true,
+                password: hash("a"),
+            },
+        ];
+        let g = given(history);
+        assert!(matches!(
+            g.when(create("bob")).unwrap().as_slice(),
+            [Event::UserCreated { admin: false, .. }]
+        ));
+        assert_eq!(
+            g.when(create("root")),
+            Err(DomainError::UserExists {
+                account: account("acme"),
+                user: user("root")
+            })
         );
     }
 }

@@ -4,7 +4,7 @@
 use thiserror::Error;
 
 use crate::digest::Digest;
-use crate::names::RepoPath;
+use crate::names::{AccountName, RepoPath, UserName};
 
 /// A refusal decided by the domain: the request was understood and is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -30,6 +30,20 @@ pub enum DomainError {
     /// The manifest or tag does not exist in the repository.
     #[error("manifest {0} is not known to the repository")]
     ManifestUnknown(String),
+    /// An account of that name already exists.
+    #[error("account {0} already exists")]
+    AccountExists(AccountName),
+    /// The account does not exist.
+    #[error("account {0} is not known")]
+    AccountUnknown(AccountName),
+    /// A user of that name already exists in the account.
+    #[error("user {user} already exists in account {account}")]
+    UserExists {
+        /// The account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+    },
     /// A manifest refers to a blob or child manifest the repository does not hold.
     #[error("manifest references {0}, which is not in the repository")]
     ManifestBlobUnknown(Digest),

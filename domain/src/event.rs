@@ -9,8 +9,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::credentials::PasswordHash;
 use crate::digest::Digest;
-use crate::names::{OrgName, RepoPath, TagName};
+use crate::names::{AccountName, OrgName, RepoPath, TagName, UserName};
 
 /// A fact that happened in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +131,28 @@ pub enum Event {
         /// The blob.
         digest: Digest,
     },
+    /// An account (tenant) came into being.
+    AccountCreated {
+        /// Stream of the account.
+        account_id: Uuid,
+        /// Its unique name.
+        account: AccountName,
+    },
+    /// A user was added to an account.
+    UserCreated {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// Stream of the account.
+        account_id: Uuid,
+        /// Account name at the time.
+        account: AccountName,
+        /// The user's name inside the account.
+        user: UserName,
+        /// Whether the user administers the account.
+        admin: bool,
+        /// Verifier of the user's password (never the password).
+        password: PasswordHash,
+    },
 }
 
 impl Event {
@@ -145,6 +168,8 @@ impl Event {
             | Self::TagDeleted { repo_id, .. }
             | Self::ManifestDeleted { repo_id, .. }
             | Self::BlobDeleted { repo_id, .. } => *repo_id,
+            Self::AccountCreated { account_id, .. } => *account_id,
+            Self::UserCreated { user_id, .. } => *user_id,
         }
     }
 
@@ -161,6 +186,8 @@ impl Event {
             Self::TagDeleted { .. } => "TagDeleted",
             Self::ManifestDeleted { .. } => "ManifestDeleted",
             Self::BlobDeleted { .. } => "BlobDeleted",
+            Self::AccountCreated { .. } => "AccountCreated",
+            Self::UserCreated { .. } => "UserCreated",
         }
     }
 }

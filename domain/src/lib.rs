@@ -4,6 +4,7 @@
 
 pub mod actor;
 pub mod command;
+pub mod credentials;
 pub mod decide;
 pub mod digest;
 pub mod error;
@@ -15,11 +16,12 @@ pub mod names;
 pub mod state;
 
 pub use actor::{Actor, CredentialKind};
-pub use command::{Command, Fresh};
+pub use command::{Command, Fresh, Touches};
+pub use credentials::PasswordHash;
 pub use decide::decide;
 pub use digest::{Algorithm, Digest, Reference};
 pub use error::DomainError;
 pub use event::Event;
 pub use manifest::{parse_manifest, ParsedManifest};
-pub use names::{OrgName, RepoName, RepoPath, TagName};
-pub use state::{ManifestMeta, OrgState, Registry, RepoState};
+pub use names::{AccountName, OrgName, RepoName, RepoPath, TagName, UserName};
+pub use state::{AccountState, ManifestMeta, OrgState, Registry, RepoState, UserState};

@@ -2,6 +2,8 @@
 
 /// Longest organization name.
 pub const MAX_ORG_NAME: usize = 64;
+/// Longest account or user name.
+pub const MAX_IDENTITY_NAME: usize = 64;
 /// Longest repository name (the part after the organization).
 pub const MAX_REPO_NAME: usize = 128;
 /// Longest tag.

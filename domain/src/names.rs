@@ -8,7 +8,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DomainError;
-use crate::limits::{MAX_ORG_NAME, MAX_REPO_NAME, MAX_TAG_NAME};
+use crate::limits::{MAX_IDENTITY_NAME, MAX_ORG_NAME, MAX_REPO_NAME, MAX_TAG_NAME};
 
 /// Checks the shared component grammar: runs of `[a-z0-9]` joined by one
 /// separator (`.`, `_`, `__` or a run of `-`), never leading or trailing.
@@ -100,6 +100,50 @@ impl OrgName {
     }
 }
 string_newtype!(OrgName);
+
+/// Validates the shared grammar of account and user names: a lowercase
+/// letter first, then `[a-z0-9]` runs joined by separators, 1–64 chars.
+fn identity_name(kind: &str, s: &str) -> Result<String, DomainError> {
+    let first_ok = s.as_bytes().first().is_some_and(u8::is_ascii_lowercase);
+    if s.len() > MAX_IDENTITY_NAME || !first_ok || !components_valid(s) {
+        return Err(DomainError::NameInvalid(format!(
+            "{kind} name {s:?} must start with a lowercase letter, contain only [a-z0-9] \
+             separated by '.', '_', '__' or '-', and be 1-{MAX_IDENTITY_NAME} characters"
+        )));
+    }
+    Ok(s.to_owned())
+}
+
+/// The platform operator's account, created on first start.
+pub const OPERATOR_ACCOUNT: &str = "system";
+/// The platform operator's user inside [`OPERATOR_ACCOUNT`].
+pub const OPERATOR_USER: &str = "admin";
+
+/// An account (tenant) name, unique across the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct AccountName(String);
+
+impl AccountName {
+    /// Validates an account name.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        identity_name("account", s).map(Self)
+    }
+}
+string_newtype!(AccountName);
+
+/// A user name, unique inside its account.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct UserName(String);
+
+impl UserName {
+    /// Validates a user name.
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        identity_name("user", s).map(Self)
+    }
+}
+string_newtype!(UserName);
 
 /// A repository name inside an organization: may start with a digit, 1–128 chars.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -259,6 +303,16 @@ mod tests {
         }
         for bad in ["", ".x", "-x", "a/b", "a:b", &"t".repeat(129)] {
             assert!(TagName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn account_and_user_names() {
+        assert!(AccountName::parse("acme-corp").is_ok());
+        assert!(UserName::parse("alice").is_ok());
+        for bad in ["", "1acme", "Acme", "a b", "a/b", &"a".repeat(65)] {
+            assert!(AccountName::parse(bad).is_err(), "{bad}");
+            assert!(UserName::parse(bad).is_err(), "{bad}");
         }
     }
 

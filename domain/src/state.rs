@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::digest::Digest;
 use crate::event::Event;
-use crate::names::{OrgName, RepoPath, TagName};
+use crate::names::{AccountName, OrgName, RepoPath, TagName, UserName};
 
 /// An organization as decisions see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,26 @@ pub struct RepoState {
     pub tags: HashMap<TagName, Digest>,
 }
 
+/// A user as decisions see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserState {
+    /// Stream id.
+    pub id: Uuid,
+    /// Events in the stream so far.
+    pub version: u64,
+}
+
+/// An account and its users as decisions see them.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountState {
+    /// Stream id.
+    pub id: Uuid,
+    /// Events in the stream so far.
+    pub version: u64,
+    /// Users by name.
+    pub users: HashMap<UserName, UserState>,
+}
+
 /// The part of the registry loaded for deciding. A name absent from the maps
 /// is a name that does not exist: the engine loads every name a command
 /// [touches](crate::Command::touches) before deciding.
@@ -53,6 +73,8 @@ pub struct Registry {
     pub orgs: HashMap<OrgName, OrgState>,
     /// Repositories by name.
     pub repos: HashMap<RepoPath, RepoState>,
+    /// Accounts by name.
+    pub accounts: HashMap<AccountName, AccountState>,
 }
 
 impl Registry {
@@ -120,6 +142,29 @@ impl Registry {
             Event::BlobDeleted { repo, digest, .. } => self.with_repo(repo, |r| {
                 r.blobs.remove(digest);
             }),
+            Event::AccountCreated {
+                account_id,
+                account,
+            } => {
+                let state = self.accounts.entry(account.clone()).or_default();
+                state.id = *account_id;
+                state.version += 1;
+                state.version
+            }
+            Event::UserCreated {
+                user_id,
+                account,
+                user,
+                ..
+            } => {
+                let account = self.accounts.entry(account.clone()).or_default();
+                let state = account.users.entry(user.clone()).or_insert(UserState {
+                    id: *user_id,
+                    version: 0,
+                });
+                state.version += 1;
+                state.version
+            }
         }
     }
 

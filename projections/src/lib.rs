@@ -3,6 +3,7 @@
 //! are exactly as current as the log) and answers every query without
 //! touching the log.
 
+mod accounts;
 mod blob_links;
 mod keys;
 mod manifests;
@@ -10,11 +11,14 @@ mod orgs;
 mod repositories;
 mod tags;
 
-use berth_domain::{DomainError, OrgName, OrgState, RepoPath, RepoState};
+use berth_domain::{
+    AccountName, AccountState, DomainError, OrgName, OrgState, RepoPath, RepoState,
+};
 use berth_store::{EventLog, Projector, Recorded, StoreError};
 use fjall::{Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use sha2::{Digest as _, Sha256};
 
+pub use accounts::{AccountRow, Accounts, UserRow};
 pub use blob_links::BlobLinks;
 pub use manifests::{ManifestRow, Manifests, ReferrerRow};
 pub use orgs::{OrgRow, Orgs};
@@ -40,6 +44,8 @@ pub struct ReadModels {
     pub manifests: Manifests,
     /// Blob links.
     pub blob_links: BlobLinks,
+    /// Accounts and users.
+    pub accounts: Accounts,
     checkpoints: Keyspace,
 }
 
@@ -54,6 +60,7 @@ impl ReadModels {
             tags: Tags::open(db)?,
             manifests: Manifests::open(db)?,
             blob_links: BlobLinks::open(db)?,
+            accounts: Accounts::open(db)?,
             checkpoints: db.keyspace("p_checkpoints", KeyspaceCreateOptions::default)?,
         };
         if let Some(v) = models.checkpoints.get(CHECKPOINT)? {
@@ -81,7 +88,7 @@ impl ReadModels {
             .ok_or_else(|| StoreError::Rejected(DomainError::RepositoryUnknown(path.clone())))
     }
 
-    fn keyspaces(&self) -> [(&'static str, &Keyspace); 7] {
+    fn keyspaces(&self) -> [(&'static str, &Keyspace); 9] {
         [
             ("orgs", &self.orgs.rows),
             ("repos", &self.repos.by_name),
@@ -89,6 +96,8 @@ impl ReadModels {
             ("manifests", &self.manifests.rows),
             ("referrers", &self.manifests.referrers),
             ("blob_links", &self.blob_links.rows),
+            ("accounts", &self.accounts.rows),
+            ("users", &self.accounts.users),
             ("checkpoints", &self.checkpoints),
         ]
     }
@@ -118,6 +127,7 @@ impl Projector for ReadModels {
         self.tags.apply(batch, recorded);
         self.manifests.apply(batch, recorded);
         self.blob_links.apply(batch, recorded);
+        self.accounts.apply(batch, recorded);
         Ok(())
     }
 
@@ -145,6 +155,10 @@ impl Projector for ReadModels {
 
     fn load_org(&self, name: &OrgName) -> Result<Option<OrgState>, StoreError> {
         self.orgs.load(name)
+    }
+
+    fn load_account(&self, name: &AccountName) -> Result<Option<AccountState>, StoreError> {
+        self.accounts.load(name)
     }
 
     fn load_repo(&self, path: &RepoPath) -> Result<Option<RepoState>, StoreError> {

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::thread;
 
 use berth_domain::{
-    decide, Actor, Command, Event, Fresh, OrgName, OrgState, Registry, RepoPath, RepoState,
+    decide, AccountName, AccountState, Actor, Command, Event, Fresh, OrgName, OrgState, Registry,
+    RepoPath, RepoState,
 };
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
@@ -44,6 +45,8 @@ pub trait Projector: Send + Sync + 'static {
     fn load_org(&self, name: &OrgName) -> Result<Option<OrgState>, StoreError>;
     /// Decision state of a repository, if it exists.
     fn load_repo(&self, path: &RepoPath) -> Result<Option<RepoState>, StoreError>;
+    /// Decision state of an account and its users, if it exists.
+    fn load_account(&self, name: &AccountName) -> Result<Option<AccountState>, StoreError>;
 }
 
 /// Who asked, carried into every envelope.
@@ -246,12 +249,18 @@ impl Writer {
     }
 
     fn decide(&mut self, command: &Command) -> Result<Vec<Event>, StoreError> {
-        for repo in command.touches() {
+        let touches = command.touches();
+        for repo in touches.repos {
             self.hydrate(repo)?;
+        }
+        for account in touches.accounts {
+            self.hydrate_account(account)?;
         }
         let fresh = Fresh {
             org_id: Uuid::new_v4(),
             repo_id: Uuid::new_v4(),
+            account_id: Uuid::new_v4(),
+            user_id: Uuid::new_v4(),
         };
         decide(&self.cache, command, fresh).map_err(StoreError::from)
     }
@@ -269,6 +278,21 @@ impl Writer {
                 state.version = self.log.stream_version(state.id)?;
                 self.cache.repos.insert(repo.clone(), state);
             }
+        }
+        Ok(())
+    }
+
+    /// Loads an account and its users into the decision cache.
+    fn hydrate_account(&mut self, name: &AccountName) -> Result<(), StoreError> {
+        if self.cache.accounts.contains_key(name) {
+            return Ok(());
+        }
+        if let Some(mut account) = self.projector.load_account(name)? {
+            account.version = self.log.stream_version(account.id)?;
+            for user in account.users.values_mut() {
+                user.version = self.log.stream_version(user.id)?;
+            }
+            self.cache.accounts.insert(name.clone(), account);
         }
         Ok(())
     }

@@ -7,7 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use berth_domain::{Actor, CredentialKind, Digest, Event, OrgName, RepoPath, TagName};
+use berth_domain::{
+    AccountName, Actor, CredentialKind, Digest, Event, OrgName, PasswordHash, RepoPath, TagName,
+    UserName,
+};
 use berth_store::envelope::{encode_payload, open, seal, Envelope, GENESIS, SCHEMA_VERSION};
 use chrono::{TimeZone, Utc};
 use uuid::Uuid;
@@ -21,10 +24,31 @@ fn repo() -> RepoPath {
 }
 
 const ORG: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+const ACCOUNT: Uuid = Uuid::from_u128(0x1111_2222_3333_4444_5555_6666_7777_8888);
+const USER: Uuid = Uuid::from_u128(0x9999_aaaa_bbbb_cccc_dddd_eeee_ffff_0000);
 const REPO: Uuid = Uuid::from_u128(0xfedc_ba98_7654_3210_fedc_ba98_7654_3210);
 
-/// One sample of every variant. The match makes adding a variant without a
-/// golden sample a compile error.
+/// Each variant's position. The match is exhaustive, so a new variant does
+/// not compile until it is numbered here; the test then fails until it has a
+/// sample and golden bytes.
+fn variant(e: &Event) -> usize {
+    match e {
+        Event::OrgCreated { .. } => 0,
+        Event::RepositoryCreated { .. } => 1,
+        Event::BlobUploaded { .. } => 2,
+        Event::BlobMounted { .. } => 3,
+        Event::ManifestPushed { .. } => 4,
+        Event::TagPointed { .. } => 5,
+        Event::TagDeleted { .. } => 6,
+        Event::ManifestDeleted { .. } => 7,
+        Event::BlobDeleted { .. } => 8,
+        Event::AccountCreated { .. } => 9,
+        Event::UserCreated { .. } => 10,
+    }
+}
+const VARIANTS: usize = 11;
+
+/// One sample of every variant.
 fn samples() -> Vec<Event> {
     let all = vec![
         Event::OrgCreated {
@@ -89,20 +113,21 @@ fn samples() -> Vec<Event> {
             repo: repo(),
             digest: digest('a'),
         },
+        Event::AccountCreated {
+            account_id: ACCOUNT,
+            account: AccountName::parse("acme-corp").unwrap(),
+        },
+        Event::UserCreated {
+            user_id: USER,
+            account_id: ACCOUNT,
+            account: AccountName::parse("acme-corp").unwrap(),
+            user: UserName::parse("alice").unwrap(),
+            admin: true,
+            password: PasswordHash::new(
+                "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
+            ),
+        },
     ];
-    for e in &all {
-        match e {
-            Event::OrgCreated { .. }
-            | Event::RepositoryCreated { .. }
-            | Event::BlobUploaded { .. }
-            | Event::BlobMounted { .. }
-            | Event::ManifestPushed { .. }
-            | Event::TagPointed { .. }
-            | Event::TagDeleted { .. }
-            | Event::ManifestDeleted { .. }
-            | Event::BlobDeleted { .. } => {}
-        }
-    }
     all
 }
 
@@ -129,6 +154,12 @@ fn golden_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../fixtures/events")
         .join(format!("v{SCHEMA_VERSION}"))
+}
+
+#[test]
+fn every_variant_has_a_sample() {
+    let covered: Vec<usize> = samples().iter().map(variant).collect();
+    assert_eq!(covered, (0..VARIANTS).collect::<Vec<_>>());
 }
 
 #[test]

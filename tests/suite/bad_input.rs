@@ -215,7 +215,7 @@ async fn bad_input_is_refused_and_leaves_no_trace() {
     server.stop();
     assert_eq!(
         event_count(&server.dir),
-        6,
+        BOOTSTRAP_EVENTS + 6,
         "only the baseline image is in the log"
     );
     assert_eq!(

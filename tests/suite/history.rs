@@ -72,15 +72,19 @@ async fn rebuilt_read_models_equal_the_live_ones() {
 #[tokio::test]
 async fn log_verify_names_the_altered_event() {
     let mut server = Server::start();
-    // Events 1-4: OrgCreated, RepositoryCreated, two BlobUploaded;
-    // 5: ManifestPushed; 6: TagPointed for the marker tag.
+    // After the bootstrap events: OrgCreated, RepositoryCreated, two
+    // BlobUploaded, ManifestPushed, then TagPointed for the marker tag.
     push_image(&server, "audit/app", "marker-7f3a9c1e", 1).await;
     push_image(&server, "audit/app", "later", 2).await;
     server.stop();
 
     let (code, out) = berth(&["log", "verify"], &server.dir);
     assert_eq!(code, 0, "{out}");
-    assert!(out.starts_with("log intact: 10 events"), "{out}");
+    let total = BOOTSTRAP_EVENTS + 10;
+    assert!(
+        out.starts_with(&format!("log intact: {total} events")),
+        "{out}"
+    );
 
     let mut flipped = 0;
     for file in files_under(&server.dir.join("db")) {
@@ -102,8 +106,47 @@ async fn log_verify_names_the_altered_event() {
 
     let (code, out) = berth(&["log", "verify"], &server.dir);
     assert_eq!(code, 2, "{out}");
+    let marker = BOOTSTRAP_EVENTS + 6;
     assert!(
-        out.starts_with("log damaged: first bad sequence number 6:"),
+        out.starts_with(&format!("log damaged: first bad sequence number {marker}:")),
         "{out}"
+    );
+}
+
+#[tokio::test]
+async fn acknowledged_pushes_survive_a_crash() {
+    let mut server = Server::start();
+    let mut pushed = Vec::new();
+    for i in 0..20u64 {
+        let tag = format!("v{i}");
+        pushed.push((
+            tag.clone(),
+            push_image(&server, "crash/app", &tag, 500 + i).await,
+        ));
+    }
+    server.crash_and_restart();
+    for (tag, d) in &pushed {
+        let body = get_bytes(&server, &format!("/v2/crash/app/manifests/{tag}")).await;
+        assert_eq!(&digest(&body), d, "{tag} survived the crash");
+    }
+    let tags = get_json(&server, "/v2/crash/app/tags/list").await;
+    assert_eq!(tags["tags"].as_array().unwrap().len(), 20);
+    server.stop();
+    assert_eq!(
+        event_count(&server.dir),
+        BOOTSTRAP_EVENTS + 2 + 20 * 4,
+        "every acknowledged event, no more"
+    );
+}
+
+#[tokio::test]
+async fn the_operator_is_created_once_on_first_start() {
+    let mut server = Server::start();
+    server.restart();
+    server.stop();
+    assert_eq!(
+        event_count(&server.dir),
+        BOOTSTRAP_EVENTS,
+        "a restart creates nothing more"
     );
 }

@@ -8,6 +8,10 @@ use std::process::{Child, Command, Stdio};
 use sha2::{Digest as _, Sha256};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
+/// Events every data directory starts with: the operator's account and user.
+pub const BOOTSTRAP_EVENTS: u64 = 2;
+/// The operator's password in every test server.
+pub const OPERATOR_PASSWORD: &str = "operator-test-password";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -42,6 +46,7 @@ impl Server {
             ])
             .arg(dir)
             .env("BERTH_LOG", "warn")
+            .env("BERTH_ADMIN_PASSWORD", OPERATOR_PASSWORD)
             .stdout(Stdio::piped())
             .spawn()
             .expect("start berth");
@@ -81,6 +86,20 @@ impl Server {
     /// Stops and starts again on the same port and data directory.
     pub fn restart(&mut self) {
         self.stop();
+        self.respawn();
+    }
+
+    /// Kills the server with SIGKILL (no shutdown, no flush) and starts it
+    /// again on the same port and data directory: a crash.
+    pub fn crash_and_restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill -9");
+            child.wait().expect("wait");
+        }
+        self.respawn();
+    }
+
+    fn respawn(&mut self) {
         let mut next = Self::spawn(&self.dir, self.port);
         self.child = next.child.take();
         self.base = std::mem::take(&mut next.base);
