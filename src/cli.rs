@@ -55,6 +55,25 @@ pub struct ServeArgs {
     /// Upload sessions idle longer than this many hours are removed at startup.
     #[arg(long, env = "BERTH_UPLOAD_MAX_IDLE_HOURS", default_value_t = 24)]
     pub upload_max_idle_hours: u64,
+    /// Let anyone pull public repositories without credentials.
+    #[arg(long, env = "BERTH_ANONYMOUS_PULL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous_pull: bool,
+    /// Organizations one account may own.
+    #[arg(long, env = "BERTH_ORG_QUOTA", default_value_t = berth_domain::limits::DEFAULT_ORG_QUOTA)]
+    pub org_quota: usize,
+    /// Region prefix of docker login names (`<region>@<access key>`).
+    #[arg(long, env = "BERTH_REGION", default_value = "local")]
+    pub region: String,
+    /// Public base URL (scheme and host) for the token realm; by default
+    /// derived from each request's Host header.
+    #[arg(long, env = "BERTH_EXTERNAL_URL")]
+    pub external_url: Option<String>,
+    /// Lifetime of temporary docker logins, in seconds.
+    #[arg(long, env = "BERTH_TEMPORARY_LOGIN_SECONDS", default_value_t = 24 * 3600)]
+    pub temporary_login_seconds: u64,
+    /// Lifetime of registry bearer tokens, in seconds.
+    #[arg(long, env = "BERTH_TOKEN_SECONDS", default_value_t = 300)]
+    pub token_seconds: u64,
 }
 
 #[derive(Subcommand)]

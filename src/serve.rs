@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_api::auth::limiter::LoginLimiter;
+use berth_api::auth::token::SigningKey;
+use berth_api::auth::Settings;
 use berth_api::credentials::hash_password;
 use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
@@ -35,12 +38,27 @@ pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
         args.max_blob_size,
         Duration::from_secs(args.upload_max_idle_hours * 3600),
     )?;
+    let settings = Settings {
+        region: args.region.clone(),
+        external_url: args
+            .external_url
+            .clone()
+            .map(|u| u.trim_end_matches('/').to_owned()),
+        anonymous_pull: args.anonymous_pull,
+        org_quota: args.org_quota,
+        token_ttl: Duration::from_secs(args.token_seconds),
+        temporary_login_ttl: Duration::from_secs(args.temporary_login_seconds),
+        ..Settings::default()
+    };
     let state = AppState::new(Parts {
         engine,
         log: log.clone(),
         models,
         blobs,
         uploads,
+        settings,
+        key: signing_key(data)?,
+        limiter: LoginLimiter::default(),
     });
     runtime.block_on(async move {
         let shutdown = shutdown_signal()?;
@@ -60,6 +78,34 @@ pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
     log.flush()?;
     tracing::info!("berth stopped");
     Ok(())
+}
+
+/// The token signing key: 32 random bytes in `<data>/secret.key`, created
+/// (mode 0600) on first start. Replacing the file invalidates every token
+/// and session.
+fn signing_key(data: &std::path::Path) -> Result<SigningKey, StoreError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = data.join("secret.key");
+    if let Ok(bytes) = std::fs::read(&path) {
+        return bytes.try_into().map(SigningKey).map_err(|_| {
+            StoreError::Io(std::io::Error::other(format!(
+                "{} is not a 32-byte key; remove it to generate a new one",
+                path.display()
+            )))
+        });
+    }
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)?;
+    f.write_all(&key)?;
+    f.sync_all()?;
+    Ok(SigningKey(key))
 }
 
 /// Creates the platform operator (user `admin` of account `system`) the

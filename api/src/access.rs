@@ -1,29 +1,23 @@
-//! The authorization seam: what each route needs, and the check that every
-//! request passes through before its handler runs. Until identities exist
-//! the registry runs open, but the action each route needs is already
-//! decided here, and only here.
+//! Access control for the registry routes: what each route needs, who the
+//! caller is (bearer token, docker Basic credential, or nobody), and the one
+//! check every request passes before its handler runs.
 
-use axum::http::Method;
-use berth_domain::{Actor, RepoPath};
+use axum::http::{header, HeaderMap, Method};
+use berth_domain::policy::{allows, DENIED_MESSAGE};
+use berth_domain::{Action, Actor, Command, Owner, Principal, RepoPath};
+use berth_store::RequestMeta;
+use chrono::Utc;
 
+use crate::auth::token::{verify, Claims};
+use crate::auth::{self, presented, AuthError, Authenticated, Presented};
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
-
-/// An action on a repository, as token scopes name them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Read manifests, tags, blobs, referrers.
-    Pull,
-    /// Upload blobs, push manifests.
-    Push,
-    /// Remove tags, manifests, blobs.
-    Delete,
-}
+use crate::state::AppState;
 
 /// What a request needs to be allowed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Needs {
-    /// Nothing (the version check).
+    /// Any known caller (the version check).
     Nothing,
     /// The catalog: answered with what the caller may pull.
     Catalog,
@@ -52,8 +46,216 @@ pub fn needs(endpoint: &Endpoint, method: &Method) -> Needs {
     }
 }
 
-/// Decides whether `actor` may do what `needs` says. The open policy allows
-/// every request; identity and permissions replace it.
-pub fn check(_actor: &Actor, _needs: &Needs) -> Result<(), ApiError> {
-    Ok(())
+/// The caller of a registry request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No credentials.
+    Anonymous,
+    /// A bearer token from the token service; `principal` is its subject.
+    Token {
+        /// The verified claims.
+        claims: Claims,
+        /// The subject, if the token is not anonymous.
+        principal: Option<Principal>,
+    },
+    /// Docker credentials sent straight to the registry route.
+    User(Authenticated),
+}
+
+impl Caller {
+    /// The authenticated principal, if any.
+    pub fn principal(&self) -> Option<&Principal> {
+        match self {
+            Self::Anonymous => None,
+            Self::Token { principal, .. } => principal.as_ref(),
+            Self::User(a) => Some(&a.principal),
+        }
+    }
+
+    /// The actor recorded in the events this caller causes.
+    pub fn actor(&self, client_addr: Option<String>) -> Actor {
+        let kind = match self {
+            Self::Anonymous => None,
+            Self::Token { claims, .. } => claims.kind,
+            Self::User(a) => Some(a.kind),
+        };
+        match (self.principal(), kind) {
+            (Some(p), Some(kind)) => Actor {
+                account: Some(p.account.to_string()),
+                user: Some(p.user.to_string()),
+                credential: kind,
+                client_addr,
+            },
+            _ => Actor::anonymous(client_addr),
+        }
+    }
+
+    /// The owner of an organization this caller's push would create.
+    pub fn owner(&self, org_quota: usize) -> Option<Owner> {
+        self.principal().map(|p| Owner {
+            account: p.account.clone(),
+            user: p.user.clone(),
+            org_quota,
+        })
+    }
+}
+
+fn unauthorized(
+    app: &AppState,
+    headers: &HeaderMap,
+    scope: Option<String>,
+    message: &str,
+) -> ApiError {
+    let base = app.settings.external_url.clone().unwrap_or_else(|| {
+        let host = headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
+        format!("http://{host}")
+    });
+    let mut challenge = format!(
+        "Bearer realm=\"{base}/v2/token\",service=\"{}\"",
+        app.settings.service
+    );
+    if let Some(scope) = scope {
+        challenge.push_str(&format!(",scope=\"{scope}\""));
+    }
+    ApiError::Unauthorized {
+        message: message.to_owned(),
+        challenge: Some(challenge),
+    }
+}
+
+/// Identifies the caller of a registry route.
+pub async fn caller(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let invalid = |m: &str| unauthorized(app, headers, None, m);
+    match presented(headers).map_err(|_| invalid("malformed Authorization header"))? {
+        Presented::Nothing => Ok(Caller::Anonymous),
+        Presented::Bearer(token) => {
+            let claims = verify(
+                &app.key,
+                &token,
+                &app.settings.service,
+                Utc::now().timestamp(),
+            )
+            .map_err(|_| invalid("invalid or expired token"))?;
+            let cred = claims.cred.clone();
+            let sub = claims.sub.clone();
+            let (valid, principal) = app
+                .read(move |p| {
+                    let valid = match &cred {
+                        Some(c) => auth::credential_still_valid(&p.models, c)?,
+                        None => true,
+                    };
+                    Ok((valid, auth::subject_principal(&p.models, &sub)?))
+                })
+                .await?;
+            if !valid || (principal.is_none() && !claims.sub.is_empty()) {
+                return Err(invalid("the credential behind this token no longer works"));
+            }
+            Ok(Caller::Token { claims, principal })
+        }
+        Presented::Basic { user, password } => {
+            let result = app
+                .read(move |p| auth::check_docker_login(&p.models, &p.settings, &user, &password))
+                .await?;
+            match result {
+                Ok(a) => Ok(Caller::User(a)),
+                Err(AuthError::PasswordNotAccepted) => Err(invalid(
+                    "account passwords open console and API sessions only; log in with an access key or a temporary login",
+                )),
+                Err(AuthError::Invalid) => Err(invalid("wrong user name or password")),
+            }
+        }
+    }
+}
+
+/// Whether a token grants an action on a repository.
+fn token_grants(claims: &Claims, repo: &RepoPath, action: Action) -> bool {
+    let name = repo.to_string();
+    claims.access.iter().any(|a| {
+        a.kind == "repository" && a.name == name && a.actions.iter().any(|x| x == action.as_str())
+    })
+}
+
+/// Checks a request. Anonymous callers who lack access get 401 with a
+/// challenge (so clients log in); authenticated ones get 403 `DENIED`, the
+/// same for a private repository of another account as for a missing one,
+/// and the refusal is recorded for the audit trail.
+pub async fn check(
+    app: &AppState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    needs: &Needs,
+    meta: &RequestMeta,
+) -> Result<(), ApiError> {
+    let (repo, action) = match needs {
+        Needs::Catalog => return Ok(()),
+        // The version check always challenges a caller without credentials:
+        // that challenge is how clients discover the token service. Anonymous
+        // pulls then go through an anonymous token.
+        Needs::Nothing => {
+            return match caller {
+                Caller::Anonymous => {
+                    Err(unauthorized(app, headers, None, "authentication required"))
+                }
+                _ => Ok(()),
+            }
+        }
+        Needs::Repo(repo, action) => (repo, *action),
+    };
+    let allowed = match caller {
+        Caller::Token { claims, .. } => token_grants(claims, repo, action),
+        Caller::User(a) => {
+            let (p, r) = (a.principal.clone(), repo.clone());
+            let level = app
+                .read(move |parts| auth::repo_level(&parts.models, &parts.settings, Some(&p), &r))
+                .await?;
+            allows(level, action)
+        }
+        Caller::Anonymous => {
+            let r = repo.clone();
+            let level = app
+                .read(move |parts| auth::repo_level(&parts.models, &parts.settings, None, &r))
+                .await?;
+            allows(level, action)
+        }
+    };
+    if allowed {
+        return Ok(());
+    }
+    let Some(principal) = caller.principal() else {
+        let scope = match action {
+            Action::Pull => format!("repository:{repo}:pull"),
+            other => format!("repository:{repo}:pull,{}", other.as_str()),
+        };
+        return Err(unauthorized(
+            app,
+            headers,
+            Some(scope),
+            "authentication required",
+        ));
+    };
+    record_denial(app, principal, action.as_str(), &repo.to_string(), meta).await;
+    Err(ApiError::Denied(DENIED_MESSAGE.into()))
+}
+
+/// Appends an `AccessDenied` event. A failure to record is logged, not
+/// shown: the refusal stands either way.
+pub async fn record_denial(
+    app: &AppState,
+    principal: &Principal,
+    action: &str,
+    resource: &str,
+    meta: &RequestMeta,
+) {
+    let command = Command::RecordDenial {
+        account: principal.account.clone(),
+        user: principal.user.clone(),
+        action: action.to_owned(),
+        resource: resource.to_owned(),
+    };
+    if let Err(e) = app.engine.submit(command, meta.clone()).await {
+        tracing::error!(error = %e, "could not record a denied attempt");
+    }
 }

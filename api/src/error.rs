@@ -42,6 +42,28 @@ pub enum ApiError {
     /// No such route.
     #[error("no such route")]
     NotFound,
+    /// No or wrong credentials; `challenge` is the `WWW-Authenticate` value.
+    #[error("{message}")]
+    Unauthorized {
+        /// What to tell the client.
+        message: String,
+        /// The challenge header, on registry routes.
+        challenge: Option<String>,
+    },
+    /// Authenticated but not allowed.
+    #[error("{0}")]
+    Denied(String),
+    /// Too many failed logins; retry after this many seconds.
+    #[error("too many failed logins; retry in {0} seconds")]
+    TooManyRequests(u64),
+    /// A management request field that is missing or wrong.
+    #[error("{message}")]
+    Invalid {
+        /// The JSON field at fault.
+        field: String,
+        /// What is wrong with it.
+        message: String,
+    },
 }
 
 impl From<StoreError> for ApiError {
@@ -66,8 +88,14 @@ impl ApiError {
                 DomainError::BlobUnknown(_) => "BLOB_UNKNOWN",
                 DomainError::ManifestUnknown(_) => "MANIFEST_UNKNOWN",
                 DomainError::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
-                DomainError::AccountExists(_) | DomainError::UserExists { .. } => "CONFLICT",
-                DomainError::AccountUnknown(_) => "NOT_FOUND",
+                DomainError::AccountExists(_)
+                | DomainError::UserExists { .. }
+                | DomainError::OrgExists(_) => "CONFLICT",
+                DomainError::AccountUnknown(_)
+                | DomainError::OrgUnknown(_)
+                | DomainError::UserUnknown { .. }
+                | DomainError::AccessKeyUnknown(_) => "NOT_FOUND",
+                DomainError::Denied(_) => "DENIED",
             },
             Self::Store(s) => match s {
                 StoreError::UploadUnknown => "BLOB_UPLOAD_UNKNOWN",
@@ -84,6 +112,10 @@ impl ApiError {
             Self::ManifestTooLarge(_) => "SIZE_INVALID",
             Self::MethodNotAllowed => "UNSUPPORTED",
             Self::NotFound => "NOT_FOUND",
+            Self::Unauthorized { .. } => "UNAUTHORIZED",
+            Self::Denied(_) => "DENIED",
+            Self::TooManyRequests(_) => "TOOMANYREQUESTS",
+            Self::Invalid { .. } => "INVALID",
         }
     }
 
@@ -94,10 +126,14 @@ impl ApiError {
                 DomainError::RepositoryUnknown(_)
                 | DomainError::BlobUnknown(_)
                 | DomainError::ManifestUnknown(_)
-                | DomainError::AccountUnknown(_) => StatusCode::NOT_FOUND,
-                DomainError::AccountExists(_) | DomainError::UserExists { .. } => {
-                    StatusCode::CONFLICT
-                }
+                | DomainError::AccountUnknown(_)
+                | DomainError::OrgUnknown(_)
+                | DomainError::UserUnknown { .. }
+                | DomainError::AccessKeyUnknown(_) => StatusCode::NOT_FOUND,
+                DomainError::AccountExists(_)
+                | DomainError::UserExists { .. }
+                | DomainError::OrgExists(_) => StatusCode::CONFLICT,
+                DomainError::Denied(_) => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             },
             Self::Store(s) => match s {
@@ -113,25 +149,69 @@ impl ApiError {
             Self::ManifestTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::Unauthorized { .. } => StatusCode::UNAUTHORIZED,
+            Self::Denied(_) => StatusCode::FORBIDDEN,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Invalid { .. } => StatusCode::BAD_REQUEST,
         }
+    }
+}
+
+impl ApiError {
+    /// The message shown to the client; a 500 says only that it happened.
+    fn public_message(&self) -> String {
+        if self.status().is_server_error() {
+            tracing::error!(error = %self, "request failed inside the server");
+            "internal error; the server log has the details".to_owned()
+        } else {
+            self.to_string()
+        }
+    }
+
+    /// Adds the headers some errors carry (challenge, retry time, upload range).
+    fn decorate(&self, response: &mut Response) {
+        let headers = response.headers_mut();
+        match self {
+            Self::Unauthorized {
+                challenge: Some(c), ..
+            } => {
+                if let Ok(v) = HeaderValue::from_str(c) {
+                    headers.insert(header::WWW_AUTHENTICATE, v);
+                }
+            }
+            Self::TooManyRequests(secs) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            _ => {}
+        }
+    }
+
+    /// The management API's error shape: `{"code","message","field"}`.
+    pub fn into_manage_response(self) -> Response {
+        let field = match &self {
+            Self::Invalid { field, .. } => Some(field.clone()),
+            _ => None,
+        };
+        let body = serde_json::json!({
+            "code": self.code(),
+            "message": self.public_message(),
+            "field": field,
+        });
+        let mut response = (self.status(), axum::Json(body)).into_response();
+        self.decorate(&mut response);
+        response
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
-        if status.is_server_error() {
-            tracing::error!(error = %self, "request failed inside the server");
-        }
-        let message = if status.is_server_error() {
-            "internal error; the server log has the details".to_owned()
-        } else {
-            self.to_string()
-        };
+        let message = self.public_message();
         let body = serde_json::json!({
             "errors": [{ "code": self.code(), "message": message, "detail": null }]
         });
         let mut response = (status, axum::Json(body)).into_response();
+        self.decorate(&mut response);
         if let Self::RangeInvalid {
             offset, location, ..
         } = &self

@@ -2,11 +2,14 @@
 //! so tests and the binary serve exactly the same thing.
 
 pub mod access;
+pub mod auth;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+mod manage;
 mod registry;
 pub mod state;
+mod token_service;
 
 use std::time::Instant;
 
@@ -27,6 +30,8 @@ pub struct RequestId(pub Uuid);
 /// The whole service.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/v2/token", axum::routing::get(token_service::token))
+        .nest("/v2/manage", manage::router())
         .fallback(registry::dispatch)
         .with_state(state)
         .layer(middleware::from_fn(access_log))

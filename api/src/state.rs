@@ -6,6 +6,9 @@ use std::sync::Arc;
 use berth_projections::ReadModels;
 use berth_store::{BlobStore, Engine, EventLog, StoreError, Uploads};
 
+use crate::auth::limiter::LoginLimiter;
+use crate::auth::token::SigningKey;
+use crate::auth::Settings;
 use crate::error::ApiError;
 
 /// The service's shared state. Cloning is cheap.
@@ -24,6 +27,12 @@ pub struct Parts {
     pub blobs: BlobStore,
     /// Upload sessions.
     pub uploads: Uploads,
+    /// Authentication and authorization settings.
+    pub settings: Settings,
+    /// Token signing key.
+    pub key: SigningKey,
+    /// Failed-login throttle.
+    pub limiter: LoginLimiter,
 }
 
 impl AppState {

@@ -1,18 +1,27 @@
 //! Decisions: a command and the current state in, events or a refusal out.
 //! Pure: the time and new ids come in [`Fresh`], never from the environment.
 
-use crate::command::{Command, Fresh};
+use crate::command::{Command, Fresh, Owner};
 use crate::error::DomainError;
 use crate::event::Event;
+use crate::limits::MAX_ACCESS_KEYS;
 use crate::names::RepoPath;
+use crate::names::{AccountName, OrgName, UserName};
+use crate::policy::DENIED_MESSAGE;
+use crate::state::UserState;
 use crate::state::{Registry, RepoState};
 
 /// Decides which events follow from `cmd` in `state`.
 pub fn decide(state: &Registry, cmd: &Command, fresh: Fresh) -> Result<Vec<Event>, DomainError> {
     let mut events = Vec::new();
     match cmd {
-        Command::LinkUploadedBlob { repo, digest, size } => {
-            let repo_id = ensure_repo(state, repo, fresh, &mut events);
+        Command::LinkUploadedBlob {
+            by,
+            repo,
+            digest,
+            size,
+        } => {
+            let repo_id = ensure_repo(state, repo, by.as_ref(), fresh, &mut events)?;
             let linked = existing(state, repo).is_some_and(|r| r.blobs.contains_key(digest));
             if !linked {
                 events.push(Event::BlobUploaded {
@@ -23,12 +32,17 @@ pub fn decide(state: &Registry, cmd: &Command, fresh: Fresh) -> Result<Vec<Event
                 });
             }
         }
-        Command::MountBlob { repo, digest, from } => {
+        Command::MountBlob {
+            by,
+            repo,
+            digest,
+            from,
+        } => {
             let size = existing(state, from)
                 .and_then(|r| r.blobs.get(digest))
                 .copied()
                 .ok_or_else(|| DomainError::BlobUnknown(digest.clone()))?;
-            let repo_id = ensure_repo(state, repo, fresh, &mut events);
+            let repo_id = ensure_repo(state, repo, by.as_ref(), fresh, &mut events)?;
             let linked = existing(state, repo).is_some_and(|r| r.blobs.contains_key(digest));
             if !linked {
                 events.push(Event::BlobMounted {
@@ -41,6 +55,7 @@ pub fn decide(state: &Registry, cmd: &Command, fresh: Fresh) -> Result<Vec<Event
             }
         }
         Command::PushManifest {
+            by,
             repo,
             tag,
             digest,
@@ -61,7 +76,7 @@ pub fn decide(state: &Registry, cmd: &Command, fresh: Fresh) -> Result<Vec<Event
                     .ok_or_else(|| DomainError::ManifestBlobUnknown(child.clone()))?;
                 content_size += meta.total_size;
             }
-            let repo_id = ensure_repo(state, repo, fresh, &mut events);
+            let repo_id = ensure_repo(state, repo, by.as_ref(), fresh, &mut events)?;
             if !current.is_some_and(|r| r.manifests.contains_key(digest)) {
                 events.push(Event::ManifestPushed {
                     repo_id,
@@ -144,6 +159,131 @@ pub fn decide(state: &Registry, cmd: &Command, fresh: Fresh) -> Result<Vec<Event
                 digest: digest.clone(),
             });
         }
+        Command::CreateNamespace { org, by } => {
+            if state.orgs.contains_key(org) {
+                return Err(DomainError::OrgExists(org.clone()));
+            }
+            create_org(state, org, by, false, fresh, &mut events)?;
+        }
+        Command::SetVisibility { repo, public } => {
+            let current = required(state, repo)?;
+            if current.public != *public {
+                events.push(Event::RepositoryVisibilityChanged {
+                    repo_id: current.id,
+                    repo: repo.clone(),
+                    public: *public,
+                });
+            }
+        }
+        Command::GrantOrgAccess {
+            org,
+            account,
+            user,
+            level,
+        } => {
+            let current = state
+                .orgs
+                .get(org)
+                .ok_or_else(|| DomainError::OrgUnknown(org.clone()))?;
+            user_state(state, account, user)?;
+            if current.owner.as_ref() != Some(account) {
+                return Err(DomainError::Denied(format!(
+                    "only users of the account owning {org} can be granted access to it"
+                )));
+            }
+            events.push(Event::OrgAccessGranted {
+                org_id: current.id,
+                org: org.clone(),
+                account: account.clone(),
+                user: user.clone(),
+                level: *level,
+            });
+        }
+        Command::CreateAccessKey {
+            account,
+            user,
+            ak,
+            verifier,
+        } => {
+            let u = user_state(state, account, user)?;
+            if u.keys.len() >= MAX_ACCESS_KEYS {
+                return Err(DomainError::Denied(format!(
+                    "a user holds at most {MAX_ACCESS_KEYS} access keys; delete one first"
+                )));
+            }
+            events.push(Event::AccessKeyCreated {
+                user_id: u.id,
+                account: account.clone(),
+                user: user.clone(),
+                ak: ak.clone(),
+                verifier: verifier.clone(),
+            });
+        }
+        Command::SetAccessKeyEnabled {
+            account,
+            user,
+            ak,
+            enabled,
+        } => {
+            let u = user_state(state, account, user)?;
+            let current = u
+                .keys
+                .get(ak)
+                .ok_or_else(|| DomainError::AccessKeyUnknown(ak.clone()))?;
+            if current != enabled {
+                events.push(Event::AccessKeyEnabledChanged {
+                    user_id: u.id,
+                    account: account.clone(),
+                    user: user.clone(),
+                    ak: ak.clone(),
+                    enabled: *enabled,
+                });
+            }
+        }
+        Command::DeleteAccessKey { account, user, ak } => {
+            let u = user_state(state, account, user)?;
+            if !u.keys.contains_key(ak) {
+                return Err(DomainError::AccessKeyUnknown(ak.clone()));
+            }
+            events.push(Event::AccessKeyDeleted {
+                user_id: u.id,
+                account: account.clone(),
+                user: user.clone(),
+                ak: ak.clone(),
+            });
+        }
+        Command::IssueTemporaryLogin {
+            account,
+            user,
+            login_id,
+            verifier,
+            expires_at,
+        } => {
+            let u = user_state(state, account, user)?;
+            events.push(Event::TemporaryLoginIssued {
+                user_id: u.id,
+                account: account.clone(),
+                user: user.clone(),
+                login_id: login_id.clone(),
+                verifier: verifier.clone(),
+                expires_at: *expires_at,
+            });
+        }
+        Command::RecordDenial {
+            account,
+            user,
+            action,
+            resource,
+        } => {
+            let u = user_state(state, account, user)?;
+            events.push(Event::AccessDenied {
+                user_id: u.id,
+                account: account.clone(),
+                user: user.clone(),
+                action: action.clone(),
+                resource: resource.clone(),
+            });
+        }
         Command::CreateAccount {
             account,
             admin_user,
@@ -202,20 +342,69 @@ fn required<'a>(state: &'a Registry, repo: &RepoPath) -> Result<&'a RepoState, D
     existing(state, repo).ok_or_else(|| DomainError::RepositoryUnknown(repo.clone()))
 }
 
+fn user_state<'a>(
+    state: &'a Registry,
+    account: &AccountName,
+    user: &UserName,
+) -> Result<&'a UserState, DomainError> {
+    state
+        .accounts
+        .get(account)
+        .and_then(|a| a.users.get(user))
+        .ok_or_else(|| DomainError::UserUnknown {
+            account: account.clone(),
+            user: user.clone(),
+        })
+}
+
+/// Creates an organization owned by `by`'s account, within its quota.
+fn create_org(
+    state: &Registry,
+    org: &OrgName,
+    by: &Owner,
+    auto: bool,
+    fresh: Fresh,
+    events: &mut Vec<Event>,
+) -> Result<(), DomainError> {
+    let account = state
+        .accounts
+        .get(&by.account)
+        .ok_or_else(|| DomainError::AccountUnknown(by.account.clone()))?;
+    if account.orgs >= by.org_quota {
+        return Err(DomainError::Denied(DENIED_MESSAGE.into()));
+    }
+    events.push(Event::NamespaceCreated {
+        org_id: fresh.org_id,
+        org: org.clone(),
+        account_id: account.id,
+        account: by.account.clone(),
+        user: by.user.clone(),
+        auto,
+    });
+    Ok(())
+}
+
 /// Returns the repository's id, creating the organization and the
 /// repository first when they do not exist yet (first push creates both).
+/// With a known pusher the organization belongs to their account, within its
+/// quota; an anonymous push (open registry) creates an unowned one.
 fn ensure_repo(
     state: &Registry,
     repo: &RepoPath,
+    by: Option<&Owner>,
     fresh: Fresh,
     events: &mut Vec<Event>,
-) -> uuid::Uuid {
+) -> Result<uuid::Uuid, DomainError> {
     if let Some(r) = existing(state, repo) {
-        return r.id;
+        return Ok(r.id);
     }
-    let org_id = match state.orgs.get(repo.org()) {
-        Some(org) => org.id,
-        None => {
+    let org_id = match (state.orgs.get(repo.org()), by) {
+        (Some(org), _) => org.id,
+        (None, Some(owner)) => {
+            create_org(state, repo.org(), owner, true, fresh, events)?;
+            fresh.org_id
+        }
+        (None, None) => {
             events.push(Event::OrgCreated {
                 org_id: fresh.org_id,
                 org: repo.org().clone(),
@@ -229,7 +418,7 @@ fn ensure_repo(
         org_id,
         repo: repo.clone(),
     });
-    fresh.repo_id
+    Ok(fresh.repo_id)
 }
 
 #[cfg(test)]
@@ -312,6 +501,7 @@ mod tests {
 
     fn push(path: &str, t: &str, d: Digest, blobs: Vec<Digest>) -> Command {
         Command::PushManifest {
+            by: None,
             repo: repo(path),
             tag: Some(tag(t)),
             digest: d,
@@ -324,6 +514,7 @@ mod tests {
     fn first_upload_creates_org_and_repository() {
         let events = given([])
             .when(Command::LinkUploadedBlob {
+                by: None,
                 repo: repo("acme/web"),
                 digest: dg('a'),
                 size: 5,
@@ -340,6 +531,7 @@ mod tests {
         history.push(uploaded("acme/web", dg('a'), 5));
         let events = given(history)
             .when(Command::LinkUploadedBlob {
+                by: None,
                 repo: repo("acme/web"),
                 digest: dg('a'),
                 size: 5,
@@ -461,6 +653,7 @@ mod tests {
         let g = given(history);
         let events = g
             .when(Command::MountBlob {
+                by: None,
                 repo: repo("acme/api"),
                 digest: dg('a'),
                 from: repo("acme/web"),
@@ -475,6 +668,7 @@ mod tests {
         ));
         assert_eq!(
             g.when(Command::MountBlob {
+                by: None,
                 repo: repo("acme/api"),
                 digest: dg('b'),
                 from: repo("acme/web")
@@ -567,5 +761,118 @@ mod tests {
                 user: user("root")
             })
         );
+    }
+
+    fn owner(quota: usize) -> Owner {
+        Owner {
+            account: account("acme"),
+            user: user("root"),
+            org_quota: quota,
+        }
+    }
+
+    fn acme() -> [Event; 2] {
+        [
+            Event::AccountCreated {
+                account_id: FRESH.account_id,
+                account: account("acme"),
+            },
+            Event::UserCreated {
+                user_id: FRESH.user_id,
+                account_id: FRESH.account_id,
+                account: account("acme"),
+                user: user("root"),
+                admin: true,
+                password: hash("a"),
+            },
+        ]
+    }
+
+    fn link_by(path: &str, by: Owner) -> Command {
+        Command::LinkUploadedBlob {
+            by: Some(by),
+            repo: repo(path),
+            digest: dg('a'),
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn a_push_creates_an_owned_organization_within_the_quota() {
+        let g = given(acme());
+        let events = g.when(link_by("team/web", owner(1))).unwrap();
+        assert!(matches!(
+            &events[0],
+            Event::NamespaceCreated { auto: true, account, user, .. } if account.as_str() == "acme" && user.as_str() == "root"
+        ));
+        let mut history = acme().to_vec();
+        history.extend(events);
+        let full = given(history);
+        assert_eq!(
+            full.when(link_by("second/web", owner(1))),
+            Err(DomainError::Denied(DENIED_MESSAGE.into())),
+            "beyond the quota"
+        );
+        assert!(
+            full.when(link_by("team/api", owner(1))).is_ok(),
+            "an existing org needs no quota"
+        );
+        assert_eq!(
+            full.when(Command::CreateNamespace {
+                org: repo("team/x").org().clone(),
+                by: owner(5)
+            }),
+            Err(DomainError::OrgExists(repo("team/x").org().clone()))
+        );
+    }
+
+    #[test]
+    fn access_keys_are_limited_and_toggle() {
+        let mut history = acme().to_vec();
+        let create = |ak: &str| Command::CreateAccessKey {
+            account: account("acme"),
+            user: user("root"),
+            ak: ak.into(),
+            verifier: "v".into(),
+        };
+        for ak in ["AK1", "AK2"] {
+            let e = given(history.clone()).when(create(ak)).unwrap();
+            history.extend(e);
+        }
+        let g = given(history);
+        assert!(matches!(g.when(create("AK3")), Err(DomainError::Denied(_))));
+        let disable = Command::SetAccessKeyEnabled {
+            account: account("acme"),
+            user: user("root"),
+            ak: "AK1".into(),
+            enabled: false,
+        };
+        assert!(matches!(
+            g.when(disable).unwrap().as_slice(),
+            [Event::AccessKeyEnabledChanged { enabled: false, .. }]
+        ));
+        let delete = Command::DeleteAccessKey {
+            account: account("acme"),
+            user: user("root"),
+            ak: "AK9".into(),
+        };
+        assert_eq!(
+            g.when(delete),
+            Err(DomainError::AccessKeyUnknown("AK9".into()))
+        );
+    }
+
+    #[test]
+    fn visibility_changes_only_when_it_differs() {
+        let g = given(created("acme/web"));
+        let public = |p| Command::SetVisibility {
+            repo: repo("acme/web"),
+            public: p,
+        };
+        assert!(g.when(public(false)).unwrap().is_empty());
+        assert!(matches!(
+            g.when(public(true)).unwrap().as_slice(),
+            [Event::RepositoryVisibilityChanged { public: true, .. }]
+        ));
     }
 }

@@ -4,7 +4,7 @@
 use thiserror::Error;
 
 use crate::digest::Digest;
-use crate::names::{AccountName, RepoPath, UserName};
+use crate::names::{AccountName, OrgName, RepoPath, UserName};
 
 /// A refusal decided by the domain: the request was understood and is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -44,6 +44,26 @@ pub enum DomainError {
         /// The user.
         user: UserName,
     },
+    /// An organization of that name exists (in any account).
+    #[error("organization {0} already exists")]
+    OrgExists(OrgName),
+    /// The organization does not exist.
+    #[error("organization {0} is not known")]
+    OrgUnknown(OrgName),
+    /// The user does not exist in the account.
+    #[error("user {user} is not known in account {account}")]
+    UserUnknown {
+        /// The account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+    },
+    /// The access key does not exist.
+    #[error("access key {0} is not known")]
+    AccessKeyUnknown(String),
+    /// The action is not allowed (quota, limit, or permission).
+    #[error("{0}")]
+    Denied(String),
     /// A manifest refers to a blob or child manifest the repository does not hold.
     #[error("manifest references {0}, which is not in the repository")]
     ManifestBlobUnknown(Digest),

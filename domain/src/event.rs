@@ -6,12 +6,14 @@
 
 use std::collections::BTreeMap;
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::credentials::PasswordHash;
 use crate::digest::Digest;
 use crate::names::{AccountName, OrgName, RepoPath, TagName, UserName};
+use crate::policy::Level;
 
 /// A fact that happened in the registry.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +155,110 @@ pub enum Event {
         /// Verifier of the user's password (never the password).
         password: PasswordHash,
     },
+    /// An organization came into being, owned by an account. (`OrgCreated`
+    /// is the shape written before accounts existed: no owner.)
+    NamespaceCreated {
+        /// Stream of the organization.
+        org_id: Uuid,
+        /// Its globally unique name.
+        org: OrgName,
+        /// Owning account's stream.
+        account_id: Uuid,
+        /// Owning account.
+        account: AccountName,
+        /// The user who created it (who holds manage on it).
+        user: UserName,
+        /// Created implicitly by a push.
+        auto: bool,
+    },
+    /// A repository became public or private.
+    RepositoryVisibilityChanged {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Repository name at the time.
+        repo: RepoPath,
+        /// Whether it is now public.
+        public: bool,
+    },
+    /// A user was given a permission level on an organization.
+    OrgAccessGranted {
+        /// Stream of the organization.
+        org_id: Uuid,
+        /// The organization.
+        org: OrgName,
+        /// The grantee's account.
+        account: AccountName,
+        /// The grantee.
+        user: UserName,
+        /// The level granted (replaces any earlier grant).
+        level: Level,
+    },
+    /// A user created an access key for long-term docker login.
+    AccessKeyCreated {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// The access key id (public).
+        ak: String,
+        /// SHA-256 of the login password the key yields, hex: enough to
+        /// verify a login, useless to derive the secret key.
+        verifier: String,
+    },
+    /// An access key was enabled or disabled.
+    AccessKeyEnabledChanged {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// The access key id.
+        ak: String,
+        /// Whether it now works.
+        enabled: bool,
+    },
+    /// An access key was deleted.
+    AccessKeyDeleted {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// The access key id.
+        ak: String,
+    },
+    /// A temporary docker login was issued (the secret is not recorded).
+    TemporaryLoginIssued {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// The login id (the docker user name after the region).
+        login_id: String,
+        /// SHA-256 of the secret, hex.
+        verifier: String,
+        /// When it stops working.
+        expires_at: DateTime<Utc>,
+    },
+    /// An authenticated user was refused an action.
+    AccessDenied {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// What they tried (`pull`, `push`, `delete`, or a management action).
+        action: String,
+        /// On what (a repository or organization name, or a path).
+        resource: String,
+    },
 }
 
 impl Event {
@@ -169,7 +275,16 @@ impl Event {
             | Self::ManifestDeleted { repo_id, .. }
             | Self::BlobDeleted { repo_id, .. } => *repo_id,
             Self::AccountCreated { account_id, .. } => *account_id,
-            Self::UserCreated { user_id, .. } => *user_id,
+            Self::UserCreated { user_id, .. }
+            | Self::AccessKeyCreated { user_id, .. }
+            | Self::AccessKeyEnabledChanged { user_id, .. }
+            | Self::AccessKeyDeleted { user_id, .. }
+            | Self::TemporaryLoginIssued { user_id, .. }
+            | Self::AccessDenied { user_id, .. } => *user_id,
+            Self::NamespaceCreated { org_id, .. } | Self::OrgAccessGranted { org_id, .. } => {
+                *org_id
+            }
+            Self::RepositoryVisibilityChanged { repo_id, .. } => *repo_id,
         }
     }
 
@@ -188,6 +303,14 @@ impl Event {
             Self::BlobDeleted { .. } => "BlobDeleted",
             Self::AccountCreated { .. } => "AccountCreated",
             Self::UserCreated { .. } => "UserCreated",
+            Self::NamespaceCreated { .. } => "NamespaceCreated",
+            Self::RepositoryVisibilityChanged { .. } => "RepositoryVisibilityChanged",
+            Self::OrgAccessGranted { .. } => "OrgAccessGranted",
+            Self::AccessKeyCreated { .. } => "AccessKeyCreated",
+            Self::AccessKeyEnabledChanged { .. } => "AccessKeyEnabledChanged",
+            Self::AccessKeyDeleted { .. } => "AccessKeyDeleted",
+            Self::TemporaryLoginIssued { .. } => "TemporaryLoginIssued",
+            Self::AccessDenied { .. } => "AccessDenied",
         }
     }
 }

@@ -13,10 +13,11 @@ pub mod hex;
 pub mod limits;
 pub mod manifest;
 pub mod names;
+pub mod policy;
 pub mod state;
 
 pub use actor::{Actor, CredentialKind};
-pub use command::{Command, Fresh, Touches};
+pub use command::{Command, Fresh, Owner, Touches};
 pub use credentials::PasswordHash;
 pub use decide::decide;
 pub use digest::{Algorithm, Digest, Reference};
@@ -24,4 +25,5 @@ pub use error::DomainError;
 pub use event::Event;
 pub use manifest::{parse_manifest, ParsedManifest};
 pub use names::{AccountName, OrgName, RepoName, RepoPath, TagName, UserName};
+pub use policy::{Action, Level, Principal};
 pub use state::{AccountState, ManifestMeta, OrgState, Registry, RepoState, UserState};

@@ -16,3 +16,7 @@ pub const DEFAULT_MAX_BLOB_BYTES: u64 = 10 * 1024 * 1024 * 1024;
 pub const MAX_DESCRIPTION_CHARS: usize = 30_000;
 /// Longest share note.
 pub const MAX_SHARE_NOTE_CHARS: usize = 1_000;
+/// Default number of organizations an account may own.
+pub const DEFAULT_ORG_QUOTA: usize = 5;
+/// Access keys a user may hold at once.
+pub const MAX_ACCESS_KEYS: usize = 2;

@@ -16,6 +16,8 @@ pub struct OrgState {
     pub id: Uuid,
     /// Events in the stream so far.
     pub version: u64,
+    /// Owning account (`None` for organizations from before accounts).
+    pub owner: Option<AccountName>,
 }
 
 /// A manifest as decisions see it.
@@ -42,6 +44,8 @@ pub struct RepoState {
     pub manifests: HashMap<Digest, ManifestMeta>,
     /// Tags and the manifest each points at.
     pub tags: HashMap<TagName, Digest>,
+    /// Whether the repository is public.
+    pub public: bool,
 }
 
 /// A user as decisions see it.
@@ -51,6 +55,8 @@ pub struct UserState {
     pub id: Uuid,
     /// Events in the stream so far.
     pub version: u64,
+    /// Access keys and whether each is enabled.
+    pub keys: HashMap<String, bool>,
 }
 
 /// An account and its users as decisions see them.
@@ -62,6 +68,8 @@ pub struct AccountState {
     pub version: u64,
     /// Users by name.
     pub users: HashMap<UserName, UserState>,
+    /// Organizations the account owns (for the quota).
+    pub orgs: usize,
 }
 
 /// The part of the registry loaded for deciding. A name absent from the maps
@@ -87,10 +95,61 @@ impl Registry {
                     OrgState {
                         id: *org_id,
                         version: 1,
+                        owner: None,
                     },
                 );
                 1
             }
+            Event::NamespaceCreated {
+                org_id,
+                org,
+                account,
+                ..
+            } => {
+                self.orgs.insert(
+                    org.clone(),
+                    OrgState {
+                        id: *org_id,
+                        version: 1,
+                        owner: Some(account.clone()),
+                    },
+                );
+                if let Some(owner) = self.accounts.get_mut(account) {
+                    owner.orgs += 1;
+                }
+                1
+            }
+            Event::OrgAccessGranted { org, .. } => match self.orgs.get_mut(org) {
+                Some(state) => {
+                    state.version += 1;
+                    state.version
+                }
+                None => 0,
+            },
+            Event::RepositoryVisibilityChanged { repo, public, .. } => self.with_repo(repo, |r| {
+                r.public = *public;
+            }),
+            Event::AccessKeyCreated {
+                account, user, ak, ..
+            } => self.with_user(account, user, |u| {
+                u.keys.insert(ak.clone(), true);
+            }),
+            Event::AccessKeyEnabledChanged {
+                account,
+                user,
+                ak,
+                enabled,
+                ..
+            } => self.with_user(account, user, |u| {
+                u.keys.insert(ak.clone(), *enabled);
+            }),
+            Event::AccessKeyDeleted {
+                account, user, ak, ..
+            } => self.with_user(account, user, |u| {
+                u.keys.remove(ak);
+            }),
+            Event::TemporaryLoginIssued { account, user, .. }
+            | Event::AccessDenied { account, user, .. } => self.with_user(account, user, |_| {}),
             Event::RepositoryCreated { repo_id, repo, .. } => {
                 self.repos.insert(
                     repo.clone(),
@@ -161,10 +220,33 @@ impl Registry {
                 let state = account.users.entry(user.clone()).or_insert(UserState {
                     id: *user_id,
                     version: 0,
+                    keys: HashMap::new(),
                 });
                 state.version += 1;
                 state.version
             }
+        }
+    }
+
+    /// Folds an event of a user's stream. The account is always loaded
+    /// before such a command is decided; an unloaded one is left alone.
+    fn with_user(
+        &mut self,
+        account: &AccountName,
+        user: &UserName,
+        f: impl FnOnce(&mut UserState),
+    ) -> u64 {
+        match self
+            .accounts
+            .get_mut(account)
+            .and_then(|a| a.users.get_mut(user))
+        {
+            Some(state) => {
+                f(state);
+                state.version += 1;
+                state.version
+            }
+            None => 0,
         }
     }
 

@@ -34,11 +34,48 @@ pub struct UserRow {
     pub created_at: DateTime<Utc>,
 }
 
-/// The accounts read model.
+/// An access key row, keyed by the key id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessKeyRow {
+    /// Owner's account.
+    pub account: AccountName,
+    /// Owner.
+    pub user: UserName,
+    /// SHA-256 (hex) of the login password the key yields.
+    pub verifier: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+}
+
+/// A temporary docker login, keyed by its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemporaryLoginRow {
+    /// Owner's account.
+    pub account: AccountName,
+    /// Owner.
+    pub user: UserName,
+    /// SHA-256 (hex) of the secret.
+    pub verifier: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The accounts read model: accounts, users, access keys, temporary logins.
 #[derive(Clone)]
 pub struct Accounts {
     pub(crate) rows: Keyspace,
     pub(crate) users: Keyspace,
+    pub(crate) keys: Keyspace,
+    pub(crate) user_keys: Keyspace,
+    pub(crate) disabled_keys: Keyspace,
+    pub(crate) temporary: Keyspace,
+}
+
+fn user_key_entry(account: &AccountName, user: &UserName, ak: &str) -> Vec<u8> {
+    let mut k = user_key(account, user);
+    k.push(0);
+    k.extend_from_slice(ak.as_bytes());
+    k
 }
 
 /// `account ‖ 0x00 ‖ user`: names never hold a zero byte, so the account
@@ -60,6 +97,10 @@ impl Accounts {
         Ok(Self {
             rows: db.keyspace("p_accounts", KeyspaceCreateOptions::default)?,
             users: db.keyspace("p_users", KeyspaceCreateOptions::default)?,
+            keys: db.keyspace("p_access_keys", KeyspaceCreateOptions::default)?,
+            user_keys: db.keyspace("p_user_keys", KeyspaceCreateOptions::default)?,
+            disabled_keys: db.keyspace("p_disabled_keys", KeyspaceCreateOptions::default)?,
+            temporary: db.keyspace("p_temporary_logins", KeyspaceCreateOptions::default)?,
         })
     }
 
@@ -91,6 +132,54 @@ impl Accounts {
                 };
                 batch.insert(&self.users, user_key(account, user), encode(&row));
             }
+            Event::AccessKeyCreated {
+                account,
+                user,
+                ak,
+                verifier,
+                ..
+            } => {
+                let row = AccessKeyRow {
+                    account: account.clone(),
+                    user: user.clone(),
+                    verifier: verifier.clone(),
+                    created_at: rec.envelope.occurred_at,
+                };
+                batch.insert(&self.keys, ak.as_str(), encode(&row));
+                batch.insert(&self.user_keys, user_key_entry(account, user, ak), []);
+            }
+            // Kept as its own set so that every write is blind: a key created
+            // and disabled in the same batch ends up disabled.
+            Event::AccessKeyEnabledChanged { ak, enabled, .. } => {
+                if *enabled {
+                    batch.remove(&self.disabled_keys, ak.as_str());
+                } else {
+                    batch.insert(&self.disabled_keys, ak.as_str(), []);
+                }
+            }
+            Event::AccessKeyDeleted {
+                account, user, ak, ..
+            } => {
+                batch.remove(&self.keys, ak.as_str());
+                batch.remove(&self.disabled_keys, ak.as_str());
+                batch.remove(&self.user_keys, user_key_entry(account, user, ak));
+            }
+            Event::TemporaryLoginIssued {
+                account,
+                user,
+                login_id,
+                verifier,
+                expires_at,
+                ..
+            } => {
+                let row = TemporaryLoginRow {
+                    account: account.clone(),
+                    user: user.clone(),
+                    verifier: verifier.clone(),
+                    expires_at: *expires_at,
+                };
+                batch.insert(&self.temporary, login_id.as_str(), encode(&row));
+            }
             _ => {}
         }
     }
@@ -115,6 +204,44 @@ impl Accounts {
             .transpose()
     }
 
+    /// One access key.
+    pub fn key(&self, ak: &str) -> Result<Option<AccessKeyRow>, StoreError> {
+        self.keys.get(ak)?.map(|v| decode(&v)).transpose()
+    }
+
+    /// Whether an existing access key is enabled.
+    pub fn key_enabled(&self, ak: &str) -> Result<bool, StoreError> {
+        Ok(!self.disabled_keys.contains_key(ak)?)
+    }
+
+    /// A user's access keys, in key-id order, with whether each is enabled.
+    pub fn keys_of(
+        &self,
+        account: &AccountName,
+        user: &UserName,
+    ) -> Result<Vec<(String, AccessKeyRow, bool)>, StoreError> {
+        let mut prefix = user_key(account, user);
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in self.user_keys.prefix(&prefix) {
+            let k = item.key()?;
+            let ak = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            if let Some(row) = self.key(&ak)? {
+                let enabled = self.key_enabled(&ak)?;
+                out.push((ak, row, enabled));
+            }
+        }
+        Ok(out)
+    }
+
+    /// One temporary login.
+    pub fn temporary_login(&self, login_id: &str) -> Result<Option<TemporaryLoginRow>, StoreError> {
+        self.temporary
+            .get(login_id)?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
     pub(crate) fn load(&self, account: &AccountName) -> Result<Option<AccountState>, StoreError> {
         let Some(row) = self.get(account)? else {
             return Ok(None);
@@ -125,11 +252,17 @@ impl Accounts {
             let (k, v) = item.into_inner()?;
             let name = UserName::parse(&String::from_utf8_lossy(&k[prefix.len()..]))?;
             let user: UserRow = decode(&v)?;
+            let keys = self
+                .keys_of(account, &name)?
+                .into_iter()
+                .map(|(ak, _, enabled)| (ak, enabled))
+                .collect();
             users.insert(
                 name,
                 UserState {
                     id: user.id,
                     version: 0,
+                    keys,
                 },
             );
         }
@@ -137,6 +270,7 @@ impl Accounts {
             id: row.id,
             version: 0,
             users,
+            orgs: 0,
         }))
     }
 }

@@ -18,7 +18,7 @@ use berth_store::{EventLog, Projector, Recorded, StoreError};
 use fjall::{Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
 use sha2::{Digest as _, Sha256};
 
-pub use accounts::{AccountRow, Accounts, UserRow};
+pub use accounts::{AccessKeyRow, AccountRow, Accounts, TemporaryLoginRow, UserRow};
 pub use blob_links::BlobLinks;
 pub use manifests::{ManifestRow, Manifests, ReferrerRow};
 pub use orgs::{OrgRow, Orgs};
@@ -88,16 +88,23 @@ impl ReadModels {
             .ok_or_else(|| StoreError::Rejected(DomainError::RepositoryUnknown(path.clone())))
     }
 
-    fn keyspaces(&self) -> [(&'static str, &Keyspace); 9] {
-        [
+    fn keyspaces(&self) -> Vec<(&'static str, &Keyspace)> {
+        vec![
             ("orgs", &self.orgs.rows),
+            ("account_orgs", &self.orgs.by_account),
+            ("org_grants", &self.orgs.grants),
             ("repos", &self.repos.by_name),
+            ("public_repos", &self.repos.public),
             ("tags", &self.tags.rows),
             ("manifests", &self.manifests.rows),
             ("referrers", &self.manifests.referrers),
             ("blob_links", &self.blob_links.rows),
             ("accounts", &self.accounts.rows),
             ("users", &self.accounts.users),
+            ("access_keys", &self.accounts.keys),
+            ("user_keys", &self.accounts.user_keys),
+            ("disabled_keys", &self.accounts.disabled_keys),
+            ("temporary_logins", &self.accounts.temporary),
             ("checkpoints", &self.checkpoints),
         ]
     }
@@ -158,7 +165,11 @@ impl Projector for ReadModels {
     }
 
     fn load_account(&self, name: &AccountName) -> Result<Option<AccountState>, StoreError> {
-        self.accounts.load(name)
+        let Some(mut account) = self.accounts.load(name)? else {
+            return Ok(None);
+        };
+        account.orgs = self.orgs.count_owned(name)?;
+        Ok(Some(account))
     }
 
     fn load_repo(&self, path: &RepoPath) -> Result<Option<RepoState>, StoreError> {
@@ -171,6 +182,7 @@ impl Projector for ReadModels {
             blobs: self.blob_links.load(row.id)?,
             manifests: self.manifests.load(row.id)?,
             tags: self.tags.load(row.id)?,
+            public: self.repos.is_public(row.id)?,
         }))
     }
 }

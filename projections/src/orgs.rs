@@ -1,6 +1,6 @@
 //! Organizations by name: existence, id, and how they were created.
 
-use berth_domain::{Event, OrgName, OrgState};
+use berth_domain::{AccountName, Event, Level, OrgName, OrgState, UserName};
 use berth_store::{Recorded, StoreError};
 use chrono::{DateTime, Utc};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
@@ -18,30 +18,110 @@ pub struct OrgRow {
     pub created_at: DateTime<Utc>,
     /// Whether a push created it.
     pub auto: bool,
+    /// Owning account (`None` for organizations from before accounts).
+    pub owner: Option<AccountName>,
+    /// The user who created it.
+    pub creator: Option<UserName>,
 }
 
 /// The organizations read model.
 #[derive(Clone)]
 pub struct Orgs {
     pub(crate) rows: Keyspace,
+    pub(crate) by_account: Keyspace,
+    pub(crate) grants: Keyspace,
+}
+
+/// `a ‖ 0x00 ‖ b`: validated names never hold a zero byte.
+fn pair(a: &str, b: &str) -> Vec<u8> {
+    let mut k = a.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(b.as_bytes());
+    k
+}
+
+fn grant_key(org: &OrgName, account: &AccountName, user: &UserName) -> Vec<u8> {
+    let mut k = pair(org.as_str(), account.as_str());
+    k.push(0);
+    k.extend_from_slice(user.as_str().as_bytes());
+    k
 }
 
 impl Orgs {
     pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
         Ok(Self {
             rows: db.keyspace("p_orgs", KeyspaceCreateOptions::default)?,
+            by_account: db.keyspace("p_account_orgs", KeyspaceCreateOptions::default)?,
+            grants: db.keyspace("p_org_grants", KeyspaceCreateOptions::default)?,
         })
     }
 
     pub(crate) fn apply(&self, batch: &mut OwnedWriteBatch, rec: &Recorded) {
-        if let Event::OrgCreated { org_id, org, auto } = &rec.event {
-            let row = OrgRow {
-                id: *org_id,
-                created_at: rec.envelope.occurred_at,
-                auto: *auto,
-            };
-            batch.insert(&self.rows, org.as_str(), encode(&row));
+        match &rec.event {
+            Event::OrgCreated { org_id, org, auto } => {
+                let row = OrgRow {
+                    id: *org_id,
+                    created_at: rec.envelope.occurred_at,
+                    auto: *auto,
+                    owner: None,
+                    creator: None,
+                };
+                batch.insert(&self.rows, org.as_str(), encode(&row));
+            }
+            Event::NamespaceCreated {
+                org_id,
+                org,
+                account,
+                user,
+                auto,
+                ..
+            } => {
+                let row = OrgRow {
+                    id: *org_id,
+                    created_at: rec.envelope.occurred_at,
+                    auto: *auto,
+                    owner: Some(account.clone()),
+                    creator: Some(user.clone()),
+                };
+                batch.insert(&self.rows, org.as_str(), encode(&row));
+                batch.insert(&self.by_account, pair(account.as_str(), org.as_str()), []);
+            }
+            Event::OrgAccessGranted {
+                org,
+                account,
+                user,
+                level,
+                ..
+            } => {
+                batch.insert(&self.grants, grant_key(org, account, user), encode(level));
+            }
+            _ => {}
         }
+    }
+
+    /// A user's own grant on an organization.
+    pub fn grant(
+        &self,
+        org: &OrgName,
+        account: &AccountName,
+        user: &UserName,
+    ) -> Result<Option<Level>, StoreError> {
+        self.grants
+            .get(grant_key(org, account, user))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// How many organizations an account owns.
+    pub fn count_owned(&self, account: &AccountName) -> Result<usize, StoreError> {
+        let mut prefix = account.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut n = 0;
+        for item in self.by_account.prefix(prefix) {
+            item.key()?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// One organization.
@@ -56,6 +136,7 @@ impl Orgs {
         Ok(self.get(name)?.map(|row| OrgState {
             id: row.id,
             version: 0,
+            owner: row.owner,
         }))
     }
 }

@@ -25,29 +25,47 @@ pub struct RepoRow {
 #[derive(Clone)]
 pub struct Repositories {
     pub(crate) by_name: Keyspace,
+    pub(crate) public: Keyspace,
 }
 
 impl Repositories {
     pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
         Ok(Self {
             by_name: db.keyspace("p_repos", KeyspaceCreateOptions::default)?,
+            public: db.keyspace("p_public_repos", KeyspaceCreateOptions::default)?,
         })
     }
 
     pub(crate) fn apply(&self, batch: &mut OwnedWriteBatch, rec: &Recorded) {
-        if let Event::RepositoryCreated {
-            repo_id,
-            org_id,
-            repo,
-        } = &rec.event
-        {
-            let row = RepoRow {
-                id: *repo_id,
-                org_id: *org_id,
-                created_at: rec.envelope.occurred_at,
-            };
-            batch.insert(&self.by_name, repo.to_string(), encode(&row));
+        match &rec.event {
+            Event::RepositoryCreated {
+                repo_id,
+                org_id,
+                repo,
+            } => {
+                let row = RepoRow {
+                    id: *repo_id,
+                    org_id: *org_id,
+                    created_at: rec.envelope.occurred_at,
+                };
+                batch.insert(&self.by_name, repo.to_string(), encode(&row));
+            }
+            Event::RepositoryVisibilityChanged {
+                repo_id, public, ..
+            } => {
+                if *public {
+                    batch.insert(&self.public, repo_id.as_bytes(), []);
+                } else {
+                    batch.remove(&self.public, repo_id.as_bytes());
+                }
+            }
+            _ => {}
         }
+    }
+
+    /// Whether a repository incarnation is public.
+    pub fn is_public(&self, repo_id: Uuid) -> Result<bool, StoreError> {
+        Ok(self.public.contains_key(repo_id.as_bytes())?)
     }
 
     /// The live incarnation of a name.

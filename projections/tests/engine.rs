@@ -30,6 +30,7 @@ fn open(dir: &std::path::Path) -> (Engine, std::thread::JoinHandle<()>, ReadMode
 
 fn link(repo: &str, i: u64) -> Command {
     Command::LinkUploadedBlob {
+        by: None,
         repo: RepoPath::parse(repo).unwrap(),
         digest: blob(i),
         size: i,

@@ -256,6 +256,9 @@ impl Writer {
         for account in touches.accounts {
             self.hydrate_account(account)?;
         }
+        for org in touches.orgs {
+            self.hydrate_org(org)?;
+        }
         let fresh = Fresh {
             org_id: Uuid::new_v4(),
             repo_id: Uuid::new_v4(),
@@ -265,14 +268,20 @@ impl Writer {
         decide(&self.cache, command, fresh).map_err(StoreError::from)
     }
 
-    /// Loads a repository and its organization into the decision cache.
-    fn hydrate(&mut self, repo: &RepoPath) -> Result<(), StoreError> {
-        if !self.cache.orgs.contains_key(repo.org()) {
-            if let Some(mut org) = self.projector.load_org(repo.org())? {
+    /// Loads an organization into the decision cache.
+    fn hydrate_org(&mut self, name: &OrgName) -> Result<(), StoreError> {
+        if !self.cache.orgs.contains_key(name) {
+            if let Some(mut org) = self.projector.load_org(name)? {
                 org.version = self.log.stream_version(org.id)?;
-                self.cache.orgs.insert(repo.org().clone(), org);
+                self.cache.orgs.insert(name.clone(), org);
             }
         }
+        Ok(())
+    }
+
+    /// Loads a repository and its organization into the decision cache.
+    fn hydrate(&mut self, repo: &RepoPath) -> Result<(), StoreError> {
+        self.hydrate_org(repo.org())?;
         if !self.cache.repos.contains_key(repo) {
             if let Some(mut state) = self.projector.load_repo(repo)? {
                 state.version = self.log.stream_version(state.id)?;

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use berth_domain::{
-    AccountName, Actor, CredentialKind, Digest, Event, OrgName, PasswordHash, RepoPath, TagName,
-    UserName,
+    AccountName, Actor, CredentialKind, Digest, Event, Level, OrgName, PasswordHash, RepoPath,
+    TagName, UserName,
 };
 use berth_store::envelope::{encode_payload, open, seal, Envelope, GENESIS, SCHEMA_VERSION};
 use chrono::{TimeZone, Utc};
@@ -17,6 +17,14 @@ use uuid::Uuid;
 
 fn digest(c: char) -> Digest {
     Digest::parse(&format!("sha256:{}", c.to_string().repeat(64))).unwrap()
+}
+
+fn account() -> AccountName {
+    AccountName::parse("acme-corp").unwrap()
+}
+
+fn alice() -> UserName {
+    UserName::parse("alice").unwrap()
 }
 
 fn repo() -> RepoPath {
@@ -44,9 +52,17 @@ fn variant(e: &Event) -> usize {
         Event::BlobDeleted { .. } => 8,
         Event::AccountCreated { .. } => 9,
         Event::UserCreated { .. } => 10,
+        Event::NamespaceCreated { .. } => 11,
+        Event::RepositoryVisibilityChanged { .. } => 12,
+        Event::OrgAccessGranted { .. } => 13,
+        Event::AccessKeyCreated { .. } => 14,
+        Event::AccessKeyEnabledChanged { .. } => 15,
+        Event::AccessKeyDeleted { .. } => 16,
+        Event::TemporaryLoginIssued { .. } => 17,
+        Event::AccessDenied { .. } => 18,
     }
 }
-const VARIANTS: usize = 11;
+const VARIANTS: usize = 19;
 
 /// One sample of every variant.
 fn samples() -> Vec<Event> {
@@ -126,6 +142,61 @@ fn samples() -> Vec<Event> {
             password: PasswordHash::new(
                 "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNo".into(),
             ),
+        },
+        Event::NamespaceCreated {
+            org_id: ORG,
+            org: OrgName::parse("acme").unwrap(),
+            account_id: ACCOUNT,
+            account: account(),
+            user: alice(),
+            auto: false,
+        },
+        Event::RepositoryVisibilityChanged {
+            repo_id: REPO,
+            repo: repo(),
+            public: true,
+        },
+        Event::OrgAccessGranted {
+            org_id: ORG,
+            org: OrgName::parse("acme").unwrap(),
+            account: account(),
+            user: alice(),
+            level: Level::Edit,
+        },
+        Event::AccessKeyCreated {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+            ak: "AKEXAMPLE00000000001".into(),
+            verifier: "ab".repeat(32),
+        },
+        Event::AccessKeyEnabledChanged {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+            ak: "AKEXAMPLE00000000001".into(),
+            enabled: false,
+        },
+        Event::AccessKeyDeleted {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+            ak: "AKEXAMPLE00000000001".into(),
+        },
+        Event::TemporaryLoginIssued {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+            login_id: "texample".into(),
+            verifier: "cd".repeat(32),
+            expires_at: Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap(),
+        },
+        Event::AccessDenied {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+            action: "push".into(),
+            resource: "other/web".into(),
         },
     ];
     all

@@ -2,9 +2,6 @@
 //! leaves no trace: no event in the log, no file in the blob store, no
 //! upload left behind.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use serde_json::json;
 
 use crate::support::*;
@@ -12,18 +9,13 @@ use crate::support::*;
 /// Sends a request line as written, without any client-side path
 /// normalisation (`..` and `%2e` reach the server untouched).
 fn raw(server: &Server, method: &str, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(server.host()).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-        server.host()
+    http(
+        server,
+        method,
+        path,
+        &[("Authorization", &server.operator_basic())],
+        "",
     )
-    .unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let status = out[9..12].parse().unwrap();
-    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
-    (status, body)
 }
 
 fn code_of(body: &str) -> String {
@@ -40,7 +32,7 @@ async fn expect(r: reqwest::Response, status: u16, code: &str, what: &str) {
 #[tokio::test]
 async fn bad_input_is_refused_and_leaves_no_trace() {
     let mut server = Server::start();
-    let c = client();
+    let c = server.client();
     push_image(&server, "acme/base", "v1", 9).await;
     let config = b"{\"seed\":9}".to_vec();
     let layer_digest = digest(&random_bytes(1009, 9));

@@ -8,7 +8,7 @@ use crate::support::*;
 #[tokio::test]
 async fn chunked_upload_then_ranged_pulls() {
     let server = Server::start();
-    let c = client();
+    let c = server.client();
     let blob = random_bytes(300_000, 7);
     let r = c
         .post(server.url("/v2/acme/web/blobs/uploads/"))
@@ -81,7 +81,7 @@ async fn chunked_upload_then_ranged_pulls() {
 #[tokio::test]
 async fn upload_resumes_after_restart() {
     let mut server = Server::start();
-    let c = client();
+    let c = server.client();
     let blob = random_bytes(200_000, 11);
     let r = c
         .post(server.url("/v2/acme/resume/blobs/uploads/"))
@@ -121,7 +121,7 @@ async fn upload_resumes_after_restart() {
 #[tokio::test]
 async fn cancelled_upload_is_gone() {
     let server = Server::start();
-    let c = client();
+    let c = server.client();
     let r = c
         .post(server.url("/v2/acme/web/blobs/uploads/"))
         .send()
@@ -141,7 +141,7 @@ async fn cancelled_upload_is_gone() {
 #[tokio::test]
 async fn cross_repository_mount() {
     let server = Server::start();
-    let c = client();
+    let c = server.client();
     let d = upload(&server, "acme/source", b"shared layer").await;
     let r = c
         .post(server.url(&format!(
@@ -175,7 +175,7 @@ async fn cross_repository_mount() {
 #[tokio::test]
 async fn manifests_by_tag_and_digest_and_tag_pagination() {
     let server = Server::start();
-    let c = client();
+    let c = server.client();
     let d = push_image(&server, "acme/app", "v1", 1).await;
     for tag in ["v2", "v3", "v4", "latest"] {
         let body = get_bytes(&server, "/v2/acme/app/manifests/v1").await;
@@ -238,7 +238,7 @@ async fn catalog_pages_in_name_order() {
     for repo in ["zeta/one", "acme/web", "acme/api", "beta/x"] {
         upload(&server, repo, repo.as_bytes()).await;
     }
-    let c = client();
+    let c = server.client();
     let first = c.get(server.url("/v2/_catalog?n=3")).send().await.unwrap();
     assert_eq!(
         first.headers()["link"],
@@ -256,7 +256,7 @@ async fn catalog_pages_in_name_order() {
 #[tokio::test]
 async fn index_needs_children_and_referrers_are_listed() {
     let server = Server::start();
-    let c = client();
+    let c = server.client();
     let child = push_image(&server, "acme/multi", "amd64", 3).await;
     let size = get_bytes(&server, &format!("/v2/acme/multi/manifests/{child}"))
         .await
@@ -331,7 +331,7 @@ async fn index_needs_children_and_referrers_are_listed() {
 #[tokio::test]
 async fn deletes_remove_tags_manifests_and_blobs() {
     let server = Server::start();
-    let c = client();
+    let c = server.client();
     let d = push_image(&server, "acme/del", "v1", 5).await;
     let body = get_bytes(&server, "/v2/acme/del/manifests/v1").await;
     put_manifest(&server, "acme/del", "v2", OCI_MANIFEST, &body).await;
@@ -396,7 +396,8 @@ async fn sha512_manifest_digests() {
     let r = put_manifest(&server, "acme/sha", &d, OCI_MANIFEST, &manifest).await;
     assert_eq!(r.status(), 201);
     assert_eq!(r.headers()["docker-content-digest"], d.as_str());
-    let got = client()
+    let got = server
+        .client()
         .get(server.url(&format!("/v2/acme/sha/manifests/{d}")))
         .send()
         .await

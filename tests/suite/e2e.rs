@@ -57,7 +57,21 @@ fn layer_count(tag: &str) -> usize {
         .unwrap()
 }
 
+/// `docker login` with the operator's long-term credential.
+fn login(server: &Server) {
+    let (ak, _, password) = server.operator_key.clone().unwrap();
+    docker(&[
+        "login",
+        "-u",
+        &format!("local@{ak}"),
+        "-p",
+        &password,
+        &server.host(),
+    ]);
+}
+
 fn push_rmi_pull(server: &mut Server, repo: &str, seed: u64, restart: bool) {
+    login(server);
     let tag = format!("{}/{repo}:v1", server.host());
     build_image(&tag, seed);
     assert_eq!(layer_count(&tag), 3);
@@ -174,17 +188,22 @@ async fn skopeo_copies_a_multi_platform_index_in_and_out() {
     let src = tmp.path().join("src");
     let index = write_oci_layout(&src);
     let dest = format!("docker://{}/e2e/multi:v1", server.host());
+    let (ak, _, password) = server.operator_key.clone().unwrap();
+    let creds = format!("local@{ak}:{password}");
     run(Command::new("skopeo")
         .args([
             "copy",
             "--all",
             "--preserve-digests",
             "--dest-tls-verify=false",
+            "--dest-creds",
+            &creds,
         ])
         .arg(format!("oci:{}:v1", src.display()))
         .arg(&dest));
 
-    let served = client()
+    let served = server
+        .client()
         .get(server.url("/v2/e2e/multi/manifests/v1"))
         .header("Accept", OCI_INDEX)
         .send()
@@ -204,6 +223,8 @@ async fn skopeo_copies_a_multi_platform_index_in_and_out() {
             "--all",
             "--preserve-digests",
             "--src-tls-verify=false",
+            "--src-creds",
+            &creds,
         ])
         .arg(&dest)
         .arg(format!("oci:{}:v1", out.display())));

@@ -7,7 +7,7 @@ use crate::support::*;
 #[tokio::test]
 async fn rebuilt_read_models_equal_the_live_ones() {
     let mut server = Server::start();
-    let c = client();
+    let c = server.client();
     // A scripted history: pushes, retags, referrers, mounts and deletes.
     for i in 0..6u64 {
         let repo = format!("org{}/app{}", i % 2, i % 3);
@@ -147,6 +147,6 @@ async fn the_operator_is_created_once_on_first_start() {
     assert_eq!(
         event_count(&server.dir),
         BOOTSTRAP_EVENTS,
-        "a restart creates nothing more"
+        "the operator (and the test's access key) once; a restart creates nothing more"
     );
 }

@@ -8,8 +8,10 @@ use std::process::{Child, Command, Stdio};
 use sha2::{Digest as _, Sha256};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
-/// Events every data directory starts with: the operator's account and user.
-pub const BOOTSTRAP_EVENTS: u64 = 2;
+/// Events every test server starts with: the operator's account and user
+/// (created by `berth serve`), and the operator's access key (created by
+/// [`Server::start`]).
+pub const BOOTSTRAP_EVENTS: u64 = 3;
 /// The operator's password in every test server.
 pub const OPERATOR_PASSWORD: &str = "operator-test-password";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -23,20 +25,80 @@ pub struct Server {
     pub base: String,
     pub port: u16,
     pub dir: PathBuf,
+    env: Vec<(String, String)>,
+    /// The operator's docker credential: access key, secret key, password.
+    pub operator_key: Option<(String, String, String)>,
     _tmp: Option<tempfile::TempDir>,
 }
 
 impl Server {
-    /// A new server over a new, empty data directory.
+    /// A new server over a new, empty data directory, with an access key
+    /// for the operator that [`Server::client`] uses.
     pub fn start() -> Self {
+        Self::start_with(&[])
+    }
+
+    /// The same with extra environment (flags) for `berth serve`.
+    pub fn start_with(env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
         let dir = tmp.path().join("data");
-        let mut s = Self::spawn(&dir, 0);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let mut s = Self::spawn(&dir, 0, &env);
         s._tmp = Some(tmp);
+        let token = s.session("system", "admin", OPERATOR_PASSWORD);
+        let (ak, sk) = s.new_access_key(&token);
+        let password = login_password(&ak, &sk);
+        s.operator_key = Some((ak, sk, password));
         s
     }
 
-    fn spawn(dir: &Path, port: u16) -> Self {
+    /// Opens a management session; returns its token.
+    pub fn session(&self, account: &str, user: &str, password: &str) -> String {
+        let body = serde_json::json!({"account": account, "user": user, "password": password});
+        let (status, reply) = http(self, "POST", "/v2/manage/session", &[], &body.to_string());
+        assert_eq!(status, 200, "login of {account}/{user}: {reply}");
+        serde_json::from_str::<serde_json::Value>(&reply).unwrap()["token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Creates an access key with a session token; returns (AK, SK).
+    pub fn new_access_key(&self, token: &str) -> (String, String) {
+        let auth = format!("Bearer {token}");
+        let (status, reply) = http(
+            self,
+            "POST",
+            "/v2/manage/access-keys",
+            &[("Authorization", &auth)],
+            "",
+        );
+        assert_eq!(status, 201, "{reply}");
+        let v: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        (
+            v["ak"].as_str().unwrap().to_owned(),
+            v["sk"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// `Authorization` value of the operator's docker credential.
+    pub fn operator_basic(&self) -> String {
+        let (ak, _, password) = self.operator_key.as_ref().expect("operator key");
+        basic(&format!("local@{ak}"), password)
+    }
+
+    /// An HTTP client that authenticates as the operator (Basic with the
+    /// docker credential, as clients may send straight to registry routes).
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("Authorization", self.operator_basic().parse().unwrap());
+        client_with(headers)
+    }
+
+    fn spawn(dir: &Path, port: u16, env: &[(String, String)]) -> Self {
         let mut child = Command::new(BERTH)
             .args([
                 "serve",
@@ -47,6 +109,8 @@ impl Server {
             .arg(dir)
             .env("BERTH_LOG", "warn")
             .env("BERTH_ADMIN_PASSWORD", OPERATOR_PASSWORD)
+            .env("BERTH_ORG_QUOTA", "50")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::piped())
             .spawn()
             .expect("start berth");
@@ -66,6 +130,8 @@ impl Server {
             base,
             port,
             dir: dir.to_owned(),
+            env: env.to_vec(),
+            operator_key: None,
             _tmp: None,
         }
     }
@@ -100,7 +166,7 @@ impl Server {
     }
 
     fn respawn(&mut self) {
-        let mut next = Self::spawn(&self.dir, self.port);
+        let mut next = Self::spawn(&self.dir, self.port, &self.env);
         self.child = next.child.take();
         self.base = std::mem::take(&mut next.base);
     }
@@ -191,16 +257,73 @@ pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
 /// An HTTP client that opens a connection per request: tests restart
 /// servers on the same port, and a pooled connection to the old process
 /// would fail the first request after a restart.
-pub fn client() -> reqwest::Client {
+pub fn client_with(headers: reqwest::header::HeaderMap) -> reqwest::Client {
     reqwest::Client::builder()
         .pool_max_idle_per_host(0)
+        .default_headers(headers)
         .build()
         .expect("client")
 }
 
+/// A `Basic` authorization value.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
+
+/// The long-term docker password of an access key, computed the way the
+/// README tells users to (`openssl dgst -hmac`), by running that pipeline.
+pub fn login_password(ak: &str, sk: &str) -> String {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(r#"printf "$AK" | openssl dgst -binary -sha256 -hmac "$SK" | od -An -vtx1 | tr -d ' \n'"#)
+        .env("AK", ak)
+        .env("SK", sk)
+        .output()
+        .expect("openssl is installed by scripts/test.sh");
+    assert!(out.status.success(), "openssl pipeline failed");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A raw HTTP/1.1 request, written as given (no client-side path
+/// normalisation); returns status and body.
+pub fn http(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(server.host()).unwrap();
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        server.host(),
+        body.len()
+    );
+    if !body.is_empty() {
+        req.push_str("Content-Type: application/json\r\n");
+    }
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let status = out[9..12].parse().unwrap();
+    let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
+    (status, body)
+}
+
 /// GETs a path and decodes the JSON body.
 pub async fn get_json(server: &Server, path: &str) -> serde_json::Value {
-    client()
+    server
+        .client()
         .get(server.url(path))
         .send()
         .await
@@ -212,7 +335,8 @@ pub async fn get_json(server: &Server, path: &str) -> serde_json::Value {
 
 /// GETs a path and returns the body bytes.
 pub async fn get_bytes(server: &Server, path: &str) -> bytes::Bytes {
-    client()
+    server
+        .client()
         .get(server.url(path))
         .send()
         .await
@@ -225,7 +349,8 @@ pub async fn get_bytes(server: &Server, path: &str) -> bytes::Bytes {
 /// Uploads a blob monolithically; returns its digest.
 pub async fn upload(server: &Server, repo: &str, bytes: &[u8]) -> String {
     let d = digest(bytes);
-    let r = client()
+    let r = server
+        .client()
         .post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
         .body(bytes.to_vec())
         .send()
@@ -248,7 +373,8 @@ pub async fn put_manifest(
     media_type: &str,
     body: &[u8],
 ) -> reqwest::Response {
-    client()
+    server
+        .client()
         .put(server.url(&format!("/v2/{repo}/manifests/{reference}")))
         .header("Content-Type", media_type)
         .body(body.to_vec())

@@ -56,6 +56,7 @@ pub(crate) async fn put(
     repo: RepoPath,
     reference: Reference,
 ) -> Result<Response, ApiError> {
+    let by = call.owner();
     let limited = http_body_util::Limited::new(call.body, MAX_MANIFEST_BYTES);
     let bytes = match limited.collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -93,6 +94,7 @@ pub(crate) async fn put(
     let manifest = parse_manifest(content_type, &bytes)?;
     let subject = manifest.subject.clone();
     let command = Command::PushManifest {
+        by,
         repo: repo.clone(),
         tag,
         digest: digest.clone(),

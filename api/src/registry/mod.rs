@@ -11,11 +11,10 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_domain::Actor;
 use berth_store::RequestMeta;
 use std::collections::HashMap;
 
-use crate::access;
+use crate::access::{self, Caller};
 use crate::endpoint::{self, Endpoint};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -25,6 +24,7 @@ use crate::RequestId;
 /// request's pieces.
 pub(crate) struct Call {
     pub app: AppState,
+    pub caller: Caller,
     pub meta: RequestMeta,
     pub method: Method,
     pub headers: HeaderMap,
@@ -51,13 +51,19 @@ async fn route(app: AppState, req: Request) -> Result<Response, ApiError> {
         .get::<RequestId>()
         .map(|r| r.0)
         .unwrap_or_else(uuid::Uuid::new_v4);
-    let actor = Actor::anonymous(client_addr);
-    access::check(&actor, &access::needs(&endpoint, req.method()))?;
+    let caller = access::caller(&app, req.headers()).await?;
+    let meta = RequestMeta {
+        actor: caller.actor(client_addr),
+        request_id,
+    };
+    let needs = access::needs(&endpoint, req.method());
+    access::check(&app, req.headers(), &caller, &needs, &meta).await?;
     let query = parse_query(req.uri().query());
     let (parts, body) = req.into_parts();
     let call = Call {
         app,
-        meta: RequestMeta { actor, request_id },
+        caller,
+        meta,
         method: parts.method,
         headers: parts.headers,
         query,
@@ -101,6 +107,13 @@ async fn route(app: AppState, req: Request) -> Result<Response, ApiError> {
     }
 }
 
+impl Call {
+    /// The owner of an organization this call's push would create.
+    pub fn owner(&self) -> Option<berth_domain::Owner> {
+        self.caller.owner(self.app.settings.org_quota)
+    }
+}
+
 fn base() -> Response {
     let mut r = (StatusCode::OK, axum::Json(serde_json::json!({}))).into_response();
     r.headers_mut().insert(
@@ -125,7 +138,8 @@ fn parse_query(query: Option<&str>) -> HashMap<String, String> {
     out
 }
 
-fn percent_decode(s: &str) -> String {
+/// Decodes `%XX` escapes and `+` (query-string form).
+pub(crate) fn percent_decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

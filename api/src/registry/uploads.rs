@@ -5,11 +5,13 @@
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_domain::{Command, Digest, DomainError, RepoPath};
+use berth_domain::policy::allows;
+use berth_domain::{Action, Command, Digest, DomainError, RepoPath};
 use berth_store::{SessionGuard, StoreError};
 use uuid::Uuid;
 
 use super::{set, Call};
+use crate::auth;
 use crate::error::{range_header, ApiError};
 
 fn location(repo: &RepoPath, id: Uuid) -> String {
@@ -49,16 +51,29 @@ pub(crate) async fn start(call: Call, repo: RepoPath) -> Result<Response, ApiErr
     if let Some(digest) = digest_param(&call, "mount")? {
         if let Some(from) = call.query.get("from") {
             let from = RepoPath::parse(from)?;
+            // Mounting needs pull on the source; without it the blob is
+            // simply not mountable, exactly as if it were not there.
+            let (principal, source) = (call.caller.principal().cloned(), from.clone());
+            let may_read = call
+                .app
+                .read(move |p| {
+                    auth::repo_level(&p.models, &p.settings, principal.as_ref(), &source)
+                })
+                .await?;
+            let mountable = allows(may_read, Action::Pull);
             let mount = Command::MountBlob {
+                by: call.owner(),
                 repo: repo.clone(),
                 digest: digest.clone(),
                 from,
             };
-            match call.app.engine.submit(mount, call.meta.clone()).await {
-                Ok(_) => return Ok(created(&repo, &digest)),
-                // Not mountable: the spec says to open a normal upload instead.
-                Err(StoreError::Rejected(DomainError::BlobUnknown(_))) => {}
-                Err(e) => return Err(e.into()),
+            if mountable {
+                match call.app.engine.submit(mount, call.meta.clone()).await {
+                    Ok(_) => return Ok(created(&repo, &digest)),
+                    // Not mountable: the spec says to open a normal upload instead.
+                    Err(StoreError::Rejected(DomainError::BlobUnknown(_))) => {}
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
     }
@@ -144,6 +159,7 @@ async fn finish_session(
 ) -> Result<Response, ApiError> {
     let size = call.app.uploads.complete(session, &digest).await?;
     let link = Command::LinkUploadedBlob {
+        by: call.owner(),
         repo: repo.clone(),
         digest: digest.clone(),
         size,

@@ -1,0 +1,139 @@
+//! A user's own docker credentials: access keys (long-term) and temporary
+//! logins. Secrets are returned once and only their verifiers are stored.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+use berth_domain::Command;
+use chrono::{Duration, Utc};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{json_body, Answer, Caller};
+use crate::auth::secrets::{login_password, random_string, verifier, AK_ALPHABET, SK_ALPHABET};
+use crate::state::AppState;
+
+/// `POST /v2/manage/access-keys` → `{"ak","sk"}`; the SK is never shown again.
+pub(super) async fn create(State(app): State<AppState>, caller: Caller) -> Answer {
+    let ak = random_string(20, AK_ALPHABET);
+    let sk = random_string(40, SK_ALPHABET);
+    let command = Command::CreateAccessKey {
+        account: caller.principal.account.clone(),
+        user: caller.principal.user.clone(),
+        ak: ak.clone(),
+        verifier: verifier(&login_password(&ak, &sk)),
+    };
+    app.engine.submit(command, caller.meta).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "ak": ak, "sk": sk })),
+    )
+        .into_response())
+}
+
+/// `GET /v2/manage/access-keys`: the caller's keys, without secrets.
+pub(super) async fn list(State(app): State<AppState>, caller: Caller) -> Answer {
+    let (account, user) = (
+        caller.principal.account.clone(),
+        caller.principal.user.clone(),
+    );
+    let keys = app
+        .read(move |p| p.models.accounts.keys_of(&account, &user))
+        .await?;
+    let keys: Vec<_> = keys
+        .into_iter()
+        .map(|(ak, row, enabled)| json!({ "ak": ak, "enabled": enabled, "created_at": row.created_at.to_rfc3339() }))
+        .collect();
+    Ok(axum::Json(json!({ "access_keys": keys })).into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct Update {
+    enabled: bool,
+}
+
+/// `PATCH /v2/manage/access-keys/{ak}` `{"enabled":false}`.
+pub(super) async fn update(
+    State(app): State<AppState>,
+    Path(ak): Path<String>,
+    caller: Caller,
+    req: Request,
+) -> Answer {
+    let body: Update = json_body(req).await?;
+    let command = Command::SetAccessKeyEnabled {
+        account: caller.principal.account.clone(),
+        user: caller.principal.user.clone(),
+        ak: ak.clone(),
+        enabled: body.enabled,
+    };
+    app.engine.submit(command, caller.meta).await?;
+    Ok(axum::Json(json!({ "ak": ak, "enabled": body.enabled })).into_response())
+}
+
+/// `DELETE /v2/manage/access-keys/{ak}`.
+pub(super) async fn delete(
+    State(app): State<AppState>,
+    Path(ak): Path<String>,
+    caller: Caller,
+) -> Answer {
+    let command = Command::DeleteAccessKey {
+        account: caller.principal.account.clone(),
+        user: caller.principal.user.clone(),
+        ak,
+    };
+    app.engine.submit(command, caller.meta).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /v2/manage/utils/secret`: a temporary docker login, in the docker
+/// config shape, with the ready `docker login` command and its expiry.
+pub(super) async fn temporary_login(
+    State(app): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> Answer {
+    let host = app
+        .settings
+        .external_url
+        .as_deref()
+        .map(|u| {
+            u.trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .to_owned()
+        })
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "localhost".into());
+    let login_id = format!(
+        "t{}",
+        random_string(31, b"abcdefghijklmnopqrstuvwxyz0123456789")
+    );
+    let secret = random_string(48, SK_ALPHABET);
+    let expires_at = Utc::now()
+        + Duration::from_std(app.settings.temporary_login_ttl).unwrap_or(Duration::hours(24));
+    let command = Command::IssueTemporaryLogin {
+        account: caller.principal.account.clone(),
+        user: caller.principal.user.clone(),
+        login_id: login_id.clone(),
+        verifier: verifier(&secret),
+        expires_at,
+    };
+    app.engine.submit(command, caller.meta).await?;
+    let user = format!("{}@{login_id}", app.settings.region);
+    let auth = STANDARD.encode(format!("{user}:{secret}"));
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "auths": { host.clone(): { "auth": auth } },
+            "command": format!("docker login -u {user} -p {secret} {host}"),
+            "expires_at": expires_at.to_rfc3339(),
+        })),
+    )
+        .into_response())
+}

@@ -1,0 +1,158 @@
+//! `GET /v2/token`: the Docker token service. It takes docker credentials
+//! (Basic, access key or temporary login) or none, and `scope` parameters,
+//! and returns a short-lived signed token granting the subset of the
+//! requested actions that the caller holds.
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use berth_domain::policy::allows;
+use berth_domain::{Action, RepoPath};
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::auth::token::{sign, Access, Claims};
+use crate::auth::{self, presented, AuthError, Authenticated, Presented};
+use crate::error::ApiError;
+use crate::registry::percent_decode;
+use crate::state::AppState;
+
+/// One requested scope: `repository:<name>:<actions>`.
+fn parse_scope(scope: &str) -> Option<(RepoPath, Vec<Action>)> {
+    let (kind, rest) = scope.split_once(':')?;
+    let (name, actions) = rest.rsplit_once(':')?;
+    if kind != "repository" {
+        return None;
+    }
+    let repo = RepoPath::parse(name).ok()?;
+    let actions = actions.split(',').filter_map(Action::parse).collect();
+    Some((repo, actions))
+}
+
+/// Serves the token endpoint.
+pub async fn token(State(app): State<AppState>, req: Request) -> Response {
+    match issue(app, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn issue(app: AppState, req: Request) -> Result<Response, ApiError> {
+    let client = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_default();
+    let unauthorized = |m: &str| ApiError::Unauthorized {
+        message: m.to_owned(),
+        challenge: None,
+    };
+    let authenticated: Option<Authenticated> = match presented(req.headers())
+        .map_err(|_| unauthorized("malformed Authorization header"))?
+    {
+        Presented::Nothing => None,
+        Presented::Bearer(_) => {
+            return Err(unauthorized("the token service takes Basic credentials"))
+        }
+        Presented::Basic { user, password } => {
+            if let Err(wait) = app.limiter.check(&user, &client) {
+                return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
+            }
+            let login = user.clone();
+            let result = app
+                .read(move |p| auth::check_docker_login(&p.models, &p.settings, &user, &password))
+                .await?;
+            match result {
+                Ok(a) => {
+                    app.limiter.succeeded(&login, &client);
+                    Some(a)
+                }
+                Err(AuthError::PasswordNotAccepted) => {
+                    return Err(unauthorized(
+                        "account passwords open console and API sessions only; log in with an access key or a temporary login",
+                    ))
+                }
+                Err(AuthError::Invalid) => {
+                    app.limiter.failed(&login, &client);
+                    return Err(unauthorized("wrong user name or password"));
+                }
+            }
+        }
+    };
+    let query = req.uri().query().unwrap_or_default().to_owned();
+    let scopes: Vec<(RepoPath, Vec<Action>)> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .filter(|(k, _)| *k == "scope")
+        .flat_map(|(_, v)| {
+            let decoded = percent_decode(v);
+            decoded
+                .split(' ')
+                .filter_map(parse_scope)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let principal = authenticated.as_ref().map(|a| a.principal.clone());
+    let access = app
+        .read(move |p| {
+            let mut out = Vec::new();
+            for (repo, wanted) in scopes {
+                let level = auth::repo_level(&p.models, &p.settings, principal.as_ref(), &repo)?;
+                let actions: Vec<String> = wanted
+                    .into_iter()
+                    .filter(|a| allows(level, *a))
+                    .map(|a| a.as_str().to_owned())
+                    .collect();
+                out.push(Access {
+                    kind: "repository".into(),
+                    name: repo.to_string(),
+                    actions,
+                });
+            }
+            Ok(out)
+        })
+        .await?;
+    let now = Utc::now().timestamp();
+    let ttl = i64::try_from(app.settings.token_ttl.as_secs()).unwrap_or(300);
+    let claims = Claims {
+        iss: "berth".into(),
+        sub: authenticated
+            .as_ref()
+            .map(|a| format!("{}/{}", a.principal.account, a.principal.user))
+            .unwrap_or_default(),
+        aud: app.settings.service.clone(),
+        exp: now + ttl,
+        nbf: now - 5,
+        iat: now,
+        jti: Uuid::new_v4().to_string(),
+        access,
+        cred: authenticated.as_ref().map(|a| a.credential.clone()),
+        kind: authenticated.as_ref().map(|a| a.kind),
+    };
+    let token = sign(&app.key, &claims);
+    let issued_at = chrono::DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .to_rfc3339();
+    Ok(axum::Json(json!({
+        "token": token,
+        "access_token": token,
+        "expires_in": ttl,
+        "issued_at": issued_at,
+    }))
+    .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes() {
+        let (repo, actions) = parse_scope("repository:acme/web:pull,push").unwrap();
+        assert_eq!(repo.to_string(), "acme/web");
+        assert_eq!(actions, vec![Action::Pull, Action::Push]);
+        assert_eq!(parse_scope("repository:acme/web:*").unwrap().1, vec![]);
+        assert!(parse_scope("registry:catalog:*").is_none());
+        assert!(parse_scope("repository:a/b/c:pull").is_none());
+    }
+}

@@ -1,0 +1,256 @@
+//! The authorization policy: who may do what to which repository. Pure, so
+//! the token service, the registry routes and the management API all ask the
+//! same function, and tests can walk every role against every action.
+
+use serde::{Deserialize, Serialize};
+
+use crate::names::{AccountName, UserName, OPERATOR_ACCOUNT};
+
+/// The registry's one message for every refusal of a push or an
+/// organization it cannot create: it says nothing about what exists.
+pub const DENIED_MESSAGE: &str = "you do not have the permission";
+
+/// A permission level on an organization or repository. Higher levels
+/// include the lower ones; the management API writes them as 1, 3 and 7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Level {
+    /// Pull only.
+    Read,
+    /// Read, push, edit attributes.
+    Edit,
+    /// Edit, delete, grant and revoke, share.
+    Manage,
+}
+
+impl Level {
+    /// The number the management API uses.
+    pub fn code(self) -> u8 {
+        match self {
+            Self::Read => 1,
+            Self::Edit => 3,
+            Self::Manage => 7,
+        }
+    }
+
+    /// Parses the management API's number.
+    pub fn from_code(code: u64) -> Option<Self> {
+        match code {
+            1 => Some(Self::Read),
+            3 => Some(Self::Edit),
+            7 => Some(Self::Manage),
+            _ => None,
+        }
+    }
+}
+
+/// An action on a repository, as registry token scopes name them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Action {
+    /// Read manifests, tags, blobs, referrers.
+    Pull,
+    /// Upload blobs, push manifests.
+    Push,
+    /// Remove tags, manifests, blobs.
+    Delete,
+}
+
+impl Action {
+    /// The scope word (`pull`, `push`, `delete`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pull => "pull",
+            Self::Push => "push",
+            Self::Delete => "delete",
+        }
+    }
+
+    /// Parses a scope word; `*` is not an action.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pull" => Some(Self::Pull),
+            "push" => Some(Self::Push),
+            "delete" => Some(Self::Delete),
+            _ => None,
+        }
+    }
+
+    /// The level an action needs.
+    pub fn needs(self) -> Level {
+        match self {
+            Self::Pull => Level::Read,
+            Self::Push => Level::Edit,
+            Self::Delete => Level::Manage,
+        }
+    }
+}
+
+/// An authenticated user, as the policy sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    /// Their account.
+    pub account: AccountName,
+    /// Their user name.
+    pub user: UserName,
+    /// Whether they administer their account.
+    pub account_admin: bool,
+}
+
+impl Principal {
+    /// The platform operator: an administrator of the `system` account.
+    pub fn is_operator(&self) -> bool {
+        self.account_admin && self.account.as_str() == OPERATOR_ACCOUNT
+    }
+}
+
+/// What the policy needs to know about an organization.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OrgFacts {
+    /// The owning account; `None` for organizations created before accounts
+    /// existed, which only the operator manages.
+    pub owner: Option<AccountName>,
+    /// The caller's own grant on the organization, if any.
+    pub grant: Option<Level>,
+}
+
+/// What the policy needs to know about a repository.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RepoFacts {
+    /// Whether it exists.
+    pub exists: bool,
+    /// Whether every user (and, where allowed, anyone) may pull it.
+    pub public: bool,
+    /// The caller's own grant on the repository, if any.
+    pub grant: Option<Level>,
+}
+
+/// The level a caller holds on a repository of an existing organization:
+/// the highest of ownership (account admins and the operator manage), org
+/// grant, repository grant, and read for public repositories. Repository
+/// grants add to organization grants and never remove.
+pub fn level_on_repo(
+    caller: Option<&Principal>,
+    org: &OrgFacts,
+    repo: &RepoFacts,
+    anonymous_pull: bool,
+) -> Option<Level> {
+    let public_read = (repo.exists && repo.public).then_some(Level::Read);
+    let Some(p) = caller else {
+        return public_read.filter(|_| anonymous_pull);
+    };
+    let owner_admin =
+        p.is_operator() || (p.account_admin && org.owner.as_ref() == Some(&p.account));
+    let owned = owner_admin.then_some(Level::Manage);
+    [owned, org.grant, repo.grant, public_read]
+        .into_iter()
+        .flatten()
+        .max()
+}
+
+/// Whether a caller may perform an action on a repository.
+pub fn allows(level: Option<Level>, action: Action) -> bool {
+    level.is_some_and(|l| l >= action.needs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn principal(account: &str, admin: bool) -> Principal {
+        Principal {
+            account: AccountName::parse(account).unwrap(),
+            user: UserName::parse("u").unwrap(),
+            account_admin: admin,
+        }
+    }
+
+    fn org(owner: &str, grant: Option<Level>) -> OrgFacts {
+        OrgFacts {
+            owner: Some(AccountName::parse(owner).unwrap()),
+            grant,
+        }
+    }
+
+    const PRIVATE: RepoFacts = RepoFacts {
+        exists: true,
+        public: false,
+        grant: None,
+    };
+    const PUBLIC: RepoFacts = RepoFacts {
+        exists: true,
+        public: true,
+        grant: None,
+    };
+
+    #[test]
+    fn owners_admins_and_operator_manage() {
+        let admin = principal("acme", true);
+        assert_eq!(
+            level_on_repo(Some(&admin), &org("acme", None), &PRIVATE, false),
+            Some(Level::Manage)
+        );
+        let operator = principal(OPERATOR_ACCOUNT, true);
+        assert_eq!(
+            level_on_repo(Some(&operator), &org("acme", None), &PRIVATE, false),
+            Some(Level::Manage)
+        );
+        let other_admin = principal("other", true);
+        assert_eq!(
+            level_on_repo(Some(&other_admin), &org("acme", None), &PRIVATE, false),
+            None
+        );
+    }
+
+    #[test]
+    fn grants_add_and_public_reads() {
+        let member = principal("acme", false);
+        assert_eq!(
+            level_on_repo(Some(&member), &org("acme", None), &PRIVATE, false),
+            None
+        );
+        let read = org("acme", Some(Level::Read));
+        assert_eq!(
+            level_on_repo(Some(&member), &read, &PRIVATE, false),
+            Some(Level::Read)
+        );
+        let repo_edit = RepoFacts {
+            grant: Some(Level::Edit),
+            ..PRIVATE
+        };
+        assert_eq!(
+            level_on_repo(Some(&member), &read, &repo_edit, false),
+            Some(Level::Edit)
+        );
+        let outsider = principal("other", false);
+        assert_eq!(
+            level_on_repo(Some(&outsider), &org("acme", None), &PUBLIC, false),
+            Some(Level::Read)
+        );
+        assert!(!allows(Some(Level::Read), Action::Push));
+        assert!(allows(Some(Level::Edit), Action::Push));
+        assert!(!allows(Some(Level::Edit), Action::Delete));
+    }
+
+    #[test]
+    fn anonymous_pull_only_of_public_and_only_when_allowed() {
+        assert_eq!(
+            level_on_repo(None, &org("acme", None), &PUBLIC, true),
+            Some(Level::Read)
+        );
+        assert_eq!(
+            level_on_repo(None, &org("acme", None), &PUBLIC, false),
+            None
+        );
+        assert_eq!(
+            level_on_repo(None, &org("acme", None), &PRIVATE, true),
+            None
+        );
+    }
+
+    #[test]
+    fn level_codes() {
+        for l in [Level::Read, Level::Edit, Level::Manage] {
+            assert_eq!(Level::from_code(u64::from(l.code())), Some(l));
+        }
+        assert_eq!(Level::from_code(2), None);
+    }
+}
