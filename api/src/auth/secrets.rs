@@ -66,6 +66,15 @@ mod tests {
     }
 
     #[test]
+    fn login_password_matches_the_readme_worked_example() {
+        // Computed with the README's openssl pipeline.
+        assert_eq!(
+            login_password("BERTHEXAMPLEKEY00001", "bErThExAmPlEsEcReTkEy0123456789abcdefghij"),
+            "221589de16e7ebd487de04abae6b7f86a3c3336093855286051d8fefa60aeb6c"
+        );
+    }
+
+    #[test]
     fn random_strings_use_the_alphabet() {
         let ak = random_string(20, AK_ALPHABET);
         assert_eq!(ak.len(), 20);
