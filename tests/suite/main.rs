@@ -1,6 +1,7 @@
 //! Berth's black-box test suite: real `berth` processes over real HTTP, real
 //! files on disk, and real docker and skopeo clients.
 
+mod access;
 mod bad_input;
 mod distribution;
 mod e2e;

@@ -304,7 +304,10 @@ pub fn http(
         server.host(),
         body.len()
     );
-    if !body.is_empty() {
+    let typed = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
         req.push_str("Content-Type: application/json\r\n");
     }
     for (k, v) in headers {
@@ -313,8 +316,9 @@ pub fn http(
     req.push_str("\r\n");
     req.push_str(body);
     s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let out = String::from_utf8_lossy(&raw);
     let status = out[9..12].parse().unwrap();
     let body = out.split("\r\n\r\n").nth(1).unwrap_or_default().to_owned();
     (status, body)
@@ -421,4 +425,96 @@ pub async fn error_code(r: reqwest::Response) -> String {
         .as_str()
         .expect("error body has a code")
         .to_owned()
+}
+
+/// A user with a docker credential, made through the management API.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub account: String,
+    /// Access key id.
+    pub ak: String,
+    /// Long-term docker password (HMAC of the AK under the SK).
+    pub docker_password: String,
+}
+
+impl Identity {
+    /// `Authorization` value of the docker credential.
+    pub fn basic(&self) -> String {
+        basic(&format!("local@{}", self.ak), &self.docker_password)
+    }
+
+    /// A client authenticating with the docker credential.
+    pub fn client(&self) -> reqwest::Client {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("Authorization", self.basic().parse().unwrap());
+        client_with(headers)
+    }
+}
+
+/// Calls a management route; returns status and JSON body (null if none).
+pub fn manage(
+    server: &Server,
+    method: &str,
+    path: &str,
+    auth: &str,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let mut headers = Vec::new();
+    if !auth.is_empty() {
+        headers.push(("Authorization", auth));
+    }
+    let (status, reply) = http(
+        server,
+        method,
+        &format!("/v2/manage{path}"),
+        &headers,
+        &body,
+    );
+    let json = serde_json::from_str(&reply).unwrap_or(serde_json::Value::Null);
+    (status, json)
+}
+
+impl Server {
+    /// Creates an account (as the operator) with its admin; returns the
+    /// admin's identity.
+    pub fn create_account(&self, account: &str) -> Identity {
+        let (status, reply) = manage(
+            self,
+            "POST",
+            "/accounts",
+            &self.operator_basic(),
+            serde_json::json!({"name": account, "admin_user": "admin", "admin_password": "admin-password"}),
+        );
+        assert_eq!(status, 201, "{reply}");
+        self.identity(account, "admin", "admin-password")
+    }
+
+    /// Creates a user (as the account's admin); returns their identity.
+    pub fn create_user(&self, admin: &Identity, user: &str) -> Identity {
+        let (status, reply) = manage(
+            self,
+            "POST",
+            &format!("/accounts/{}/users", admin.account),
+            &admin.basic(),
+            serde_json::json!({"name": user, "password": "user-password"}),
+        );
+        assert_eq!(status, 201, "{reply}");
+        self.identity(&admin.account, user, "user-password")
+    }
+
+    /// Logs a user in and gives them an access key.
+    pub fn identity(&self, account: &str, user: &str, password: &str) -> Identity {
+        let token = self.session(account, user, password);
+        let (ak, sk) = self.new_access_key(&token);
+        Identity {
+            account: account.to_owned(),
+            docker_password: login_password(&ak, &sk),
+            ak,
+        }
+    }
 }

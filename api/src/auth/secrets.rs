@@ -69,7 +69,10 @@ mod tests {
     fn login_password_matches_the_readme_worked_example() {
         // Computed with the README's openssl pipeline.
         assert_eq!(
-            login_password("BERTHEXAMPLEKEY00001", "bErThExAmPlEsEcReTkEy0123456789abcdefghij"),
+            login_password(
+                "BERTHEXAMPLEKEY00001",
+                "bErThExAmPlEsEcReTkEy0123456789abcdefghij"
+            ),
             "221589de16e7ebd487de04abae6b7f86a3c3336093855286051d8fefa60aeb6c"
         );
     }

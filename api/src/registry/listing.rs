@@ -3,14 +3,18 @@
 
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_domain::{manifest::OCI_INDEX, Digest, RepoPath};
+use berth_domain::policy::allows;
+use berth_domain::{manifest::OCI_INDEX, Action, Digest, RepoPath};
 use serde_json::json;
 
 use super::{set, Call};
+use crate::auth;
 use crate::error::ApiError;
 
 /// Largest page served, whatever `n` asks for.
 const MAX_PAGE: usize = 10_000;
+/// Names read per step while filtering the catalog.
+const CATALOG_SCAN: usize = 512;
 
 /// The requested page size and start.
 struct Page {
@@ -51,13 +55,38 @@ fn paginate(mut items: Vec<String>, page: &Page, path: &str, key: &str) -> Respo
     response
 }
 
-/// `GET /v2/_catalog`
+/// `GET /v2/_catalog`: only the repositories the caller may pull, paged
+/// over that filtered list.
 pub(crate) async fn catalog(call: Call) -> Result<Response, ApiError> {
     let page = page(&call)?;
     let (last, n) = (page.last.clone(), page.n);
+    let caller = call.caller.principal().cloned();
     let names = call
         .app
-        .read(move |p| p.models.repos.names(last.as_deref(), n + 1))
+        .read(move |p| {
+            let mut out = Vec::new();
+            let mut after = last;
+            loop {
+                let batch = p.models.repos.names(after.as_deref(), CATALOG_SCAN)?;
+                let exhausted = batch.len() < CATALOG_SCAN;
+                for name in batch {
+                    after = Some(name.clone());
+                    let Ok(repo) = RepoPath::parse(&name) else {
+                        continue;
+                    };
+                    let level = auth::repo_level(&p.models, &p.settings, caller.as_ref(), &repo)?;
+                    if allows(level, Action::Pull) {
+                        out.push(name);
+                        if out.len() > n {
+                            return Ok(out);
+                        }
+                    }
+                }
+                if exhausted {
+                    return Ok(out);
+                }
+            }
+        })
         .await?;
     Ok(paginate(names, &page, "/v2/_catalog", "repositories"))
 }

@@ -1,0 +1,340 @@
+//! Who may do what: a table walking registry and management routes for
+//! every role, and the same rules through the real Docker engine.
+
+use serde_json::json;
+
+use crate::support::*;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Role {
+    Anonymous,
+    OtherAccount,
+    Read,
+    Edit,
+    Manage,
+    AccountAdmin,
+    Operator,
+}
+
+const ROLES: [Role; 7] = [
+    Role::Anonymous,
+    Role::OtherAccount,
+    Role::Read,
+    Role::Edit,
+    Role::Manage,
+    Role::AccountAdmin,
+    Role::Operator,
+];
+
+/// The expected outcome for a role: allowed, or refused with this status.
+fn outcome(allowed: bool, role: Role) -> Result<(), u16> {
+    match (allowed, role) {
+        (true, _) => Ok(()),
+        (false, Role::Anonymous) => Err(401),
+        (false, _) => Err(403),
+    }
+}
+
+struct World {
+    server: Server,
+    auth: Vec<(Role, String)>,
+    layer: Vec<u8>,
+    manifest: Vec<u8>,
+}
+
+impl World {
+    fn auth(&self, role: Role) -> &str {
+        &self.auth.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+}
+
+/// acme (admin + read/edit/manage users) owns acme-apps/web, private, with
+/// one image; beta is another account.
+async fn world() -> World {
+    let server = Server::start();
+    let admin = server.create_account("acme");
+    let other = server.create_account("beta");
+    let mut auth = vec![
+        (Role::Anonymous, String::new()),
+        (Role::OtherAccount, other.basic()),
+        (Role::AccountAdmin, admin.basic()),
+        (Role::Operator, server.operator_basic()),
+    ];
+    let config = b"{\"world\":1}".to_vec();
+    let layer = random_bytes(2000, 77);
+    let c = admin.client();
+    for blob in [&config, &layer] {
+        let r = c
+            .post(server.url(&format!(
+                "/v2/acme-apps/web/blobs/uploads/?digest={}",
+                digest(blob)
+            )))
+            .body(blob.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let manifest = image_manifest(&config, &[&layer], json!({}));
+    let r = c
+        .put(server.url("/v2/acme-apps/web/manifests/v1"))
+        .header("Content-Type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    for (role, name, level) in [
+        (Role::Read, "reader", 1),
+        (Role::Edit, "editor", 3),
+        (Role::Manage, "manager", 7),
+    ] {
+        let user = server.create_user(&admin, name);
+        let (status, body) = manage(
+            &server,
+            "POST",
+            "/namespaces/acme-apps/access",
+            &admin.basic(),
+            json!({"users": [{"user_name": name, "auth": level}]}),
+        );
+        assert_eq!(status, 201, "{body}");
+        auth.push((role, user.basic()));
+    }
+    World {
+        server,
+        auth,
+        layer,
+        manifest,
+    }
+}
+
+/// Sends one request as a role; `Ok` unless refused with 401 or 403.
+fn attempt(
+    w: &World,
+    role: Role,
+    method: &str,
+    path: &str,
+    body: &[u8],
+    content_type: &str,
+) -> Result<(), u16> {
+    let mut headers = vec![];
+    let auth = w.auth(role).to_owned();
+    if !auth.is_empty() {
+        headers.push(("Authorization", auth.as_str()));
+    }
+    if !content_type.is_empty() {
+        headers.push(("Content-Type", content_type));
+    }
+    let body = String::from_utf8_lossy(body).into_owned();
+    let (status, reply) = http(&w.server, method, path, &headers, &body);
+    match status {
+        401 | 403 => Err(status),
+        s if s >= 500 => panic!("{role:?} {method} {path}: {s} {reply}"),
+        _ => Ok(()),
+    }
+}
+
+#[tokio::test]
+async fn every_route_for_every_role() {
+    let w = world().await;
+    let d = digest(&w.manifest);
+    let layer = digest(&w.layer);
+    // Roles are ordered by what they hold on acme-apps: the other account
+    // holds nothing there, below read.
+    let at_least = |min: Role| move |r: Role| r >= min;
+    let pull = at_least(Role::Read);
+    let push = at_least(Role::Edit);
+    let delete = at_least(Role::Manage);
+    let any_user = |r: Role| r != Role::Anonymous;
+    let manifest = String::from_utf8(w.manifest.clone()).unwrap();
+
+    type Rule = Box<dyn Fn(Role) -> bool>;
+    let routes: Vec<(&str, String, Vec<u8>, &str, Rule)> = vec![
+        ("GET", "/v2/".into(), vec![], "", Box::new(any_user)),
+        ("GET", "/v2/_catalog".into(), vec![], "", Box::new(|_| true)),
+        (
+            "GET",
+            "/v2/acme-apps/web/tags/list".into(),
+            vec![],
+            "",
+            Box::new(pull),
+        ),
+        (
+            "GET",
+            "/v2/acme-apps/web/manifests/v1".into(),
+            vec![],
+            "",
+            Box::new(pull),
+        ),
+        (
+            "HEAD",
+            format!("/v2/acme-apps/web/manifests/{d}"),
+            vec![],
+            "",
+            Box::new(pull),
+        ),
+        (
+            "GET",
+            format!("/v2/acme-apps/web/blobs/{layer}"),
+            vec![],
+            "",
+            Box::new(pull),
+        ),
+        (
+            "HEAD",
+            format!("/v2/acme-apps/web/blobs/{layer}"),
+            vec![],
+            "",
+            Box::new(pull),
+        ),
+        (
+            "GET",
+            format!("/v2/acme-apps/web/referrers/{d}"),
+            vec![],
+            "",
+            Box::new(pull),
+        ),
+        (
+            "POST",
+            "/v2/acme-apps/web/blobs/uploads/".into(),
+            vec![],
+            "",
+            Box::new(push),
+        ),
+        (
+            "PUT",
+            "/v2/acme-apps/web/manifests/{role}".into(),
+            manifest.clone().into_bytes(),
+            OCI_MANIFEST,
+            Box::new(push),
+        ),
+        (
+            "DELETE",
+            "/v2/acme-apps/web/manifests/{role}".into(),
+            vec![],
+            "",
+            Box::new(delete),
+        ),
+        (
+            "POST",
+            "/v2/manage/accounts".into(),
+            br#"{"name":"x{role}","admin_user":"a","admin_password":"long-enough"}"#.to_vec(),
+            "application/json",
+            Box::new(|r| r == Role::Operator),
+        ),
+        (
+            "POST",
+            "/v2/manage/accounts/acme/users".into(),
+            br#"{"name":"u{role}","password":"long-enough"}"#.to_vec(),
+            "application/json",
+            Box::new(|r| r >= Role::AccountAdmin),
+        ),
+        (
+            "POST",
+            "/v2/manage/namespaces/acme-apps/access".into(),
+            br#"{"users":[{"user_name":"reader","auth":1}]}"#.to_vec(),
+            "application/json",
+            Box::new(delete),
+        ),
+        (
+            "PATCH",
+            "/v2/manage/namespaces/acme-apps/repos/web".into(),
+            br#"{"is_public":false}"#.to_vec(),
+            "application/json",
+            Box::new(push),
+        ),
+        (
+            "POST",
+            "/v2/manage/utils/secret".into(),
+            vec![],
+            "",
+            Box::new(any_user),
+        ),
+        (
+            "GET",
+            "/v2/manage/access-keys".into(),
+            vec![],
+            "",
+            Box::new(any_user),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (method, path, body, content_type, rule) in &routes {
+        for role in ROLES {
+            let tag = format!("{role:?}").to_lowercase();
+            let path = path.replace("{role}", &tag);
+            let body = String::from_utf8_lossy(body)
+                .replace("{role}", &tag)
+                .into_bytes();
+            if *method == "DELETE" {
+                // Something to delete, whoever tries.
+                let r = w
+                    .server
+                    .client()
+                    .put(w.server.url(&format!("/v2/acme-apps/web/manifests/{tag}")))
+                    .header("Content-Type", OCI_MANIFEST)
+                    .body(w.manifest.clone())
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 201);
+            }
+            let got = attempt(&w, role, method, &path, &body, content_type);
+            let want = outcome(rule(role), role);
+            if got != want {
+                failures.push(format!(
+                    "{role:?} {method} {path}: got {got:?}, want {want:?}"
+                ));
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "authorization table mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn the_catalog_lists_only_what_the_caller_may_pull() {
+    let w = world().await;
+    let names = |auth: &str| {
+        let (_, body) = {
+            let headers: Vec<(&str, &str)> = if auth.is_empty() {
+                vec![]
+            } else {
+                vec![("Authorization", auth)]
+            };
+            http(&w.server, "GET", "/v2/_catalog", &headers, "")
+        };
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["repositories"].clone()
+    };
+    assert_eq!(names(w.auth(Role::Read)), json!(["acme-apps/web"]));
+    assert_eq!(names(w.auth(Role::OtherAccount)), json!([]));
+    assert_eq!(names(""), json!([]));
+}
+
+#[tokio::test]
+async fn another_accounts_private_repository_looks_missing() {
+    let w = world().await;
+    let other = w.auth(Role::OtherAccount).to_owned();
+    let private = http(
+        &w.server,
+        "GET",
+        "/v2/acme-apps/web/manifests/v1",
+        &[("Authorization", &other)],
+        "",
+    );
+    let missing = http(
+        &w.server,
+        "GET",
+        "/v2/acme-apps/nothing/manifests/v1",
+        &[("Authorization", &other)],
+        "",
+    );
+    assert_eq!(private.0, 403);
+    assert_eq!(private, missing, "same status, same body");
+    let (status, body) = http(&w.server, "GET", "/v2/acme-apps/web/manifests/v1", &[], "");
+    assert_eq!(status, 401);
+    assert!(body.contains("UNAUTHORIZED"), "{body}");
+}
