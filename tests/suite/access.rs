@@ -338,3 +338,133 @@ async fn another_accounts_private_repository_looks_missing() {
     assert_eq!(status, 401);
     assert!(body.contains("UNAUTHORIZED"), "{body}");
 }
+
+const DENIED: &str = "denied: you do not have the permission";
+
+/// Everything a user sees through the real Docker engine: long-term and
+/// temporary logins, expiry, wrong passwords, read-only users, other
+/// accounts, public repositories, anonymous pulls, foreign organizations and
+/// the organization quota.
+#[test]
+fn docker_logins_and_permissions_end_to_end() {
+    let server = Server::start_with(&[
+        ("BERTH_ORG_QUOTA", "2"),
+        ("BERTH_TEMPORARY_LOGIN_SECONDS", "6"),
+    ]);
+    let host = server.host();
+    let alice = server.create_account("acme");
+    let reader = server.create_user(&alice, "reader");
+    let bob = server.create_account("beta");
+    let d = Docker::new();
+    let login =
+        |who: &Identity| d.login(&server, &format!("local@{}", who.ak), &who.docker_password);
+    let image = |repo: &str, seed: u64| {
+        let tag = format!("{host}/{repo}:v1");
+        d.import(&tag, seed);
+        tag
+    };
+
+    // A wrong password is refused; the right one (computed by openssl) works.
+    let wrong = d.login(
+        &server,
+        &format!("local@{}", alice.ak),
+        "0".repeat(64).as_str(),
+    );
+    assert!(wrong.is_err(), "a wrong password logs in: {wrong:?}");
+    login(&alice).expect("long-term login");
+    let web = image("acme-apps/web", 1);
+    let secret = image("acme-apps/secret", 2);
+    d.run(&["push", &web]);
+    d.run(&["push", &secret]);
+
+    // A user with read pulls but cannot push.
+    let (status, body) = manage(
+        &server,
+        "POST",
+        "/namespaces/acme-apps/access",
+        &alice.basic(),
+        json!({"users": [{"user_name": "reader", "auth": 1}]}),
+    );
+    assert_eq!(status, 201, "{body}");
+    login(&reader).unwrap();
+    d.pull_fresh(&web).expect("read pulls");
+    let pushed = d.try_run(&["push", &web]);
+    assert!(
+        pushed.as_ref().is_err_and(|e| e.contains(DENIED)),
+        "read pushed: {pushed:?}"
+    );
+
+    // Another account: a private repository looks like a missing one.
+    login(&bob).unwrap();
+    let private = d
+        .pull_fresh(&web)
+        .expect_err("bob pulled acme's private image");
+    let missing = d
+        .pull_fresh(&format!("{host}/acme-apps/missing:v1"))
+        .expect_err("a missing image pulled");
+    assert_eq!(
+        private.replace("acme-apps/web", "X"),
+        missing.replace("acme-apps/missing", "X"),
+        "the same answer for private and missing"
+    );
+    // ... cannot push into acme's organization, and has a quota of two.
+    let evil = image("acme-apps/evil", 3);
+    let pushed = d.try_run(&["push", &evil]);
+    assert!(
+        pushed.as_ref().is_err_and(|e| e.contains(DENIED)),
+        "{pushed:?}"
+    );
+    for (i, org) in ["beta-one", "beta-two"].iter().enumerate() {
+        let tag = image(&format!("{org}/app"), 10 + i as u64);
+        d.run(&["push", &tag]);
+    }
+    let third = image("beta-three/app", 12);
+    let pushed = d.try_run(&["push", &third]);
+    assert!(
+        pushed.as_ref().is_err_and(|e| e.contains(DENIED)),
+        "beyond the quota: {pushed:?}"
+    );
+
+    // Public: every user and anyone may pull; private stays closed.
+    let (status, body) = manage(
+        &server,
+        "PATCH",
+        "/namespaces/acme-apps/repos/web",
+        &alice.basic(),
+        json!({"is_public": true}),
+    );
+    assert_eq!(status, 200, "{body}");
+    d.pull_fresh(&web).expect("bob pulls a public image");
+    d.run(&["logout", &host]);
+    d.pull_fresh(&web)
+        .expect("anonymous pull of a public image");
+    assert!(
+        d.pull_fresh(&secret).is_err(),
+        "anonymous pull of a private image"
+    );
+
+    // A temporary login works, then expires.
+    let (status, reply) = manage(
+        &server,
+        "POST",
+        "/utils/secret",
+        &alice.basic(),
+        serde_json::Value::Null,
+    );
+    assert_eq!(status, 201, "{reply}");
+    let command = reply["command"].as_str().unwrap().to_owned();
+    let words: Vec<&str> = command.split(' ').collect();
+    assert_eq!(words[..3], ["docker", "login", "-u"]);
+    assert_eq!(words[6], host);
+    assert!(reply["auths"][host.as_str()]["auth"].is_string());
+    d.login(&server, words[3], words[5])
+        .expect("temporary login");
+    let temp = image("acme-apps/temp", 4);
+    d.run(&["push", &temp]);
+    std::thread::sleep(std::time::Duration::from_secs(7));
+    let late = d.login(&server, words[3], words[5]);
+    assert!(
+        late.is_err(),
+        "an expired temporary login still works: {late:?}"
+    );
+}

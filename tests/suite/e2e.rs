@@ -22,16 +22,8 @@ fn run(cmd: &mut Command) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-fn docker(args: &[&str]) -> String {
-    assert!(
-        std::env::var_os("DOCKER_HOST").is_some(),
-        "DOCKER_HOST is not set: run the suite with scripts/test.sh, which starts a private Docker daemon"
-    );
-    run(Command::new("docker").args(args))
-}
-
 /// Builds a three-layer image FROM scratch, one layer 64 MiB of random bytes.
-fn build_image(tag: &str, seed: u64) {
+fn build_image(d: &Docker, tag: &str, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("big.bin"), random_bytes(64 << 20, seed)).unwrap();
     std::fs::write(dir.path().join("small.txt"), format!("seed {seed}\n")).unwrap();
@@ -41,58 +33,34 @@ fn build_image(tag: &str, seed: u64) {
         "FROM scratch\nCOPY big.bin /big.bin\nCOPY small.txt /small.txt\nCOPY mid.bin /mid.bin\n",
     )
     .unwrap();
-    run(Command::new("docker")
-        .args(["build", "-q", "-t", tag])
-        .arg(dir.path())
-        .env("DOCKER_BUILDKIT", "0"));
-}
-
-fn image_id(tag: &str) -> String {
-    docker(&["image", "inspect", "-f", "{{.Id}}", tag])
-}
-
-fn layer_count(tag: &str) -> usize {
-    docker(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", tag])
-        .parse()
-        .unwrap()
-}
-
-/// `docker login` with the operator's long-term credential.
-fn login(server: &Server) {
-    let (ak, _, password) = server.operator_key.clone().unwrap();
-    docker(&[
-        "login",
-        "-u",
-        &format!("local@{ak}"),
-        "-p",
-        &password,
-        &server.host(),
-    ]);
+    d.run(&["build", "-q", "-t", tag, dir.path().to_str().unwrap()]);
 }
 
 fn push_rmi_pull(server: &mut Server, repo: &str, seed: u64, restart: bool) {
-    login(server);
+    let d = Docker::new();
+    let (ak, _, password) = server.operator_key.clone().unwrap();
+    d.login(server, &format!("local@{ak}"), &password).unwrap();
     let tag = format!("{}/{repo}:v1", server.host());
-    build_image(&tag, seed);
-    assert_eq!(layer_count(&tag), 3);
-    let before = image_id(&tag);
-    docker(&["push", &tag]);
-    docker(&["rmi", &tag]);
+    build_image(&d, &tag, seed);
+    let layers: usize = d
+        .run(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", &tag])
+        .parse()
+        .unwrap();
+    assert_eq!(layers, 3);
+    let before = d.run(&["image", "inspect", "-f", "{{.Id}}", &tag]);
+    d.run(&["push", &tag]);
+    d.run(&["rmi", &tag]);
     assert!(
-        Command::new("docker")
-            .args(["image", "inspect", &tag])
-            .output()
-            .unwrap()
-            .status
-            .code()
-            != Some(0)
+        d.try_run(&["image", "inspect", &tag]).is_err(),
+        "the local copy is gone"
     );
     if restart {
         server.restart();
     }
-    docker(&["pull", &tag]);
-    assert_eq!(image_id(&tag), before, "same image id after the round trip");
-    docker(&["rmi", &tag]);
+    d.run(&["pull", &tag]);
+    let after = d.run(&["image", "inspect", "-f", "{{.Id}}", &tag]);
+    assert_eq!(after, before, "same image id after the round trip");
+    d.run(&["rmi", &tag]);
 }
 
 #[test]
@@ -158,27 +126,6 @@ fn write_oci_layout(dir: &Path) -> Vec<u8> {
     )
     .unwrap();
     index
-}
-
-/// A one-file tar archive (ustar), enough for a layer.
-fn tar_with_file(name: &str, content: &[u8]) -> Vec<u8> {
-    let mut header = [0u8; 512];
-    header[..name.len()].copy_from_slice(name.as_bytes());
-    header[100..107].copy_from_slice(b"0000644");
-    header[108..115].copy_from_slice(b"0000000");
-    header[116..123].copy_from_slice(b"0000000");
-    header[124..135].copy_from_slice(format!("{:011o}", content.len()).as_bytes());
-    header[136..147].copy_from_slice(b"00000000000");
-    header[156] = b'0';
-    header[257..263].copy_from_slice(b"ustar\0");
-    header[263..265].copy_from_slice(b"00");
-    header[148..156].copy_from_slice(b"        ");
-    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
-    header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    let mut out = header.to_vec();
-    out.extend_from_slice(content);
-    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
-    out
 }
 
 #[tokio::test]

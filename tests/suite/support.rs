@@ -518,3 +518,87 @@ impl Server {
         }
     }
 }
+
+/// A one-file tar archive (ustar), enough for a layer.
+pub fn tar_with_file(name: &str, content: &[u8]) -> Vec<u8> {
+    let mut header = [0u8; 512];
+    header[..name.len()].copy_from_slice(name.as_bytes());
+    header[100..107].copy_from_slice(b"0000644");
+    header[108..115].copy_from_slice(b"0000000");
+    header[116..123].copy_from_slice(b"0000000");
+    header[124..135].copy_from_slice(format!("{:011o}", content.len()).as_bytes());
+    header[136..147].copy_from_slice(b"00000000000");
+    header[156] = b'0';
+    header[257..263].copy_from_slice(b"ustar\0");
+    header[263..265].copy_from_slice(b"00");
+    header[148..156].copy_from_slice(b"        ");
+    let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
+    header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
+    let mut out = header.to_vec();
+    out.extend_from_slice(content);
+    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
+    out
+}
+
+/// The docker CLI against the daemon the test script started, with its own
+/// credential store so concurrent tests do not log each other out.
+pub struct Docker {
+    config: tempfile::TempDir,
+}
+
+impl Docker {
+    pub fn new() -> Self {
+        assert!(
+            std::env::var_os("DOCKER_HOST").is_some(),
+            "DOCKER_HOST is not set: run the suite with scripts/test.sh, which starts a private Docker daemon"
+        );
+        Self {
+            config: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Runs `docker args`; `Err` holds stderr.
+    pub fn try_run(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("docker")
+            .args(args)
+            .env("DOCKER_CONFIG", self.config.path())
+            // The legacy builder: this daemon has no buildx.
+            .env("DOCKER_BUILDKIT", "0")
+            .output()
+            .expect("run docker");
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
+        }
+    }
+
+    /// Runs `docker args` and expects success.
+    pub fn run(&self, args: &[&str]) -> String {
+        self.try_run(args)
+            .unwrap_or_else(|e| panic!("docker {args:?} failed: {e}"))
+    }
+
+    /// A one-layer image made with `docker import`, tagged `tag`.
+    pub fn import(&self, tag: &str, seed: u64) {
+        let dir = tempfile::tempdir().unwrap();
+        let tar = dir.path().join("layer.tar");
+        std::fs::write(
+            &tar,
+            tar_with_file("data.bin", &random_bytes(100_000, seed)),
+        )
+        .unwrap();
+        self.run(&["import", tar.to_str().unwrap(), tag]);
+    }
+
+    /// `docker login` as an identity's long-term credential.
+    pub fn login(&self, server: &Server, user: &str, password: &str) -> Result<String, String> {
+        self.try_run(&["login", "-u", user, "-p", password, &server.host()])
+    }
+
+    /// Pulls after removing any local copy, so the bytes come from the registry.
+    pub fn pull_fresh(&self, tag: &str) -> Result<String, String> {
+        let _ = self.try_run(&["rmi", "-f", tag]);
+        self.try_run(&["pull", tag])
+    }
+}
