@@ -88,6 +88,20 @@ enum ProjectionsCmd {
 enum LogCmd {
     /// Check every event's hash and link from the first to the head.
     Verify(DataDir),
+    /// Print events as JSON lines, oldest first (password verifiers redacted).
+    Show(ShowArgs),
+}
+
+#[derive(Args)]
+struct ShowArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// First sequence number to print.
+    #[arg(long, default_value_t = 1)]
+    from: u64,
+    /// Most events to print.
+    #[arg(long)]
+    limit: Option<usize>,
 }
 
 /// Where the event log's database lives inside the data directory.
@@ -141,5 +155,50 @@ pub fn run(cli: Cli) -> Result<ExitCode, StoreError> {
                 Err(e) => Err(e),
             }
         }
+        Cmd::Log {
+            command: LogCmd::Show(args),
+        } => {
+            let log = EventLog::open(&db_dir(&args.data.data_dir))?;
+            show(&log, args.from, args.limit.unwrap_or(usize::MAX))?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Prints events from `from` on, verifying the chain as it reads.
+fn show(log: &EventLog, from: u64, limit: usize) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut printed = 0usize;
+    let result = log.scan(berth_store::ChainPoint::START, |r| {
+        if r.seq < from {
+            return Ok(());
+        }
+        if printed == limit {
+            return Err(StoreError::Closed);
+        }
+        let mut event = serde_json::to_value(&r.event).unwrap_or_default();
+        if let Some(body) = event.as_object_mut().and_then(|o| o.values_mut().next()) {
+            if let Some(p) = body.get_mut("password") {
+                *p = serde_json::Value::from("<redacted>");
+            }
+        }
+        let line = serde_json::json!({
+            "seq": r.seq,
+            "occurred_at": r.envelope.occurred_at.to_rfc3339(),
+            "type": r.envelope.event_type,
+            "stream": r.envelope.stream,
+            "stream_version": r.envelope.stream_version,
+            "actor": r.envelope.actor,
+            "request_id": r.envelope.request_id,
+            "event": event,
+        });
+        writeln!(out, "{line}")?;
+        printed += 1;
+        Ok(())
+    });
+    match result {
+        Ok(_) | Err(StoreError::Closed) => Ok(out.flush()?),
+        Err(e) => Err(e),
     }
 }

@@ -159,6 +159,24 @@ pub enum Command {
         /// On what.
         resource: String,
     },
+    /// Replace a user's password.
+    ChangePassword {
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// Verifier of the new password.
+        password: PasswordHash,
+    },
+    /// Disable or re-enable a user.
+    SetUserEnabled {
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// Whether they may log in.
+        enabled: bool,
+    },
     /// Add a user to an existing account.
     CreateUser {
         /// The account.
@@ -234,7 +252,9 @@ impl Command {
             | Self::SetAccessKeyEnabled { account, .. }
             | Self::DeleteAccessKey { account, .. }
             | Self::IssueTemporaryLogin { account, .. }
-            | Self::RecordDenial { account, .. } => Touches {
+            | Self::RecordDenial { account, .. }
+            | Self::ChangePassword { account, .. }
+            | Self::SetUserEnabled { account, .. } => Touches {
                 accounts: vec![account],
                 ..Touches::default()
             },

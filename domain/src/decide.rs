@@ -284,6 +284,40 @@ pub fn decide(state: &Registry, cmd: &Command, fresh: Fresh) -> Result<Vec<Event
                 resource: resource.clone(),
             });
         }
+        Command::ChangePassword {
+            account,
+            user,
+            password,
+        } => {
+            let u = user_state(state, account, user)?;
+            events.push(Event::UserPasswordChanged {
+                user_id: u.id,
+                account: account.clone(),
+                user: user.clone(),
+                password: password.clone(),
+            });
+        }
+        Command::SetUserEnabled {
+            account,
+            user,
+            enabled,
+        } => {
+            let u = user_state(state, account, user)?;
+            let (account, user) = (account.clone(), user.clone());
+            match (u.disabled, enabled) {
+                (false, false) => events.push(Event::UserDisabled {
+                    user_id: u.id,
+                    account,
+                    user,
+                }),
+                (true, true) => events.push(Event::UserEnabled {
+                    user_id: u.id,
+                    account,
+                    user,
+                }),
+                _ => {}
+            }
+        }
         Command::CreateAccount {
             account,
             admin_user,

@@ -259,6 +259,35 @@ pub enum Event {
         /// On what (a repository or organization name, or a path).
         resource: String,
     },
+    /// A user's password was replaced.
+    UserPasswordChanged {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// Verifier of the new password.
+        password: PasswordHash,
+    },
+    /// A user can no longer log in or use any credential.
+    UserDisabled {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+    },
+    /// A disabled user may log in again.
+    UserEnabled {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+    },
 }
 
 impl Event {
@@ -280,7 +309,10 @@ impl Event {
             | Self::AccessKeyEnabledChanged { user_id, .. }
             | Self::AccessKeyDeleted { user_id, .. }
             | Self::TemporaryLoginIssued { user_id, .. }
-            | Self::AccessDenied { user_id, .. } => *user_id,
+            | Self::AccessDenied { user_id, .. }
+            | Self::UserPasswordChanged { user_id, .. }
+            | Self::UserDisabled { user_id, .. }
+            | Self::UserEnabled { user_id, .. } => *user_id,
             Self::NamespaceCreated { org_id, .. } | Self::OrgAccessGranted { org_id, .. } => {
                 *org_id
             }
@@ -311,6 +343,9 @@ impl Event {
             Self::AccessKeyDeleted { .. } => "AccessKeyDeleted",
             Self::TemporaryLoginIssued { .. } => "TemporaryLoginIssued",
             Self::AccessDenied { .. } => "AccessDenied",
+            Self::UserPasswordChanged { .. } => "UserPasswordChanged",
+            Self::UserDisabled { .. } => "UserDisabled",
+            Self::UserEnabled { .. } => "UserEnabled",
         }
     }
 }

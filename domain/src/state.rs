@@ -57,6 +57,8 @@ pub struct UserState {
     pub version: u64,
     /// Access keys and whether each is enabled.
     pub keys: HashMap<String, bool>,
+    /// Whether the user is disabled.
+    pub disabled: bool,
 }
 
 /// An account and its users as decisions see them.
@@ -149,7 +151,16 @@ impl Registry {
                 u.keys.remove(ak);
             }),
             Event::TemporaryLoginIssued { account, user, .. }
-            | Event::AccessDenied { account, user, .. } => self.with_user(account, user, |_| {}),
+            | Event::AccessDenied { account, user, .. }
+            | Event::UserPasswordChanged { account, user, .. } => {
+                self.with_user(account, user, |_| {})
+            }
+            Event::UserDisabled { account, user, .. } => {
+                self.with_user(account, user, |u| u.disabled = true)
+            }
+            Event::UserEnabled { account, user, .. } => {
+                self.with_user(account, user, |u| u.disabled = false)
+            }
             Event::RepositoryCreated { repo_id, repo, .. } => {
                 self.repos.insert(
                     repo.clone(),
@@ -221,6 +232,7 @@ impl Registry {
                     id: *user_id,
                     version: 0,
                     keys: HashMap::new(),
+                    disabled: false,
                 });
                 state.version += 1;
                 state.version

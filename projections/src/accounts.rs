@@ -28,8 +28,6 @@ pub struct UserRow {
     pub id: Uuid,
     /// Whether the user administers the account.
     pub admin: bool,
-    /// Password verifier.
-    pub password: PasswordHash,
     /// When the user was created.
     pub created_at: DateTime<Utc>,
 }
@@ -65,6 +63,8 @@ pub struct TemporaryLoginRow {
 pub struct Accounts {
     pub(crate) rows: Keyspace,
     pub(crate) users: Keyspace,
+    pub(crate) passwords: Keyspace,
+    pub(crate) disabled_users: Keyspace,
     pub(crate) keys: Keyspace,
     pub(crate) user_keys: Keyspace,
     pub(crate) disabled_keys: Keyspace,
@@ -97,6 +97,8 @@ impl Accounts {
         Ok(Self {
             rows: db.keyspace("p_accounts", KeyspaceCreateOptions::default)?,
             users: db.keyspace("p_users", KeyspaceCreateOptions::default)?,
+            passwords: db.keyspace("p_user_passwords", KeyspaceCreateOptions::default)?,
+            disabled_users: db.keyspace("p_disabled_users", KeyspaceCreateOptions::default)?,
             keys: db.keyspace("p_access_keys", KeyspaceCreateOptions::default)?,
             user_keys: db.keyspace("p_user_keys", KeyspaceCreateOptions::default)?,
             disabled_keys: db.keyspace("p_disabled_keys", KeyspaceCreateOptions::default)?,
@@ -127,10 +129,27 @@ impl Accounts {
                 let row = UserRow {
                     id: *user_id,
                     admin: *admin,
-                    password: password.clone(),
                     created_at: rec.envelope.occurred_at,
                 };
                 batch.insert(&self.users, user_key(account, user), encode(&row));
+                batch.insert(&self.passwords, user_key(account, user), encode(password));
+            }
+            // Passwords and the disabled flag are their own keyspaces so that
+            // every write here is blind: several changes to one user in one
+            // batch all land.
+            Event::UserPasswordChanged {
+                account,
+                user,
+                password,
+                ..
+            } => {
+                batch.insert(&self.passwords, user_key(account, user), encode(password));
+            }
+            Event::UserDisabled { account, user, .. } => {
+                batch.insert(&self.disabled_users, user_key(account, user), []);
+            }
+            Event::UserEnabled { account, user, .. } => {
+                batch.remove(&self.disabled_users, user_key(account, user));
             }
             Event::AccessKeyCreated {
                 account,
@@ -204,6 +223,23 @@ impl Accounts {
             .transpose()
     }
 
+    /// A user's password verifier.
+    pub fn password(
+        &self,
+        account: &AccountName,
+        user: &UserName,
+    ) -> Result<Option<PasswordHash>, StoreError> {
+        self.passwords
+            .get(user_key(account, user))?
+            .map(|v| decode(&v))
+            .transpose()
+    }
+
+    /// Whether a user is disabled.
+    pub fn is_disabled(&self, account: &AccountName, user: &UserName) -> Result<bool, StoreError> {
+        Ok(self.disabled_users.contains_key(user_key(account, user))?)
+    }
+
     /// One access key.
     pub fn key(&self, ak: &str) -> Result<Option<AccessKeyRow>, StoreError> {
         self.keys.get(ak)?.map(|v| decode(&v)).transpose()
@@ -257,12 +293,14 @@ impl Accounts {
                 .into_iter()
                 .map(|(ak, _, enabled)| (ak, enabled))
                 .collect();
+            let disabled = self.is_disabled(account, &name)?;
             users.insert(
                 name,
                 UserState {
                     id: user.id,
                     version: 0,
                     keys,
+                    disabled,
                 },
             );
         }

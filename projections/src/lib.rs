@@ -101,6 +101,8 @@ impl ReadModels {
             ("blob_links", &self.blob_links.rows),
             ("accounts", &self.accounts.rows),
             ("users", &self.accounts.users),
+            ("user_passwords", &self.accounts.passwords),
+            ("disabled_users", &self.accounts.disabled_users),
             ("access_keys", &self.accounts.keys),
             ("user_keys", &self.accounts.user_keys),
             ("disabled_keys", &self.accounts.disabled_keys),

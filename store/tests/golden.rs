@@ -60,9 +60,12 @@ fn variant(e: &Event) -> usize {
         Event::AccessKeyDeleted { .. } => 16,
         Event::TemporaryLoginIssued { .. } => 17,
         Event::AccessDenied { .. } => 18,
+        Event::UserPasswordChanged { .. } => 19,
+        Event::UserDisabled { .. } => 20,
+        Event::UserEnabled { .. } => 21,
     }
 }
-const VARIANTS: usize = 19;
+const VARIANTS: usize = 22;
 
 /// One sample of every variant.
 fn samples() -> Vec<Event> {
@@ -197,6 +200,24 @@ fn samples() -> Vec<Event> {
             user: alice(),
             action: "push".into(),
             resource: "other/web".into(),
+        },
+        Event::UserPasswordChanged {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+            password: PasswordHash::new(
+                "$argon2id$v=19$m=19456,t=2,p=1$bmV3c2FsdHM$bmV3aGFzaG5ld2hhc2g".into(),
+            ),
+        },
+        Event::UserDisabled {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+        },
+        Event::UserEnabled {
+            user_id: USER,
+            account: account(),
+            user: alice(),
         },
     ];
     all

@@ -37,6 +37,9 @@ fn outcome(allowed: bool, role: Role) -> Result<(), u16> {
 
 struct World {
     server: Server,
+    admin: Identity,
+    other: Identity,
+    reader: Identity,
     auth: Vec<(Role, String)>,
     layer: Vec<u8>,
     manifest: Vec<u8>,
@@ -84,12 +87,16 @@ async fn world() -> World {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    let mut reader = None;
     for (role, name, level) in [
         (Role::Read, "reader", 1),
         (Role::Edit, "editor", 3),
         (Role::Manage, "manager", 7),
     ] {
         let user = server.create_user(&admin, name);
+        if role == Role::Read {
+            reader = Some(user.clone());
+        }
         let (status, body) = manage(
             &server,
             "POST",
@@ -102,6 +109,9 @@ async fn world() -> World {
     }
     World {
         server,
+        admin,
+        other,
+        reader: reader.unwrap(),
         auth,
         layer,
         manifest,
@@ -466,5 +476,199 @@ fn docker_logins_and_permissions_end_to_end() {
     assert!(
         late.is_err(),
         "an expired temporary login still works: {late:?}"
+    );
+}
+
+fn status_with(w: &World, auth: &str, path: &str) -> u16 {
+    http(&w.server, "GET", path, &[("Authorization", auth)], "").0
+}
+
+#[tokio::test]
+async fn credentials_stop_working_when_they_should() {
+    let mut w = world().await;
+    let tags = "/v2/acme-apps/web/tags/list";
+
+    // Failed logins are throttled per login and address.
+    for _ in 0..5 {
+        let (status, _) = manage(
+            &w.server,
+            "POST",
+            "/session",
+            "",
+            json!({"account": "acme", "user": "reader", "password": "wrong-password"}),
+        );
+        assert_eq!(status, 401);
+    }
+    let (status, body) = http(
+        &w.server,
+        "POST",
+        "/v2/manage/session",
+        &[],
+        &json!({"account": "acme", "user": "reader", "password": "user-password"}).to_string(),
+    );
+    assert_eq!(status, 429, "{body}");
+    let raw = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(w.server.host()).unwrap();
+        let body =
+            json!({"account": "acme", "user": "reader", "password": "user-password"}).to_string();
+        write!(s, "POST /v2/manage/session HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out
+    };
+    assert!(raw.to_lowercase().contains("retry-after: "), "{raw}");
+
+    // A token for one repository does not open another.
+    let (status, reply) = http(
+        &w.server,
+        "GET",
+        "/v2/token?service=berth&scope=repository:acme-apps/web:pull",
+        &[("Authorization", &w.reader.basic())],
+        "",
+    );
+    assert_eq!(status, 200, "{reply}");
+    let token = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bearer = format!("Bearer {token}");
+    assert_eq!(status_with(&w, &bearer, tags), 200);
+    assert_eq!(
+        status_with(&w, &bearer, "/v2/acme-apps/other/tags/list"),
+        403
+    );
+    // A forged token with alg none is refused.
+    let parts: Vec<&str> = token.split('.').collect();
+    use base64::Engine as _;
+    let none =
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
+    assert_eq!(
+        status_with(&w, &format!("Bearer {none}.{}.", parts[1]), tags),
+        401
+    );
+
+    // Disabling the key stops it, and the token issued for it, at once.
+    let (status, body) = manage(
+        &w.server,
+        "PATCH",
+        &format!("/access-keys/{}", w.reader.ak),
+        &w.reader.basic(),
+        json!({"enabled": false}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(status_with(&w, &w.reader.basic(), tags), 401);
+    assert_eq!(status_with(&w, &bearer, tags), 401);
+    let (status, _) = manage(
+        &w.server,
+        "PATCH",
+        &format!("/access-keys/{}", w.reader.ak),
+        &basic("acme/reader", "user-password"),
+        json!({"enabled": true}),
+    );
+    assert_eq!(
+        status, 429,
+        "the throttle still holds for this login and address"
+    );
+
+    // An admin changes a password and disables a user: old credentials stop.
+    let admin_password = basic("acme/admin", "admin-password");
+    let editor = w.server.identity("acme", "editor", "user-password");
+    assert_eq!(status_with(&w, &editor.basic(), tags), 200);
+    let (status, body) = manage(
+        &w.server,
+        "PATCH",
+        "/accounts/acme/users/editor",
+        &admin_password,
+        json!({"password": "a-new-password", "enabled": false}),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        status_with(&w, &editor.basic(), tags),
+        401,
+        "a disabled user's key stops"
+    );
+    let (status, _) = manage(
+        &w.server,
+        "POST",
+        "/session",
+        "",
+        json!({"account": "acme", "user": "editor", "password": "a-new-password"}),
+    );
+    assert_eq!(status, 401, "a disabled user cannot log in");
+    let (status, _) = manage(
+        &w.server,
+        "PATCH",
+        "/accounts/acme/users/editor",
+        &admin_password,
+        json!({"enabled": true}),
+    );
+    assert_eq!(status, 200);
+    assert_eq!(status_with(&w, &editor.basic(), tags), 200, "re-enabled");
+    let (status, _) = manage(
+        &w.server,
+        "POST",
+        "/session",
+        "",
+        json!({"account": "acme", "user": "editor", "password": "user-password"}),
+    );
+    assert_eq!(status, 401, "the old password no longer works");
+    w.server.session("acme", "editor", "a-new-password");
+    let (status, _) = manage(
+        &w.server,
+        "PATCH",
+        "/accounts/acme/users/admin",
+        &admin_password,
+        json!({"enabled": false}),
+    );
+    assert_eq!(status, 403, "nobody disables themselves");
+
+    // Mounting needs pull on the source: for another account it is an upload.
+    let layer = digest(&w.layer);
+    let r = w
+        .other
+        .client()
+        .post(w.server.url(&format!(
+            "/v2/beta-apps/copy/blobs/uploads/?mount={layer}&from=acme-apps/web"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "not mounted without pull on the source");
+    let r = w
+        .admin
+        .client()
+        .post(w.server.url(&format!(
+            "/v2/acme-apps/copy/blobs/uploads/?mount={layer}&from=acme-apps/web"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "mounted with pull on the source");
+
+    // The other account's denied pull is in the audit trail.
+    assert_eq!(
+        status_with(&w, &w.other.basic(), "/v2/acme-apps/web/manifests/v1"),
+        403
+    );
+    w.server.stop();
+    let (code, log) = berth(&["log", "show"], &w.server.dir);
+    assert_eq!(code, 0);
+    let denied: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| {
+            e["type"] == "AccessDenied" && e["event"]["AccessDenied"]["resource"] == "acme-apps/web"
+        })
+        .collect();
+    let last = denied.last().expect("the denial was recorded");
+    assert_eq!(last["actor"]["account"], "beta");
+    assert_eq!(last["actor"]["user"], "admin");
+    assert_eq!(last["actor"]["client_addr"], "127.0.0.1");
+    assert_eq!(last["actor"]["credential"], "AccessKey");
+    assert_eq!(last["event"]["AccessDenied"]["action"], "pull");
+    assert!(
+        !log.contains("$argon2id$"),
+        "log show redacts password verifiers"
     );
 }

@@ -129,11 +129,17 @@ pub struct Authenticated {
     pub kind: CredentialKind,
 }
 
+/// The principal behind an account and user name, if the user exists and
+/// is not disabled: every way of authenticating goes through here, so a
+/// disabled user's sessions, keys and tokens all stop at once.
 fn principal(
     models: &ReadModels,
     account: &AccountName,
     user: &UserName,
 ) -> Result<Option<Principal>, StoreError> {
+    if models.accounts.is_disabled(account, user)? {
+        return Ok(None);
+    }
     Ok(models.accounts.user(account, user)?.map(|row| Principal {
         account: account.clone(),
         user: user.clone(),
@@ -219,7 +225,7 @@ pub fn check_password(
     let Some((account, user)) = split_subject(login) else {
         return Ok(None);
     };
-    let Some(row) = models.accounts.user(&account, &user)? else {
+    let Some(stored) = models.accounts.password(&account, &user)? else {
         // Spend the same time as a wrong password, so timing tells nothing.
         verify_password(
             password,
@@ -227,13 +233,10 @@ pub fn check_password(
         );
         return Ok(None);
     };
-    Ok(
-        verify_password(password, &row.password).then_some(Principal {
-            account,
-            user,
-            account_admin: row.admin,
-        }),
-    )
+    if !verify_password(password, &stored) {
+        return Ok(None);
+    }
+    principal(models, &account, &user)
 }
 
 /// Looks up the principal behind a token subject.

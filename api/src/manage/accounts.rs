@@ -106,3 +106,55 @@ pub(super) async fn create_user(
     )
         .into_response())
 }
+
+#[derive(Deserialize)]
+pub(super) struct UserUpdate {
+    password: Option<String>,
+    enabled: Option<bool>,
+}
+
+/// `PATCH /v2/manage/accounts/{account}/users/{user}` `{"password"?,"enabled"?}`:
+/// users change their own password; the account's admins (and the operator)
+/// change anyone's and disable or re-enable users, but not themselves.
+pub(super) async fn update_user(
+    State(app): State<AppState>,
+    Path((account, user)): Path<(String, String)>,
+    caller: Caller,
+    req: Request,
+) -> Answer {
+    let account = field("account", &account, AccountName::parse)?;
+    let user = field("user", &user, UserName::parse)?;
+    let p = &caller.principal;
+    let is_self = p.account == account && p.user == user;
+    let admin = p.is_operator() || (p.account_admin && p.account == account);
+    let body: UserUpdate = json_body(req).await?;
+    let resource = format!("accounts/{account}/users/{user}");
+    let may_set_password = is_self || admin;
+    let may_set_enabled = admin && !is_self;
+    if (body.password.is_some() && !may_set_password)
+        || (body.enabled.is_some() && !may_set_enabled)
+    {
+        return Err(deny(&app, &caller, "update-user", &resource).await);
+    }
+    if let Some(password) = body.password {
+        password_field("password", &password)?;
+        let command = Command::ChangePassword {
+            account: account.clone(),
+            user: user.clone(),
+            password: hash(password).await?,
+        };
+        app.engine.submit(command, caller.meta.clone()).await?;
+    }
+    if let Some(enabled) = body.enabled {
+        let command = Command::SetUserEnabled {
+            account: account.clone(),
+            user: user.clone(),
+            enabled,
+        };
+        app.engine.submit(command, caller.meta.clone()).await?;
+    }
+    Ok(axum::Json(
+        json!({ "account": account.as_str(), "name": user.as_str(), "enabled": body.enabled }),
+    )
+    .into_response())
+}

@@ -30,6 +30,10 @@ pub fn router() -> Router<AppState> {
         .route("/accounts", post(accounts::create_account))
         .route("/accounts/{account}/users", post(accounts::create_user))
         .route(
+            "/accounts/{account}/users/{user}",
+            patch(accounts::update_user),
+        )
+        .route(
             "/access-keys",
             post(access_keys::create).get(access_keys::list),
         )
