@@ -104,6 +104,17 @@ pub enum Command {
         /// The level.
         level: Level,
     },
+    /// Give a user of the owning account a level on one repository.
+    GrantRepoAccess {
+        /// The repository.
+        repo: RepoPath,
+        /// The grantee's account (the organization's owner).
+        account: AccountName,
+        /// The grantee.
+        user: UserName,
+        /// The level.
+        level: Level,
+    },
     /// Record a new access key of a user.
     CreateAccessKey {
         /// The user's account.
@@ -234,6 +245,11 @@ impl Command {
             | Self::DeleteBlob { repo, .. }
             | Self::SetVisibility { repo, .. } => Touches {
                 repos: vec![repo],
+                ..Touches::default()
+            },
+            Self::GrantRepoAccess { repo, account, .. } => Touches {
+                repos: vec![repo],
+                accounts: vec![account],
                 ..Touches::default()
             },
             Self::CreateNamespace { org, by } => Touches {

@@ -199,6 +199,29 @@ pub fn decide(state: &Registry, cmd: &Command, fresh: Fresh) -> Result<Vec<Event
                 level: *level,
             });
         }
+        Command::GrantRepoAccess {
+            repo,
+            account,
+            user,
+            level,
+        } => {
+            let current = required(state, repo)?;
+            user_state(state, account, user)?;
+            let owner = state.orgs.get(repo.org()).and_then(|o| o.owner.as_ref());
+            if owner != Some(account) {
+                return Err(DomainError::Denied(format!(
+                    "only users of the account owning {} can be granted access to it",
+                    repo.org()
+                )));
+            }
+            events.push(Event::RepoAccessGranted {
+                repo_id: current.id,
+                repo: repo.clone(),
+                account: account.clone(),
+                user: user.clone(),
+                level: *level,
+            });
+        }
         Command::CreateAccessKey {
             account,
             user,

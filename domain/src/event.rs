@@ -288,6 +288,19 @@ pub enum Event {
         /// The user.
         user: UserName,
     },
+    /// A user was given a level on one repository (adds to org grants).
+    RepoAccessGranted {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// The repository.
+        repo: RepoPath,
+        /// The grantee's account.
+        account: AccountName,
+        /// The grantee.
+        user: UserName,
+        /// The level granted (replaces an earlier repository grant).
+        level: Level,
+    },
 }
 
 impl Event {
@@ -316,7 +329,8 @@ impl Event {
             Self::NamespaceCreated { org_id, .. } | Self::OrgAccessGranted { org_id, .. } => {
                 *org_id
             }
-            Self::RepositoryVisibilityChanged { repo_id, .. } => *repo_id,
+            Self::RepositoryVisibilityChanged { repo_id, .. }
+            | Self::RepoAccessGranted { repo_id, .. } => *repo_id,
         }
     }
 
@@ -346,6 +360,7 @@ impl Event {
             Self::UserPasswordChanged { .. } => "UserPasswordChanged",
             Self::UserDisabled { .. } => "UserDisabled",
             Self::UserEnabled { .. } => "UserEnabled",
+            Self::RepoAccessGranted { .. } => "RepoAccessGranted",
         }
     }
 }

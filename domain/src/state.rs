@@ -131,6 +131,7 @@ impl Registry {
             Event::RepositoryVisibilityChanged { repo, public, .. } => self.with_repo(repo, |r| {
                 r.public = *public;
             }),
+            Event::RepoAccessGranted { repo, .. } => self.with_repo(repo, |_| {}),
             Event::AccessKeyCreated {
                 account, user, ak, ..
             } => self.with_user(account, user, |u| {

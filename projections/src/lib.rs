@@ -95,6 +95,7 @@ impl ReadModels {
             ("org_grants", &self.orgs.grants),
             ("repos", &self.repos.by_name),
             ("public_repos", &self.repos.public),
+            ("repo_grants", &self.repos.grants),
             ("tags", &self.tags.rows),
             ("manifests", &self.manifests.rows),
             ("referrers", &self.manifests.referrers),

@@ -1,7 +1,7 @@
 //! Repositories: the live name → incarnation index (which also serves the
 //! catalog, in name order) and each incarnation's row.
 
-use berth_domain::{Event, RepoPath};
+use berth_domain::{AccountName, Event, Level, RepoPath, UserName};
 use berth_store::{Recorded, StoreError};
 use chrono::{DateTime, Utc};
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
@@ -26,6 +26,16 @@ pub struct RepoRow {
 pub struct Repositories {
     pub(crate) by_name: Keyspace,
     pub(crate) public: Keyspace,
+    pub(crate) grants: Keyspace,
+}
+
+/// `repo_id ‖ account ‖ 0x00 ‖ user`.
+fn grant_key(repo_id: Uuid, account: &AccountName, user: &UserName) -> Vec<u8> {
+    let mut k = repo_id.as_bytes().to_vec();
+    k.extend_from_slice(account.as_str().as_bytes());
+    k.push(0);
+    k.extend_from_slice(user.as_str().as_bytes());
+    k
 }
 
 impl Repositories {
@@ -33,6 +43,7 @@ impl Repositories {
         Ok(Self {
             by_name: db.keyspace("p_repos", KeyspaceCreateOptions::default)?,
             public: db.keyspace("p_public_repos", KeyspaceCreateOptions::default)?,
+            grants: db.keyspace("p_repo_grants", KeyspaceCreateOptions::default)?,
         })
     }
 
@@ -59,8 +70,34 @@ impl Repositories {
                     batch.remove(&self.public, repo_id.as_bytes());
                 }
             }
+            Event::RepoAccessGranted {
+                repo_id,
+                account,
+                user,
+                level,
+                ..
+            } => {
+                batch.insert(
+                    &self.grants,
+                    grant_key(*repo_id, account, user),
+                    encode(level),
+                );
+            }
             _ => {}
         }
+    }
+
+    /// A user's own grant on a repository incarnation.
+    pub fn grant(
+        &self,
+        repo_id: Uuid,
+        account: &AccountName,
+        user: &UserName,
+    ) -> Result<Option<Level>, StoreError> {
+        self.grants
+            .get(grant_key(repo_id, account, user))?
+            .map(|v| decode(&v))
+            .transpose()
     }
 
     /// Whether a repository incarnation is public.

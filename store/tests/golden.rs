@@ -63,9 +63,10 @@ fn variant(e: &Event) -> usize {
         Event::UserPasswordChanged { .. } => 19,
         Event::UserDisabled { .. } => 20,
         Event::UserEnabled { .. } => 21,
+        Event::RepoAccessGranted { .. } => 22,
     }
 }
-const VARIANTS: usize = 22;
+const VARIANTS: usize = 23;
 
 /// One sample of every variant.
 fn samples() -> Vec<Event> {
@@ -218,6 +219,13 @@ fn samples() -> Vec<Event> {
             user_id: USER,
             account: account(),
             user: alice(),
+        },
+        Event::RepoAccessGranted {
+            repo_id: REPO,
+            repo: repo(),
+            account: account(),
+            user: alice(),
+            level: Level::Read,
         },
     ];
     all

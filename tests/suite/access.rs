@@ -247,6 +247,13 @@ async fn every_route_for_every_role() {
             Box::new(delete),
         ),
         (
+            "POST",
+            "/v2/manage/namespaces/acme-apps/repos/web/access".into(),
+            br#"{"users":[{"user_name":"reader","auth":1}]}"#.to_vec(),
+            "application/json",
+            Box::new(delete),
+        ),
+        (
             "PATCH",
             "/v2/manage/namespaces/acme-apps/repos/web".into(),
             br#"{"is_public":false}"#.to_vec(),
@@ -670,5 +677,194 @@ async fn credentials_stop_working_when_they_should() {
     assert!(
         !log.contains("$argon2id$"),
         "log show redacts password verifiers"
+    );
+}
+
+#[tokio::test]
+async fn repository_grants_add_to_organization_grants() {
+    let w = world().await;
+    // secret: a second private repository in the same organization.
+    let config = b"{\"secret\":1}".to_vec();
+    let c = w.admin.client();
+    let r = c
+        .post(w.server.url(&format!(
+            "/v2/acme-apps/secret/blobs/uploads/?digest={}",
+            digest(&config)
+        )))
+        .body(config.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .put(w.server.url("/v2/acme-apps/secret/manifests/v1"))
+        .header("Content-Type", OCI_MANIFEST)
+        .body(image_manifest(&config, &[], json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let guest = w.server.create_user(&w.admin, "guest");
+    let grant = |user: &str, level: u64| {
+        manage(
+            &w.server,
+            "POST",
+            "/namespaces/acme-apps/repos/web/access",
+            &w.admin.basic(),
+            json!({"users": [{"user_name": user, "auth": level}]}),
+        )
+    };
+    // A user with no organization grant gets read on one repository only.
+    assert_eq!(
+        status_with(&w, &guest.basic(), "/v2/acme-apps/web/tags/list"),
+        403
+    );
+    assert_eq!(grant("guest", 1).0, 201);
+    assert_eq!(
+        status_with(&w, &guest.basic(), "/v2/acme-apps/web/tags/list"),
+        200
+    );
+    assert_eq!(
+        status_with(&w, &guest.basic(), "/v2/acme-apps/secret/tags/list"),
+        403
+    );
+    // A repository grant adds to the organization's read...
+    assert_eq!(grant("reader", 3).0, 201);
+    let r = w
+        .reader
+        .client()
+        .post(w.server.url("/v2/acme-apps/web/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        202,
+        "edit on the repository lets read push there"
+    );
+    // ... and a lower one takes nothing away from it.
+    let manager = w.server.identity("acme", "manager", "user-password");
+    assert_eq!(grant("manager", 1).0, 201);
+    let r = manager
+        .client()
+        .delete(w.server.url("/v2/acme-apps/web/manifests/v1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "org manage still deletes");
+    // Grants go to the owning account's users only, and need manage.
+    let (status, _) = grant("nobody", 1);
+    assert_eq!(status, 404, "unknown user");
+    let (status, _) = manage(
+        &w.server,
+        "POST",
+        "/namespaces/acme-apps/repos/web/access",
+        &guest.basic(),
+        json!({"users": [{"user_name": "guest", "auth": 7}]}),
+    );
+    assert_eq!(status, 403, "read cannot grant");
+    let (status, body) = grant("reader", 5);
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("users[0].auth"))
+    );
+}
+
+#[tokio::test]
+async fn sessions_cookies_deleted_keys_and_the_readme_example() {
+    let w = world().await;
+    // The session cookie works like the bearer token.
+    let (status, reply) = http(
+        &w.server,
+        "POST",
+        "/v2/manage/session",
+        &[],
+        &json!({"account": "acme", "user": "admin", "password": "admin-password"}).to_string(),
+    );
+    assert_eq!(status, 200, "{reply}");
+    let token = serde_json::from_str::<serde_json::Value>(&reply).unwrap()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cookie = format!("berth_session={token}");
+    let (status, body) = http(
+        &w.server,
+        "GET",
+        "/v2/manage/access-keys",
+        &[("Cookie", &cookie)],
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&w.admin.ak));
+    // A session is not a registry token.
+    assert_eq!(
+        status_with(
+            &w,
+            &format!("Bearer {token}"),
+            "/v2/acme-apps/web/tags/list"
+        ),
+        401
+    );
+    // A deleted key stops working.
+    let (status, _) = manage(
+        &w.server,
+        "DELETE",
+        &format!("/access-keys/{}", w.admin.ak),
+        &format!("Bearer {token}"),
+        serde_json::Value::Null,
+    );
+    assert_eq!(status, 204);
+    assert_eq!(
+        status_with(&w, &w.admin.basic(), "/v2/acme-apps/web/tags/list"),
+        401
+    );
+    // The README's worked example, computed by the README's openssl pipeline.
+    assert_eq!(
+        login_password(
+            "BERTHEXAMPLEKEY00001",
+            "bErThExAmPlEsEcReTkEy0123456789abcdefghij"
+        ),
+        "221589de16e7ebd487de04abae6b7f86a3c3336093855286051d8fefa60aeb6c"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_pull_can_be_turned_off() {
+    let server = Server::start_with(&[("BERTH_ANONYMOUS_PULL", "false")]);
+    let admin = server.create_account("acme");
+    let config = b"{}".to_vec();
+    let r = admin
+        .client()
+        .post(server.url(&format!(
+            "/v2/acme-apps/pub/blobs/uploads/?digest={}",
+            digest(&config)
+        )))
+        .body(config)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (status, _) = manage(
+        &server,
+        "PATCH",
+        "/namespaces/acme-apps/repos/pub",
+        &admin.basic(),
+        json!({"is_public": true}),
+    );
+    assert_eq!(status, 200);
+    let (status, _) = http(&server, "GET", "/v2/acme-apps/pub/tags/list", &[], "");
+    assert_eq!(status, 401, "no anonymous pull when it is off");
+    let other = server.create_account("beta");
+    assert_eq!(
+        http(
+            &server,
+            "GET",
+            "/v2/acme-apps/pub/tags/list",
+            &[("Authorization", &other.basic())],
+            ""
+        )
+        .0,
+        200,
+        "every user still pulls a public repository"
     );
 }

@@ -283,7 +283,10 @@ pub fn repo_level(
             Some(r) => models.repos.is_public(r.id)?,
             None => false,
         },
-        grant: None,
+        grant: match (&row, caller) {
+            (Some(r), Some(p)) => models.repos.grant(r.id, &p.account, &p.user)?,
+            _ => None,
+        },
     };
     Ok(level_on_repo(
         caller,

@@ -45,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .route("/namespaces", post(namespaces::create))
         .route("/namespaces/{ns}/access", post(namespaces::grant))
         .route(
+            "/namespaces/{ns}/repos/{repo}/access",
+            post(namespaces::grant_repo),
+        )
+        .route(
             "/namespaces/{ns}/repos/{repo}",
             patch(namespaces::update_repo),
         )

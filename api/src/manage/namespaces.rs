@@ -70,32 +70,86 @@ pub(super) async fn grant(
         return Err(deny(&app, &caller, "grant", org.as_str()).await);
     };
     let body: Grants = json_body(req).await?;
-    let mut commands = Vec::new();
-    for (i, g) in body.users.iter().enumerate() {
-        let user = field(
-            &format!("users[{i}].user_name"),
-            &g.user_name,
-            UserName::parse,
-        )?;
-        let level = Level::from_code(g.auth).ok_or_else(|| {
-            Refusal(ApiError::Invalid {
-                field: format!("users[{i}].auth"),
-                message: "auth must be 1 (read), 3 (edit) or 7 (manage)".into(),
-            })
-        })?;
-        commands.push(Command::GrantOrgAccess {
+    let commands: Vec<Command> = grantees(&body)?
+        .into_iter()
+        .map(|(user, level)| Command::GrantOrgAccess {
             org: org.clone(),
             account: owner.clone(),
             user,
             level,
-        });
-    }
+        })
+        .collect();
     for command in commands {
         app.engine.submit(command, caller.meta.clone()).await?;
     }
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "namespace": org.as_str(), "granted": body.users.len() })),
+    )
+        .into_response())
+}
+
+/// The users and levels of a grant request, each checked with the field
+/// at fault named.
+fn grantees(body: &Grants) -> Result<Vec<(UserName, Level)>, Refusal> {
+    body.users
+        .iter()
+        .enumerate()
+        .map(|(i, g)| {
+            let user = field(
+                &format!("users[{i}].user_name"),
+                &g.user_name,
+                UserName::parse,
+            )?;
+            let level = Level::from_code(g.auth).ok_or_else(|| {
+                Refusal(ApiError::Invalid {
+                    field: format!("users[{i}].auth"),
+                    message: "auth must be 1 (read), 3 (edit) or 7 (manage)".into(),
+                })
+            })?;
+            Ok((user, level))
+        })
+        .collect()
+}
+
+/// `POST /v2/manage/namespaces/{ns}/repos/{repo}/access`
+/// `{"users":[{"user_name","auth"}]}` (manage on the repository). Repository
+/// grants add to organization grants, never remove.
+pub(super) async fn grant_repo(
+    State(app): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    caller: Caller,
+    req: Request,
+) -> Answer {
+    let org = field("namespace", &ns, OrgName::parse)?;
+    let name = field("repo", &name, RepoName::parse)?;
+    let repo = RepoPath::new(org, name);
+    let (principal, lookup) = (caller.principal.clone(), repo.clone());
+    let (level, owner) = app
+        .read(move |p| {
+            let owner = p.models.orgs.get(lookup.org())?.and_then(|r| r.owner);
+            Ok((
+                auth::repo_level(&p.models, &p.settings, Some(&principal), &lookup)?,
+                owner,
+            ))
+        })
+        .await?;
+    let Some(owner) = owner.filter(|_| allows(level, Action::Delete)) else {
+        return Err(deny(&app, &caller, "grant", &repo.to_string()).await);
+    };
+    let body: Grants = json_body(req).await?;
+    for (user, level) in grantees(&body)? {
+        let command = Command::GrantRepoAccess {
+            repo: repo.clone(),
+            account: owner.clone(),
+            user,
+            level,
+        };
+        app.engine.submit(command, caller.meta.clone()).await?;
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "namespace": repo.org().as_str(), "repo": repo.name().as_str(), "granted": body.users.len() })),
     )
         .into_response())
 }
