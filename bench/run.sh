@@ -25,7 +25,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-BERTH_LOG=warn target/release/berth serve --listen 127.0.0.1:5101 --data-dir "$work/berth" >"$work/berth.out" 2>&1 &
+BERTH_ADMIN_PASSWORD=bench-operator-password BERTH_LOG=warn \
+    target/release/berth serve --listen 127.0.0.1:5101 --data-dir "$work/berth" >"$work/berth.out" 2>&1 &
 pids+=($!)
 berth_pid=$!
 
@@ -47,16 +48,28 @@ docker-registry serve "$work/registry.yml" >"$work/reference.out" 2>&1 &
 pids+=($!)
 reference_pid=$!
 
+# Up means answering HTTP at all (Berth answers /v2/ with 401 and a challenge).
+answers() { [[ $(curl -s -o /dev/null -w '%{http_code}' "$1") != 000 ]]; }
 for url in http://127.0.0.1:5101/v2/ http://127.0.0.1:5102/v2/; do
     for _ in $(seq 1 100); do
-        curl -fsS "$url" >/dev/null 2>&1 && break
+        answers "$url" && break
         sleep 0.1
     done
-    curl -fsS "$url" >/dev/null || { echo "bench: $url did not come up" >&2; cat "$work"/*.out >&2; exit 1; }
+    answers "$url" || { echo "bench: $url did not come up" >&2; cat "$work"/*.out >&2; exit 1; }
 done
+
+# Berth takes a logged-in client, as users have: an operator access key and
+# the HMAC password, made the way the README shows.
+token=$(curl -fsS -X POST http://127.0.0.1:5101/v2/manage/session -H 'Content-Type: application/json' \
+    -d '{"account":"system","user":"admin","password":"bench-operator-password"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
+keys=$(curl -fsS -X POST http://127.0.0.1:5101/v2/manage/access-keys -H "Authorization: Bearer $token")
+ak=$(printf '%s' "$keys" | sed -E 's/.*"ak":"([^"]+)".*/\1/')
+sk=$(printf '%s' "$keys" | sed -E 's/.*"sk":"([^"]+)".*/\1/')
+password=$(printf "$ak" | openssl dgst -binary -sha256 -hmac "$sk" | od -An -vtx1 | tr -d ' \n')
+berth_auth="Basic $(printf '%s' "local@$ak:$password" | base64 -w0)"
 
 echo "berth $(git rev-parse --short HEAD 2>/dev/null || echo '?'), reference: $(docker-registry --version 2>&1 | head -1)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), data on $(df -h "$work" | awk 'NR==2 {print $1}')"
 target/release/berth-bench \
-    --berth http://127.0.0.1:5101 --berth-pid "$berth_pid" \
+    --berth http://127.0.0.1:5101 --berth-pid "$berth_pid" --berth-auth "$berth_auth" \
     --reference http://127.0.0.1:5102 --reference-pid "$reference_pid" "$@"

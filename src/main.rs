@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    pin_mmap_threshold();
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -24,5 +25,20 @@ fn main() -> ExitCode {
             eprintln!("berth: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Keeps glibc serving allocations of 4 MiB and more with their own
+/// mappings, returned to the system when freed. Without this, glibc raises
+/// its threshold after the first large free (argon2's 19 MiB working memory
+/// at every login), and later large buffers stay resident in the heap for
+/// the life of the process. The 1 MiB streaming buffers stay below it, so
+/// they are reused from the heap rather than mapped and faulted in afresh.
+fn pin_mmap_threshold() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning; it is called before any
+    // other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
     }
 }

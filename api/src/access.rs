@@ -126,48 +126,69 @@ fn unauthorized(
     }
 }
 
-/// Identifies the caller of a registry route.
-pub async fn caller(app: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+/// Identifies the caller of a registry route and, for a repository action,
+/// whether the caller may do it: one trip to the storage threads for both.
+pub async fn authorize(
+    app: &AppState,
+    headers: &HeaderMap,
+    needs: &Needs,
+) -> Result<(Caller, bool), ApiError> {
     let invalid = |m: &str| unauthorized(app, headers, None, m);
-    match presented(headers).map_err(|_| invalid("malformed Authorization header"))? {
-        Presented::Nothing => Ok(Caller::Anonymous),
-        Presented::Bearer(token) => {
-            let claims = verify(
+    let presented = presented(headers).map_err(|_| invalid("malformed Authorization header"))?;
+    // Verifying a token is CPU work: it needs no storage thread.
+    let claims = match &presented {
+        Presented::Bearer(token) => Some(
+            verify(
                 &app.key,
-                &token,
+                token,
                 &app.settings.service,
                 Utc::now().timestamp(),
             )
-            .map_err(|_| invalid("invalid or expired token"))?;
-            let cred = claims.cred.clone();
-            let sub = claims.sub.clone();
-            let (valid, principal) = app
-                .read(move |p| {
-                    let valid = match &cred {
+            .map_err(|_| invalid("invalid or expired token"))?,
+        ),
+        _ => None,
+    };
+    let wanted = match needs {
+        Needs::Repo(repo, action) => Some((repo.clone(), *action)),
+        _ => None,
+    };
+    let outcome = app
+        .read(move |p| {
+            let caller = match (presented, claims) {
+                (Presented::Bearer(_), Some(claims)) => {
+                    let valid = match &claims.cred {
                         Some(c) => auth::credential_still_valid(&p.models, c)?,
                         None => true,
                     };
-                    Ok((valid, auth::subject_principal(&p.models, &sub)?))
-                })
-                .await?;
-            if !valid || (principal.is_none() && !claims.sub.is_empty()) {
-                return Err(invalid("the credential behind this token no longer works"));
-            }
-            Ok(Caller::Token { claims, principal })
-        }
-        Presented::Basic { user, password } => {
-            let result = app
-                .read(move |p| auth::check_docker_login(&p.models, &p.settings, &user, &password))
-                .await?;
-            match result {
-                Ok(a) => Ok(Caller::User(a)),
-                Err(AuthError::PasswordNotAccepted) => Err(invalid(
-                    "account passwords open console and API sessions only; log in with an access key or a temporary login",
-                )),
-                Err(AuthError::Invalid) => Err(invalid("wrong user name or password")),
-            }
-        }
-    }
+                    let principal = auth::subject_principal(&p.models, &claims.sub)?;
+                    if !valid || (principal.is_none() && !claims.sub.is_empty()) {
+                        return Ok(Err("the credential behind this token no longer works"));
+                    }
+                    Caller::Token { claims, principal }
+                }
+                (Presented::Basic { user, password }, _) => {
+                    match auth::check_docker_login(&p.models, &p.settings, &user, &password)? {
+                        Ok(a) => Caller::User(a),
+                        Err(AuthError::PasswordNotAccepted) => return Ok(Err(
+                            "account passwords open console and API sessions only; log in with an access key or a temporary login",
+                        )),
+                        Err(AuthError::Invalid) => return Ok(Err("wrong user name or password")),
+                    }
+                }
+                _ => Caller::Anonymous,
+            };
+            let allowed = match (&caller, &wanted) {
+                (_, None) => true,
+                (Caller::Token { claims, .. }, Some((repo, action))) => token_grants(claims, repo, *action),
+                (caller, Some((repo, action))) => {
+                    let level = auth::repo_level(&p.models, &p.settings, caller.principal(), repo)?;
+                    allows(level, *action)
+                }
+            };
+            Ok(Ok((caller, allowed)))
+        })
+        .await?;
+    outcome.map_err(invalid)
 }
 
 /// Whether a token grants an action on a repository.
@@ -178,14 +199,16 @@ fn token_grants(claims: &Claims, repo: &RepoPath, action: Action) -> bool {
     })
 }
 
-/// Checks a request. Anonymous callers who lack access get 401 with a
-/// challenge (so clients log in); authenticated ones get 403 `DENIED`, the
-/// same for a private repository of another account as for a missing one,
-/// and the refusal is recorded for the audit trail.
-pub async fn check(
+/// Turns an authorization outcome into the answer. Anonymous callers who
+/// lack access get 401 with a challenge (so clients log in); authenticated
+/// ones get 403 `DENIED`, the same for a private repository of another
+/// account as for a missing one, and the refusal is recorded for the audit
+/// trail.
+pub async fn enforce(
     app: &AppState,
     headers: &HeaderMap,
     caller: &Caller,
+    allowed: bool,
     needs: &Needs,
     meta: &RequestMeta,
 ) -> Result<(), ApiError> {
@@ -203,23 +226,6 @@ pub async fn check(
             }
         }
         Needs::Repo(repo, action) => (repo, *action),
-    };
-    let allowed = match caller {
-        Caller::Token { claims, .. } => token_grants(claims, repo, action),
-        Caller::User(a) => {
-            let (p, r) = (a.principal.clone(), repo.clone());
-            let level = app
-                .read(move |parts| auth::repo_level(&parts.models, &parts.settings, Some(&p), &r))
-                .await?;
-            allows(level, action)
-        }
-        Caller::Anonymous => {
-            let r = repo.clone();
-            let level = app
-                .read(move |parts| auth::repo_level(&parts.models, &parts.settings, None, &r))
-                .await?;
-            allows(level, action)
-        }
     };
     if allowed {
         return Ok(());

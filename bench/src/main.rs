@@ -17,6 +17,9 @@ struct Args {
     /// Berth server process id (for peak RSS).
     #[arg(long)]
     berth_pid: u32,
+    /// `Authorization` header for Berth (Basic with a docker credential).
+    #[arg(long)]
+    berth_auth: String,
     /// Reference registry base URL.
     #[arg(long)]
     reference: String,
@@ -38,6 +41,24 @@ struct Target {
     name: &'static str,
     base: String,
     pid: u32,
+    /// `Authorization` value every request carries (empty: none).
+    auth: String,
+}
+
+/// A client sending `auth` (when not empty) with every request, as a
+/// logged-in docker client does.
+fn client_for(auth: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    if !auth.is_empty() {
+        headers.insert(
+            reqwest::header::AUTHORIZATION,
+            auth.parse().expect("valid header value"),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .expect("client")
 }
 
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -60,6 +81,15 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kb| kb / 1024.0)
         .unwrap_or(f64::NAN)
+}
+
+/// Resets a process's peak RSS to its current RSS (`clear_refs` 5), so the
+/// next reading covers only what follows (logins before the run hash with
+/// argon2, whose working memory would otherwise count).
+fn reset_peak_rss(pid: u32) {
+    if let Err(e) = std::fs::write(format!("/proc/{pid}/clear_refs"), "5") {
+        eprintln!("cannot reset the peak RSS of {pid} ({e}); the figure covers the whole run");
+    }
 }
 
 /// The large blob: `n` one-MiB chunks, each different, generated on the fly.
@@ -175,9 +205,14 @@ async fn small_images(
     let started = Instant::now();
     let mut tasks = Vec::new();
     for k in 0..clients {
-        let (c, base, name, run) = (c.clone(), t.base.clone(), t.name, run.to_owned());
+        let (c, run) = (c.clone(), run.to_owned());
+        let t = Target {
+            name: t.name,
+            base: t.base.clone(),
+            pid: t.pid,
+            auth: t.auth.clone(),
+        };
         tasks.push(tokio::spawn(async move {
-            let t = Target { name, base, pid: 0 };
             for i in (k..images).step_by(clients) {
                 push_small(&c, &t, &run, i).await;
             }
@@ -198,7 +233,7 @@ async fn manifest_gets(t: &Target, conns: usize, secs: u64) -> (f64, f64) {
     for _ in 0..conns {
         let url = url.clone();
         // One client per task: one connection each, as 32 separate pullers would have.
-        let c = reqwest::Client::new();
+        let c = client_for(&t.auth);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             while Instant::now() < deadline {
@@ -243,14 +278,15 @@ async fn main() {
             name: "berth",
             base: args.berth.clone(),
             pid: args.berth_pid,
+            auth: args.berth_auth.clone(),
         },
         Target {
             name: "reference",
             base: args.reference.clone(),
             pid: args.reference_pid,
+            auth: String::new(),
         },
     ];
-    let c = reqwest::Client::new();
     let n = args.blob_mib;
     let seed: Vec<u8> = (0..CHUNK)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
@@ -272,6 +308,8 @@ async fn main() {
     let mut results: Vec<[f64; 7]> = Vec::new();
     for t in &targets {
         eprintln!("== {}: {} MiB blob push", t.name, n);
+        let c = client_for(&t.auth);
+        reset_peak_rss(t.pid);
         let push = push_big(&c, t, &seed, n, &big_digest).await;
         let rss = peak_rss_mib(t.pid);
         eprintln!("== {}: blob pull", t.name);

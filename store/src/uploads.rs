@@ -1,7 +1,10 @@
-//! Blob upload sessions: bytes are streamed to a file under
-//! `<data>/uploads/<id>/data` while SHA-256 is computed on a blocking thread,
-//! so memory stays flat whatever the size. A session's durable offset is its
-//! file length after the last acknowledged chunk; sessions survive restarts.
+//! Blob upload sessions: bytes are streamed to `<data>/uploads/<id>` (the
+//! repository is named in `<id>.repo`) while SHA-256 is computed on a
+//! blocking thread, so memory stays flat whatever the size. A session
+//! becomes durable with its first acknowledged chunk, and from then on its
+//! durable offset is its file length after the last acknowledged chunk;
+//! durable sessions survive restarts. An upload finished in the request
+//! that started it never needs the session itself on disk, only the blob.
 
 use std::collections::HashMap;
 use std::fs;
@@ -45,6 +48,8 @@ pub struct Session {
     /// SHA-256 of the first `offset` bytes, kept while the server runs; after
     /// a restart the file is re-hashed on completion.
     hasher: Option<Sha256>,
+    /// Whether the session's files are known to be on disk.
+    durable: bool,
 }
 
 /// An exclusive hold on a session for one request.
@@ -79,7 +84,7 @@ impl Uploads {
                 .unwrap_or_default();
             if idle > max_idle {
                 tracing::info!(session = ?entry.file_name(), "removing abandoned upload");
-                fs::remove_dir_all(entry.path())?;
+                fs::remove_file(entry.path())?;
             }
         }
         Ok(Self {
@@ -90,28 +95,26 @@ impl Uploads {
         })
     }
 
-    fn dir(&self, id: Uuid) -> PathBuf {
+    fn data(&self, id: Uuid) -> PathBuf {
         self.root.join(id.to_string())
     }
 
-    fn data(&self, id: Uuid) -> PathBuf {
-        self.dir(id).join("data")
+    fn repo_file(&self, id: Uuid) -> PathBuf {
+        self.root.join(format!("{id}.repo"))
     }
 
-    /// Starts a session for `repo`, durably.
+    /// Starts a session for `repo`. It is made durable by [`Uploads::persist`]
+    /// when its first chunk is acknowledged.
     pub fn create(&self, repo: &RepoPath) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
-        let dir = self.dir(id);
-        fs::create_dir_all(&dir)?;
-        fs::write(dir.join("repo"), repo.to_string())?;
-        fs::File::create(dir.join("data"))?.sync_all()?;
-        fs::File::open(&dir)?.sync_all()?;
-        fs::File::open(&self.root)?.sync_all()?;
+        fs::write(self.repo_file(id), repo.to_string())?;
+        fs::File::create(self.data(id))?;
         let session = Session {
             id,
             repo: repo.clone(),
             offset: 0,
             hasher: Some(Sha256::new()),
+            durable: false,
         };
         self.lock_map()
             .insert(id, Arc::new(AsyncMutex::new(session)));
@@ -138,7 +141,7 @@ impl Uploads {
             }
         };
         let guard = slot.lock_owned().await;
-        if &guard.repo != repo || !self.dir(id).exists() {
+        if &guard.repo != repo || !self.data(id).exists() {
             return Err(StoreError::UploadUnknown);
         }
         Ok(guard)
@@ -146,10 +149,9 @@ impl Uploads {
 
     /// Reads a session left by an earlier run of the server.
     fn load(&self, id: Uuid) -> Result<Session, StoreError> {
-        let dir = self.dir(id);
-        let repo = fs::read_to_string(dir.join("repo")).map_err(|_| StoreError::UploadUnknown)?;
+        let repo = fs::read_to_string(self.repo_file(id)).map_err(|_| StoreError::UploadUnknown)?;
         let repo = RepoPath::parse(&repo).map_err(|_| StoreError::UploadUnknown)?;
-        let offset = fs::metadata(dir.join("data"))
+        let offset = fs::metadata(self.data(id))
             .map_err(|_| StoreError::UploadUnknown)?
             .len();
         Ok(Session {
@@ -157,7 +159,26 @@ impl Uploads {
             repo,
             offset,
             hasher: None,
+            durable: true,
         })
+    }
+
+    /// Makes a session's files durable (its data was synced by `append`):
+    /// called before acknowledging a chunk that the client may resume from.
+    pub async fn persist(&self, session: &mut Session) -> Result<(), StoreError> {
+        if session.durable {
+            return Ok(());
+        }
+        let (repo_file, root) = (self.repo_file(session.id), self.root.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
+            fs::File::open(repo_file)?.sync_all()?;
+            fs::File::open(root)?.sync_all()?;
+            Ok(())
+        })
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        session.durable = true;
+        Ok(())
     }
 
     /// Appends a body to the session, hashing as it goes. When `expected` is
@@ -317,9 +338,11 @@ impl Uploads {
     /// Cancels a session and removes its files.
     pub fn discard(&self, session: SessionGuard) -> Result<(), StoreError> {
         self.lock_map().remove(&session.id);
-        let dir = self.dir(session.id);
-        if dir.exists() {
-            fs::remove_dir_all(dir)?;
+        for path in [self.data(session.id), self.repo_file(session.id)] {
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                _ => {}
+            }
         }
         Ok(())
     }

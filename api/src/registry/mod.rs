@@ -51,13 +51,13 @@ async fn route(app: AppState, req: Request) -> Result<Response, ApiError> {
         .get::<RequestId>()
         .map(|r| r.0)
         .unwrap_or_else(uuid::Uuid::new_v4);
-    let caller = access::caller(&app, req.headers()).await?;
+    let needs = access::needs(&endpoint, req.method());
+    let (caller, allowed) = access::authorize(&app, req.headers(), &needs).await?;
     let meta = RequestMeta {
         actor: caller.actor(client_addr),
         request_id,
     };
-    let needs = access::needs(&endpoint, req.method());
-    access::check(&app, req.headers(), &caller, &needs, &meta).await?;
+    access::enforce(&app, req.headers(), &caller, allowed, &needs, &meta).await?;
     let query = parse_query(req.uri().query());
     let (parts, body) = req.into_parts();
     let call = Call {

@@ -134,6 +134,8 @@ async fn append(
 pub(crate) async fn patch(mut call: Call, repo: RepoPath, id: Uuid) -> Result<Response, ApiError> {
     let mut session = call.app.uploads.acquire(id, &repo).await?;
     append(&mut call, &repo, &mut session).await?;
+    // The client may resume from this offset: the session must outlive a crash.
+    call.app.uploads.persist(&mut session).await?;
     Ok(in_progress(StatusCode::ACCEPTED, &repo, id, session.offset))
 }
 
