@@ -324,30 +324,19 @@ pub fn http(
     (status, body)
 }
 
+/// GETs a path as the operator.
+async fn get(server: &Server, path: &str) -> reqwest::Response {
+    server.client().get(server.url(path)).send().await.unwrap()
+}
+
 /// GETs a path and decodes the JSON body.
 pub async fn get_json(server: &Server, path: &str) -> serde_json::Value {
-    server
-        .client()
-        .get(server.url(path))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
+    get(server, path).await.json().await.unwrap()
 }
 
 /// GETs a path and returns the body bytes.
 pub async fn get_bytes(server: &Server, path: &str) -> bytes::Bytes {
-    server
-        .client()
-        .get(server.url(path))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap()
+    get(server, path).await.bytes().await.unwrap()
 }
 
 /// Uploads a blob monolithically; returns its digest.

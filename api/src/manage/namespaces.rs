@@ -5,7 +5,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use berth_domain::policy::allows;
-use berth_domain::{Action, Command, Level, OrgName, RepoName, RepoPath, UserName};
+use berth_domain::{AccountName, Action, Command, Level, OrgName, RepoName, RepoPath, UserName};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -112,6 +112,28 @@ fn grantees(body: &Grants) -> Result<Vec<(UserName, Level)>, Refusal> {
         .collect()
 }
 
+/// The repository named by a route, the caller's level on it, and the
+/// account owning its organization.
+async fn repo_access(
+    app: &AppState,
+    caller: &Caller,
+    ns: &str,
+    name: &str,
+) -> Result<(RepoPath, Option<Level>, Option<AccountName>), Refusal> {
+    let org = field("namespace", ns, OrgName::parse)?;
+    let name = field("repo", name, RepoName::parse)?;
+    let repo = RepoPath::new(org, name);
+    let (principal, lookup) = (caller.principal.clone(), repo.clone());
+    let (level, owner) = app
+        .read(move |p| {
+            let owner = p.models.orgs.get(lookup.org())?.and_then(|r| r.owner);
+            let level = auth::repo_level(&p.models, &p.settings, Some(&principal), &lookup)?;
+            Ok((level, owner))
+        })
+        .await?;
+    Ok((repo, level, owner))
+}
+
 /// `POST /v2/manage/namespaces/{ns}/repos/{repo}/access`
 /// `{"users":[{"user_name","auth"}]}` (manage on the repository). Repository
 /// grants add to organization grants, never remove.
@@ -121,19 +143,7 @@ pub(super) async fn grant_repo(
     caller: Caller,
     req: Request,
 ) -> Answer {
-    let org = field("namespace", &ns, OrgName::parse)?;
-    let name = field("repo", &name, RepoName::parse)?;
-    let repo = RepoPath::new(org, name);
-    let (principal, lookup) = (caller.principal.clone(), repo.clone());
-    let (level, owner) = app
-        .read(move |p| {
-            let owner = p.models.orgs.get(lookup.org())?.and_then(|r| r.owner);
-            Ok((
-                auth::repo_level(&p.models, &p.settings, Some(&principal), &lookup)?,
-                owner,
-            ))
-        })
-        .await?;
+    let (repo, level, owner) = repo_access(&app, &caller, &ns, &name).await?;
     let Some(owner) = owner.filter(|_| allows(level, Action::Delete)) else {
         return Err(deny(&app, &caller, "grant", &repo.to_string()).await);
     };
@@ -166,13 +176,7 @@ pub(super) async fn update_repo(
     caller: Caller,
     req: Request,
 ) -> Answer {
-    let org = field("namespace", &ns, OrgName::parse)?;
-    let name = field("repo", &name, RepoName::parse)?;
-    let repo = RepoPath::new(org, name);
-    let (principal, lookup) = (caller.principal.clone(), repo.clone());
-    let level = app
-        .read(move |p| auth::repo_level(&p.models, &p.settings, Some(&principal), &lookup))
-        .await?;
+    let (repo, level, _) = repo_access(&app, &caller, &ns, &name).await?;
     if !allows(level, Action::Push) {
         return Err(deny(&app, &caller, "edit", &repo.to_string()).await);
     }
