@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use berth_domain::Digest;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 
 /// Size of each read when streaming a blob out.
 const READ_CHUNK: usize = 1 << 20;
@@ -65,8 +65,17 @@ impl BlobStore {
             let mut left = len;
             while left > 0 {
                 let want = usize::try_from(left.min(READ_CHUNK as u64)).unwrap_or(READ_CHUNK);
-                let mut buf = BytesMut::zeroed(want);
-                let outcome = file.read_exact(&mut buf).map(|()| buf.freeze());
+                // Read into spare capacity: no zero-fill of a buffer about
+                // to be overwritten.
+                let mut buf = Vec::with_capacity(want);
+                let outcome = match (&mut file).take(want as u64).read_to_end(&mut buf) {
+                    Ok(n) if n == want => Ok(Bytes::from(buf)),
+                    Ok(n) => Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        format!("blob file ended {} bytes early", want - n),
+                    )),
+                    Err(e) => Err(e),
+                };
                 let failed = outcome.is_err();
                 if tx.blocking_send(outcome).is_err() || failed {
                     return;
