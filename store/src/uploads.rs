@@ -84,7 +84,12 @@ impl Uploads {
                 .unwrap_or_default();
             if idle > max_idle {
                 tracing::info!(session = ?entry.file_name(), "removing abandoned upload");
-                fs::remove_file(entry.path())?;
+                // Sessions written by earlier builds were directories.
+                if entry.file_type()?.is_dir() {
+                    fs::remove_dir_all(entry.path())?;
+                } else {
+                    fs::remove_file(entry.path())?;
+                }
             }
         }
         Ok(Self {
