@@ -444,7 +444,9 @@ fn create_org(
 /// Returns the repository's id, creating the organization and the
 /// repository first when they do not exist yet (first push creates both).
 /// With a known pusher the organization belongs to their account, within its
-/// quota; an anonymous push (open registry) creates an unowned one.
+/// quota. A command with no pusher (issued by the system itself; every client
+/// push is authenticated first) creates an unowned one, the shape organizations
+/// had before accounts existed.
 fn ensure_repo(
     state: &Registry,
     repo: &RepoPath,
