@@ -27,6 +27,14 @@ pub use state::{AppState, Parts};
 #[derive(Debug, Clone, Copy)]
 pub struct RequestId(pub Uuid);
 
+/// The client's address as this server sees it (tests that drive the router
+/// without a socket have none).
+pub(crate) fn client_addr(extensions: &axum::http::Extensions) -> Option<String> {
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+}
+
 /// The whole service.
 pub fn router(state: AppState) -> Router {
     Router::new()

@@ -38,11 +38,7 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Response {
 }
 
 async fn issue(app: AppState, req: Request) -> Result<Response, ApiError> {
-    let client = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+    let client = crate::client_addr(req.extensions()).unwrap_or_default();
     let unauthorized = |m: &str| ApiError::Unauthorized {
         message: m.to_owned(),
         challenge: None,

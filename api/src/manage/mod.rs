@@ -82,11 +82,7 @@ pub struct Caller {
 }
 
 fn client_of(parts: &RequestParts) -> String {
-    parts
-        .extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default()
+    crate::client_addr(&parts.extensions).unwrap_or_default()
 }
 
 fn meta_for(

@@ -23,11 +23,7 @@ pub(super) struct Login {
 }
 
 pub(super) async fn login(State(app): State<AppState>, req: Request) -> Answer {
-    let client = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-        .unwrap_or_default();
+    let client = crate::client_addr(req.extensions()).unwrap_or_default();
     let body: Login = json_body(req).await?;
     let login = format!("{}/{}", body.account, body.user);
     if let Err(wait) = app.limiter.check(&login, &client) {

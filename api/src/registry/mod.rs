@@ -42,10 +42,7 @@ pub async fn dispatch(State(app): State<AppState>, req: Request) -> Response {
 
 async fn route(app: AppState, req: Request) -> Result<Response, ApiError> {
     let endpoint = endpoint::parse(req.uri().path())?.ok_or(ApiError::NotFound)?;
-    let client_addr = req
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
+    let client_addr = crate::client_addr(req.extensions());
     let request_id = req
         .extensions()
         .get::<RequestId>()
