@@ -9,7 +9,7 @@ use std::time::Duration;
 use berth_api::auth::limiter::LoginLimiter;
 use berth_api::auth::token::SigningKey;
 use berth_api::auth::Settings;
-use berth_api::credentials::hash_password;
+use berth_api::credentials::hash_password_off_thread;
 use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
 use berth_domain::{AccountName, Actor, Command, UserName};
@@ -122,12 +122,7 @@ async fn bootstrap_operator(state: &AppState) -> Result<(), StoreError> {
     let password = given
         .clone()
         .unwrap_or_else(|| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()));
-    let hash = {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?
-    };
+    let hash = hash_password_off_thread(password.clone()).await?;
     let command = Command::CreateAccount {
         account,
         admin_user: UserName::parse(OPERATOR_USER)?,

@@ -80,12 +80,7 @@ impl Caller {
             Self::User(a) => Some(a.kind),
         };
         match (self.principal(), kind) {
-            (Some(p), Some(kind)) => Actor {
-                account: Some(p.account.to_string()),
-                user: Some(p.user.to_string()),
-                credential: kind,
-                client_addr,
-            },
+            (Some(p), Some(kind)) => Actor::user(&p.account, &p.user, kind, client_addr),
             _ => Actor::anonymous(client_addr),
         }
     }

@@ -6,6 +6,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use berth_domain::PasswordHash;
+use berth_store::StoreError;
 
 /// Derives the stored verifier of a password.
 pub fn hash_password(password: &str) -> PasswordHash {
@@ -15,6 +16,14 @@ pub fn hash_password(password: &str) -> PasswordHash {
         .expect("argon2 with default parameters and a generated salt always hashes")
         .to_string();
     PasswordHash::new(phc)
+}
+
+/// [`hash_password`] on a blocking thread: argon2 takes tens of
+/// milliseconds and must not hold up the async workers.
+pub async fn hash_password_off_thread(password: String) -> Result<PasswordHash, StoreError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| StoreError::Io(std::io::Error::other(e)))
 }
 
 /// Checks a password against a stored verifier, in constant time with

@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::auth::token::{sign, Access, Claims};
 use crate::auth::{self, presented, AuthError, Authenticated, Presented};
 use crate::error::ApiError;
-use crate::registry::percent_decode;
+use crate::registry::query_pairs;
 use crate::state::AppState;
 
 /// One requested scope: `repository:<name>:<actions>`.
@@ -75,18 +75,9 @@ async fn issue(app: AppState, req: Request) -> Result<Response, ApiError> {
             }
         }
     };
-    let query = req.uri().query().unwrap_or_default().to_owned();
-    let scopes: Vec<(RepoPath, Vec<Action>)> = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .filter(|(k, _)| *k == "scope")
-        .flat_map(|(_, v)| {
-            let decoded = percent_decode(v);
-            decoded
-                .split(' ')
-                .filter_map(parse_scope)
-                .collect::<Vec<_>>()
-        })
+    let scopes: Vec<(RepoPath, Vec<Action>)> = query_pairs(req.uri().query())
+        .filter(|(k, _)| k == "scope")
+        .flat_map(|(_, v)| v.split(' ').filter_map(parse_scope).collect::<Vec<_>>())
         .collect();
     let principal = authenticated.as_ref().map(|a| a.principal.clone());
     let access = app

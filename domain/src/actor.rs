@@ -42,6 +42,21 @@ impl Actor {
         }
     }
 
+    /// An authenticated user of an account.
+    pub fn user(
+        account: &crate::AccountName,
+        user: &crate::UserName,
+        credential: CredentialKind,
+        client_addr: Option<String>,
+    ) -> Self {
+        Self {
+            account: Some(account.to_string()),
+            user: Some(user.to_string()),
+            credential,
+            client_addr,
+        }
+    }
+
     /// The server acting on its own behalf.
     pub fn system() -> Self {
         Self {

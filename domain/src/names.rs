@@ -89,26 +89,19 @@ pub struct OrgName(String);
 impl OrgName {
     /// Validates an organization name.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        let first_ok = s.as_bytes().first().is_some_and(u8::is_ascii_lowercase);
-        if s.len() > MAX_ORG_NAME || !first_ok || !components_valid(s) {
-            return Err(DomainError::NameInvalid(format!(
-                "organization name {s:?} must start with a lowercase letter, contain only \
-                 [a-z0-9] separated by '.', '_', '__' or '-', and be 1-{MAX_ORG_NAME} characters"
-            )));
-        }
-        Ok(Self(s.to_owned()))
+        letter_first_name("organization", s, MAX_ORG_NAME).map(Self)
     }
 }
 string_newtype!(OrgName);
 
-/// Validates the shared grammar of account and user names: a lowercase
-/// letter first, then `[a-z0-9]` runs joined by separators, 1–64 chars.
-fn identity_name(kind: &str, s: &str) -> Result<String, DomainError> {
+/// Validates the grammar shared by organization, account and user names: a
+/// lowercase letter first, then `[a-z0-9]` runs joined by separators.
+fn letter_first_name(kind: &str, s: &str, max: usize) -> Result<String, DomainError> {
     let first_ok = s.as_bytes().first().is_some_and(u8::is_ascii_lowercase);
-    if s.len() > MAX_IDENTITY_NAME || !first_ok || !components_valid(s) {
+    if s.len() > max || !first_ok || !components_valid(s) {
         return Err(DomainError::NameInvalid(format!(
             "{kind} name {s:?} must start with a lowercase letter, contain only [a-z0-9] \
-             separated by '.', '_', '__' or '-', and be 1-{MAX_IDENTITY_NAME} characters"
+             separated by '.', '_', '__' or '-', and be 1-{max} characters"
         )));
     }
     Ok(s.to_owned())
@@ -127,7 +120,7 @@ pub struct AccountName(String);
 impl AccountName {
     /// Validates an account name.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        identity_name("account", s).map(Self)
+        letter_first_name("account", s, MAX_IDENTITY_NAME).map(Self)
     }
 }
 string_newtype!(AccountName);
@@ -140,7 +133,7 @@ pub struct UserName(String);
 impl UserName {
     /// Validates a user name.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
-        identity_name("user", s).map(Self)
+        letter_first_name("user", s, MAX_IDENTITY_NAME).map(Self)
     }
 }
 string_newtype!(UserName);

@@ -39,15 +39,6 @@ impl BlobStore {
             .join(hex)
     }
 
-    /// The stored size, or `None` if the bytes are not on disk.
-    pub fn size(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
-        match fs::metadata(self.path(digest)) {
-            Ok(m) => Ok(Some(m.len())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e.into()),
-        }
-    }
-
     /// Streams `len` bytes of a blob from `start`. One blocking thread reads
     /// ahead in large chunks while the network sends, with at most a few
     /// chunks in memory per reader.

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{deny, field, json_body, Answer, Caller};
-use crate::credentials::hash_password;
+use crate::credentials::hash_password_off_thread;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -41,13 +41,7 @@ fn password_field(name: &str, value: &str) -> Result<(), super::Refusal> {
 }
 
 async fn hash(password: String) -> Result<berth_domain::PasswordHash, super::Refusal> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| {
-            super::Refusal(crate::error::ApiError::Store(berth_store::StoreError::Io(
-                std::io::Error::other(e),
-            )))
-        })
+    Ok(hash_password_off_thread(password).await?)
 }
 
 /// `POST /v2/manage/accounts` (operator only).

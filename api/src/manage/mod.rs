@@ -87,7 +87,8 @@ fn client_of(parts: &RequestParts) -> String {
 
 fn meta_for(
     parts: &RequestParts,
-    principal: Option<(&Principal, CredentialKind)>,
+    principal: &Principal,
+    kind: CredentialKind,
     client: &str,
 ) -> RequestMeta {
     let request_id = parts
@@ -95,15 +96,12 @@ fn meta_for(
         .get::<RequestId>()
         .map(|r| r.0)
         .unwrap_or_else(uuid::Uuid::new_v4);
-    let actor = match principal {
-        Some((p, kind)) => Actor {
-            account: Some(p.account.to_string()),
-            user: Some(p.user.to_string()),
-            credential: kind,
-            client_addr: Some(client.to_owned()),
-        },
-        None => Actor::anonymous(Some(client.to_owned())),
-    };
+    let actor = Actor::user(
+        &principal.account,
+        &principal.user,
+        kind,
+        Some(client.to_owned()),
+    );
     RequestMeta { actor, request_id }
 }
 
@@ -170,7 +168,7 @@ impl FromRequestParts<AppState> for Caller {
                     }
                 }
             };
-        let meta = meta_for(parts, Some((&principal, kind)), &client);
+        let meta = meta_for(parts, &principal, kind, &client);
         Ok(Self { principal, meta })
     }
 }

@@ -121,16 +121,23 @@ fn base() -> Response {
 }
 
 /// Decodes `a=b&c=d`, percent-decoding values; the first of repeated keys wins.
-fn parse_query(query: Option<&str>) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    for pair in query
+/// The decoded `key=value` pairs of a query string, in order.
+pub(crate) fn query_pairs(query: Option<&str>) -> impl Iterator<Item = (String, String)> + '_ {
+    query
         .unwrap_or_default()
         .split('&')
         .filter(|p| !p.is_empty())
-    {
-        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        out.entry(percent_decode(k))
-            .or_insert_with(|| percent_decode(v));
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), percent_decode(v))
+        })
+}
+
+/// The query as a map; the first of repeated keys wins.
+fn parse_query(query: Option<&str>) -> HashMap<String, String> {
+    let mut out = HashMap::new();
+    for (k, v) in query_pairs(query) {
+        out.entry(k).or_insert(v);
     }
     out
 }
