@@ -215,6 +215,12 @@ pub fn credential_still_valid(models: &ReadModels, credential: &str) -> Result<b
         .is_some_and(|l| Utc::now() < l.expires_at))
 }
 
+/// A verifier to check passwords of unknown users against, made once.
+fn unknown_user_hash() -> &'static berth_domain::PasswordHash {
+    static HASH: std::sync::OnceLock<berth_domain::PasswordHash> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| crate::credentials::hash_password("no such user"))
+}
+
 /// Checks an `account/user` password login. Blocking and deliberately slow
 /// (argon2).
 pub fn check_password(
@@ -226,11 +232,9 @@ pub fn check_password(
         return Ok(None);
     };
     let Some(stored) = models.accounts.password(&account, &user)? else {
-        // Spend the same time as a wrong password, so timing tells nothing.
-        verify_password(
-            password,
-            &crate::credentials::hash_password("timing equaliser"),
-        );
+        // One argon2 verification, as for a wrong password: the time taken
+        // does not tell whether the user exists.
+        verify_password(password, unknown_user_hash());
         return Ok(None);
     };
     if !verify_password(password, &stored) {
