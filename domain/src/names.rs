@@ -81,6 +81,10 @@ macro_rules! string_newtype {
     };
 }
 
+/// The organization name no one may take: its registry paths would collide
+/// with the management API under `/v2/manage`.
+pub const RESERVED_ORG: &str = "manage";
+
 /// An organization (namespace) name: a lowercase letter first, 1–64 chars.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -89,6 +93,11 @@ pub struct OrgName(String);
 impl OrgName {
     /// Validates an organization name.
     pub fn parse(s: &str) -> Result<Self, DomainError> {
+        if s == RESERVED_ORG {
+            return Err(DomainError::NameInvalid(format!(
+                "organization name {s:?} is reserved: /v2/{s}/ is the management API"
+            )));
+        }
         letter_first_name("organization", s, MAX_ORG_NAME).map(Self)
     }
 }
@@ -252,8 +261,8 @@ mod tests {
         }
         let long = "a".repeat(65);
         for bad in [
-            "", "1acme", "Acme", "a_", "a___b", "a..b", "a.-b", "-a", "a/b", "a b", "%2e", "..",
-            &long,
+            "", "manage", "1acme", "Acme", "a_", "a___b", "a..b", "a.-b", "-a", "a/b", "a b",
+            "%2e", "..", &long,
         ] {
             assert!(OrgName::parse(bad).is_err(), "{bad}");
         }

@@ -763,6 +763,22 @@ async fn repository_grants_add_to_organization_grants() {
         json!({"users": [{"user_name": "guest", "auth": 7}]}),
     );
     assert_eq!(status, 403, "read cannot grant");
+    let (status, body) = manage(
+        &w.server,
+        "POST",
+        "/namespaces",
+        &w.admin.basic(),
+        json!({"namespace": "manage"}),
+    );
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (400, Some("namespace")),
+        "{body}"
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("reserved"),
+        "{body}"
+    );
     let (status, body) = grant("reader", 5);
     assert_eq!(
         (status, body["field"].as_str()),
