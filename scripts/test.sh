@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Berth's whole test suite on a fresh machine: installs the real clients
-# (Docker engine, skopeo), starts a private Docker daemon, checks formatting
+# (Docker engine, skopeo, oras), starts a private Docker daemon, checks formatting
 # and lints, and runs every unit and end-to-end test. Exits non-zero on any
 # failure; end-to-end tests fail (never skip) when a real part is missing.
 set -euo pipefail
@@ -10,6 +10,7 @@ need_packages=()
 command -v dockerd >/dev/null || need_packages+=(docker.io)
 command -v skopeo >/dev/null || need_packages+=(skopeo)
 command -v openssl >/dev/null || need_packages+=(openssl)
+command -v python3 >/dev/null || need_packages+=(python3 python3-venv)
 if ((${#need_packages[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "test.sh: missing ${need_packages[*]}; run as root or install them" >&2
@@ -19,6 +20,20 @@ if ((${#need_packages[@]})); then
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
 fi
+
+# The oras client (Python, from PyPI) in a venv under target/, kept between
+# runs. Debian's python3 needs python3-venv for `-m venv`.
+venv="$PWD/target/oras-venv"
+if ! "$venv/bin/python" -c 'import oras' 2>/dev/null; then
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" 2>/dev/null; then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install -q oras==0.2.43
+fi
+export BERTH_ORAS_PYTHON="$venv/bin/python"
 
 # A private Docker daemon: no iptables, no bridge, vfs storage, its own
 # sockets and directories, so it needs nothing from the host's setup.

@@ -2,14 +2,16 @@
 //! variable, so containers and service units can configure it either way.
 
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use berth_domain::limits::DEFAULT_MAX_BLOB_BYTES;
 use berth_projections::ReadModels;
 use berth_store::{catch_up, EventLog, Projector, StoreError};
 use clap::{Args, Parser, Subcommand};
+
+use crate::error::{AtPath, CliError};
 
 /// Berth: a self-hosted container image registry on an event-sourced core.
 #[derive(Parser)]
@@ -109,18 +111,28 @@ pub fn db_dir(data: &Path) -> PathBuf {
     data.join("db")
 }
 
+/// Opens the event log of an existing data directory. Maintenance commands
+/// never create one: a mistyped path must not read as an empty, intact log.
+fn open_existing(data: &Path) -> Result<EventLog, CliError> {
+    let db = db_dir(data);
+    if !db.is_dir() {
+        return Err(CliError::NotADataDir(data.to_owned()));
+    }
+    EventLog::open(&db).at(&db)
+}
+
 /// Runs a command; the exit code says whether it succeeded.
-pub fn run(cli: Cli) -> Result<ExitCode, StoreError> {
+pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
-        Cmd::Serve(args) => crate::serve::serve(args).map(|_| ExitCode::SUCCESS),
+        Cmd::Serve(args) => crate::serve::serve(args).map(|()| ExitCode::SUCCESS),
         Cmd::Projections {
             command: ProjectionsCmd::Rebuild(d),
         } => {
-            let log = EventLog::open(&db_dir(&d.data_dir))?;
+            let log = open_existing(&d.data_dir)?;
             berth_store::startup_check(&log)?;
-            let models = Arc::new(ReadModels::open(&log)?);
+            let models = ReadModels::open(&log)?;
             models.reset()?;
-            let last = catch_up(&log, models.as_ref())?;
+            let last = catch_up(&log, &models)?;
             println!(
                 "rebuilt read models from {last} events; digest {}",
                 models.digest()?
@@ -130,7 +142,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, StoreError> {
         Cmd::Projections {
             command: ProjectionsCmd::Digest(d),
         } => {
-            let log = EventLog::open(&db_dir(&d.data_dir))?;
+            let log = open_existing(&d.data_dir)?;
             let models = ReadModels::open(&log)?;
             println!("{}", models.digest()?);
             Ok(ExitCode::SUCCESS)
@@ -138,7 +150,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, StoreError> {
         Cmd::Log {
             command: LogCmd::Verify(d),
         } => {
-            let log = EventLog::open(&db_dir(&d.data_dir))?;
+            let log = open_existing(&d.data_dir)?;
             match log.verify_from(berth_store::ChainPoint::START) {
                 Ok(head) => {
                     println!(
@@ -152,13 +164,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, StoreError> {
                     println!("log damaged: first bad sequence number {seq}: {reason}");
                     Ok(ExitCode::from(2))
                 }
-                Err(e) => Err(e),
+                Err(e) => Err(e.into()),
             }
         }
         Cmd::Log {
             command: LogCmd::Show(args),
         } => {
-            let log = EventLog::open(&db_dir(&args.data.data_dir))?;
+            let log = open_existing(&args.data.data_dir)?;
             show(&log, args.from, args.limit.unwrap_or(usize::MAX))?;
             Ok(ExitCode::SUCCESS)
         }
@@ -166,16 +178,17 @@ pub fn run(cli: Cli) -> Result<ExitCode, StoreError> {
 }
 
 /// Prints events from `from` on, verifying the chain as it reads.
-fn show(log: &EventLog, from: u64, limit: usize) -> Result<(), StoreError> {
+fn show(log: &EventLog, from: u64, limit: usize) -> Result<(), CliError> {
     use std::io::Write;
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let mut printed = 0usize;
-    let result = log.scan(berth_store::ChainPoint::START, |r| {
+    let mut write_failure = None;
+    log.scan(berth_store::ChainPoint::START, |r| {
         if r.seq < from {
-            return Ok(());
+            return Ok(ControlFlow::Continue(()));
         }
         if printed == limit {
-            return Err(StoreError::Closed);
+            return Ok(ControlFlow::Break(()));
         }
         let mut event = serde_json::to_value(&r.event).unwrap_or_default();
         if let Some(body) = event.as_object_mut().and_then(|o| o.values_mut().next()) {
@@ -193,12 +206,15 @@ fn show(log: &EventLog, from: u64, limit: usize) -> Result<(), StoreError> {
             "request_id": r.envelope.request_id,
             "event": event,
         });
-        writeln!(out, "{line}")?;
+        if let Err(e) = writeln!(out, "{line}") {
+            write_failure = Some(e);
+            return Ok(ControlFlow::Break(()));
+        }
         printed += 1;
-        Ok(())
-    });
-    match result {
-        Ok(_) | Err(StoreError::Closed) => Ok(out.flush()?),
-        Err(e) => Err(e),
+        Ok(ControlFlow::Continue(()))
+    })?;
+    match write_failure {
+        Some(e) => Err(CliError::Output(e)),
+        None => out.flush().map_err(CliError::Output),
     }
 }

@@ -2,6 +2,7 @@
 //! graceful shutdown.
 
 mod cli;
+mod error;
 mod serve;
 
 use std::process::ExitCode;

@@ -3,41 +3,48 @@
 //! (in-flight requests finish, the writer drains its queue).
 
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use berth_api::auth::limiter::LoginLimiter;
+use berth_api::auth::passwords::hash_password_off_thread;
 use berth_api::auth::token::SigningKey;
 use berth_api::auth::Settings;
-use berth_api::credentials::hash_password_off_thread;
 use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
-use berth_domain::{AccountName, Actor, Command, UserName};
+use berth_domain::{AccountCommand, AccountName, Actor, Command, UserName};
 use berth_projections::ReadModels;
-use berth_store::RequestMeta;
-use berth_store::{BlobStore, EventLog, StoreError, Uploads};
+use berth_store::{EventLog, LocalBlobs, RequestMeta, StoreError, Uploads};
 use uuid::Uuid;
 
 use crate::cli::{db_dir, ServeArgs};
+use crate::error::{AtPath, CliError};
 
 /// Runs the registry until a shutdown signal.
-pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
+pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("berth-io")
-        .build()?;
+        .build()
+        .map_err(CliError::Server)?;
     let data = &args.data.data_dir;
-    std::fs::create_dir_all(data)?;
-    let log = EventLog::open(&db_dir(data))?;
-    let models = ReadModels::open(&log)?;
-    let (engine, writer) = berth_store::start(log.clone(), Arc::new(models.clone()))?;
-    let blobs = BlobStore::open(data.join("blobs"))?;
+    std::fs::create_dir_all(data).at(data)?;
+    let db = db_dir(data);
+    let log = EventLog::open(&db).at(&db)?;
+    let models = Arc::new(ReadModels::open(&log)?);
+    let (engine, writer) = berth_store::start(log.clone(), models.clone(), models.clone())?;
+    let blob_dir = data.join("blobs");
+    let blobs = Arc::new(LocalBlobs::open(blob_dir.clone()).at(&blob_dir)?);
+    let upload_dir = data.join("uploads");
     let uploads = Uploads::open(
-        data.join("uploads"),
+        upload_dir.clone(),
         blobs.clone(),
         args.max_blob_size,
         Duration::from_secs(args.upload_max_idle_hours * 3600),
-    )?;
+    )
+    .at(&upload_dir)?;
     let settings = Settings {
         region: args.region.clone(),
         external_url: args
@@ -53,7 +60,7 @@ pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
     let state = AppState::new(Parts {
         engine,
         log: log.clone(),
-        models,
+        models: ReadModels::clone(&models),
         blobs,
         uploads,
         settings,
@@ -61,17 +68,31 @@ pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
         limiter: LoginLimiter::default(),
     });
     runtime.block_on(async move {
-        let shutdown = shutdown_signal()?;
+        let shutdown = shutdown_signal().map_err(CliError::Server)?;
         bootstrap_operator(&state).await?;
-        let listener = tokio::net::TcpListener::bind(args.listen).await?;
-        let addr = listener.local_addr()?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|source| CliError::Listen {
+                addr: args.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(CliError::Server)?;
+        // Responses go out as soon as they are written: without this, a
+        // small response written in two parts waits on the client's delayed
+        // ACK (Nagle), about 40 ms per request on a kept-alive connection.
+        let listener = listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::warn!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
         tracing::info!(%addr, data_dir = %data.display(), "berth is serving");
         println!("berth listening on http://{addr}");
         let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
-            .await?;
-        Ok::<_, StoreError>(())
+            .await
+            .map_err(CliError::Server)?;
+        Ok::<_, CliError>(())
     })?;
     drop(runtime);
     let _ = writer.join();
@@ -83,28 +104,29 @@ pub fn serve(args: ServeArgs) -> Result<(), StoreError> {
 /// The token signing key: 32 random bytes in `<data>/secret.key`, created
 /// (mode 0600) on first start. Replacing the file invalidates every token
 /// and session.
-fn signing_key(data: &std::path::Path) -> Result<SigningKey, StoreError> {
+fn signing_key(data: &Path) -> Result<SigningKey, CliError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let path = data.join("secret.key");
     if let Ok(bytes) = std::fs::read(&path) {
-        return bytes.try_into().map(SigningKey).map_err(|_| {
-            StoreError::Io(std::io::Error::other(format!(
-                "{} is not a 32-byte key; remove it to generate a new one",
-                path.display()
-            )))
-        });
+        return bytes
+            .try_into()
+            .map(SigningKey)
+            .map_err(|_| CliError::BadKey(path));
     }
     let mut key = [0u8; 32];
     key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
     key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&path)?;
-    f.write_all(&key)?;
-    f.sync_all()?;
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)?;
+        f.write_all(&key)?;
+        f.sync_all()
+    };
+    write().at(&path)?;
     Ok(SigningKey(key))
 }
 
@@ -123,11 +145,11 @@ async fn bootstrap_operator(state: &AppState) -> Result<(), StoreError> {
         .clone()
         .unwrap_or_else(|| format!("{}{}", Uuid::new_v4().simple(), Uuid::new_v4().simple()));
     let hash = hash_password_off_thread(password.clone()).await?;
-    let command = Command::CreateAccount {
+    let command = Command::Account(AccountCommand::Create {
         account,
         admin_user: UserName::parse(OPERATOR_USER)?,
         admin_password: hash,
-    };
+    });
     let meta = RequestMeta {
         actor: Actor::system(),
         request_id: Uuid::new_v4(),
@@ -145,7 +167,7 @@ async fn bootstrap_operator(state: &AppState) -> Result<(), StoreError> {
 
 /// Registers SIGTERM and SIGINT (Ctrl-C) at once, before the server says
 /// it is listening, so a signal that arrives early still shuts down cleanly.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>, StoreError> {
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut term = signal(SignalKind::terminate())?;
     let mut interrupt = signal(SignalKind::interrupt())?;

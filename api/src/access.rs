@@ -1,15 +1,13 @@
-//! Access control for the registry routes: what each route needs, who the
-//! caller is (bearer token, docker Basic credential, or nobody), and the one
-//! check every request passes before its handler runs.
+//! Access control for the registry routes: the level each route needs, and
+//! the one admission check every request passes before its handler runs,
+//! with the answers the Docker token flow expects: a challenge for callers
+//! who should (re)authenticate, `DENIED` for those who may not.
 
 use axum::http::{header, HeaderMap, Method};
-use berth_domain::policy::{allows, DENIED_MESSAGE};
-use berth_domain::{Action, Actor, Command, Owner, Principal, RepoPath};
-use berth_store::RequestMeta;
-use chrono::Utc;
+use berth_domain::policy::DENIED_MESSAGE;
+use berth_domain::{Action, Level, RepoPath};
 
-use crate::auth::token::{verify, Claims};
-use crate::auth::{self, presented, AuthError, Authenticated, Presented};
+use crate::auth::{self, AuthError, Caller};
 use crate::endpoint::Endpoint;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -21,86 +19,53 @@ pub enum Needs {
     Nothing,
     /// The catalog: answered with what the caller may pull.
     Catalog,
-    /// One action on one repository.
-    Repo(RepoPath, Action),
+    /// A level on one repository.
+    Repo(RepoPath, Level),
 }
 
-/// The action a request on an endpoint needs.
+/// The level a request on an endpoint needs: reads need read, deletes
+/// manage, everything else edit. An upload's status is a read, as in the
+/// reference registry (clients ask for it with a pull token); cancelling
+/// one's own upload is part of pushing.
 pub fn needs(endpoint: &Endpoint, method: &Method) -> Needs {
-    let action = match *method {
-        Method::DELETE => Action::Delete,
-        Method::GET | Method::HEAD => Action::Pull,
-        _ => Action::Push,
+    let by_method = match *method {
+        Method::DELETE => Level::Manage,
+        Method::GET | Method::HEAD => Level::Read,
+        _ => Level::Edit,
     };
     match endpoint {
         Endpoint::Base => Needs::Nothing,
         Endpoint::Catalog => Needs::Catalog,
+        Endpoint::Upload { repo, .. } if *method == Method::DELETE => {
+            Needs::Repo(repo.clone(), Level::Edit)
+        }
         Endpoint::Tags { repo }
         | Endpoint::Manifest { repo, .. }
         | Endpoint::Blob { repo, .. }
-        | Endpoint::Referrers { repo, .. } => Needs::Repo(repo.clone(), action),
-        // Cancelling or inspecting one's own upload is part of pushing.
-        Endpoint::UploadStart { repo } | Endpoint::Upload { repo, .. } => {
-            Needs::Repo(repo.clone(), Action::Push)
-        }
+        | Endpoint::Referrers { repo, .. }
+        | Endpoint::Upload { repo, .. } => Needs::Repo(repo.clone(), by_method),
+        Endpoint::UploadStart { repo } => Needs::Repo(repo.clone(), Level::Edit),
     }
 }
 
-/// The caller of a registry request.
-#[derive(Debug, Clone)]
-pub enum Caller {
-    /// No credentials.
-    Anonymous,
-    /// A bearer token from the token service; `principal` is its subject.
-    Token {
-        /// The verified claims.
-        claims: Claims,
-        /// The subject, if the token is not anonymous.
-        principal: Option<Principal>,
-    },
-    /// Docker credentials sent straight to the registry route.
-    User(Authenticated),
+/// What a challenge asks the token service for.
+#[derive(Clone, Copy)]
+enum Asks<'a> {
+    /// No scope (the version check, a refused credential).
+    Nothing,
+    /// A caller without credentials: pull and push (and delete, for a
+    /// delete), whatever this one request needs. The token service grants
+    /// only the part the caller holds, and clients that take their scope
+    /// from the first challenge and never widen it (oras-py) can then push.
+    Session(&'a RepoPath, Level),
+    /// A token short of what this request needs: exactly that, with
+    /// `error="insufficient_scope"`.
+    Missing(&'a RepoPath, Level),
 }
 
-impl Caller {
-    /// The authenticated principal, if any.
-    pub fn principal(&self) -> Option<&Principal> {
-        match self {
-            Self::Anonymous => None,
-            Self::Token { principal, .. } => principal.as_ref(),
-            Self::User(a) => Some(&a.principal),
-        }
-    }
-
-    /// The actor recorded in the events this caller causes.
-    pub fn actor(&self, client_addr: Option<String>) -> Actor {
-        let kind = match self {
-            Self::Anonymous => None,
-            Self::Token { claims, .. } => claims.kind,
-            Self::User(a) => Some(a.kind),
-        };
-        match (self.principal(), kind) {
-            (Some(p), Some(kind)) => Actor::user(&p.account, &p.user, kind, client_addr),
-            _ => Actor::anonymous(client_addr),
-        }
-    }
-
-    /// The owner of an organization this caller's push would create.
-    pub fn owner(&self, org_quota: usize) -> Option<Owner> {
-        self.principal().map(|p| Owner {
-            account: p.account.clone(),
-            user: p.user.clone(),
-            org_quota,
-        })
-    }
-}
-
-fn unauthorized(
-    app: &AppState,
-    headers: &HeaderMap,
-    scope: Option<String>,
-    message: &str,
-) -> ApiError {
+/// The `WWW-Authenticate` challenge that sends a client to the token
+/// service, naming the scope it asks for and, when a token fell short, why.
+fn challenge(app: &AppState, headers: &HeaderMap, asks: Asks<'_>, message: &str) -> ApiError {
     let base = app.settings.external_url.clone().unwrap_or_else(|| {
         let host = headers
             .get(header::HOST)
@@ -108,155 +73,103 @@ fn unauthorized(
             .unwrap_or("localhost");
         format!("http://{host}")
     });
-    let mut challenge = format!(
+    let mut value = format!(
         "Bearer realm=\"{base}/v2/token\",service=\"{}\"",
         app.settings.service
     );
-    if let Some(scope) = scope {
-        challenge.push_str(&format!(",scope=\"{scope}\""));
+    match asks {
+        Asks::Nothing => {}
+        Asks::Session(repo, level) => {
+            let actions = match level {
+                Level::Manage => "pull,push,delete",
+                Level::Read | Level::Edit => "pull,push",
+            };
+            value.push_str(&format!(",scope=\"repository:{repo}:{actions}\""));
+        }
+        Asks::Missing(repo, level) => {
+            let actions = match level {
+                Level::Read => "pull".to_owned(),
+                other => format!("pull,{}", Action::granting(other).as_str()),
+            };
+            value.push_str(&format!(
+                ",scope=\"repository:{repo}:{actions}\",error=\"insufficient_scope\""
+            ));
+        }
     }
     ApiError::Unauthorized {
         message: message.to_owned(),
-        challenge: Some(challenge),
+        challenge: Some(value),
     }
 }
 
-/// Identifies the caller of a registry route and, for a repository action,
-/// whether the caller may do it: one trip to the storage threads for both.
-pub async fn authorize(
+/// Authenticates a registry request, answering a refused credential with a
+/// challenge (so clients log in again).
+pub async fn caller(
     app: &AppState,
+    origin: crate::request::Origin,
     headers: &HeaderMap,
-    needs: &Needs,
-) -> Result<(Caller, bool), ApiError> {
-    let invalid = |m: &str| unauthorized(app, headers, None, m);
-    let presented = presented(headers).map_err(|_| invalid("malformed Authorization header"))?;
-    // Verifying a token is CPU work: it needs no storage thread.
-    let claims = match &presented {
-        Presented::Bearer(token) => Some(
-            verify(
-                &app.key,
-                token,
-                &app.settings.service,
-                Utc::now().timestamp(),
-            )
-            .map_err(|_| invalid("invalid or expired token"))?,
-        ),
-        _ => None,
-    };
-    let wanted = match needs {
-        Needs::Repo(repo, action) => Some((repo.clone(), *action)),
-        _ => None,
-    };
-    let outcome = app
-        .read(move |p| {
-            let caller = match (presented, claims) {
-                (Presented::Bearer(_), Some(claims)) => {
-                    let valid = match &claims.cred {
-                        Some(c) => auth::credential_still_valid(&p.models, c)?,
-                        None => true,
-                    };
-                    let principal = auth::subject_principal(&p.models, &claims.sub)?;
-                    if !valid || (principal.is_none() && !claims.sub.is_empty()) {
-                        return Ok(Err("the credential behind this token no longer works"));
-                    }
-                    Caller::Token { claims, principal }
-                }
-                (Presented::Basic { user, password }, _) => {
-                    match auth::check_docker_login(&p.models, &p.settings, &user, &password)? {
-                        Ok(a) => Caller::User(a),
-                        Err(AuthError::PasswordNotAccepted) => return Ok(Err(
-                            "account passwords open console and API sessions only; log in with an access key or a temporary login",
-                        )),
-                        Err(AuthError::Invalid) => return Ok(Err("wrong user name or password")),
-                    }
-                }
-                _ => Caller::Anonymous,
-            };
-            let allowed = match (&caller, &wanted) {
-                (_, None) => true,
-                (Caller::Token { claims, .. }, Some((repo, action))) => token_grants(claims, repo, *action),
-                (caller, Some((repo, action))) => {
-                    let level = auth::repo_level(&p.models, &p.settings, caller.principal(), repo)?;
-                    allows(level, *action)
-                }
-            };
-            Ok(Ok((caller, allowed)))
+) -> Result<Caller, ApiError> {
+    auth::authenticate(app, origin, headers, auth::Surface::Registry)
+        .await
+        .map_err(|e| match &e {
+            AuthError::Store(_) | AuthError::Throttled(_) => ApiError::from(e),
+            _ => challenge(app, headers, Asks::Nothing, &e.to_string()),
         })
-        .await?;
-    outcome.map_err(invalid)
 }
 
-/// Whether a token grants an action on a repository.
-fn token_grants(claims: &Claims, repo: &RepoPath, action: Action) -> bool {
-    let name = repo.to_string();
-    claims.access.iter().any(|a| {
-        a.kind == "repository" && a.name == name && a.actions.iter().any(|x| x == action.as_str())
-    })
-}
-
-/// Turns an authorization outcome into the answer. Anonymous callers who
-/// lack access get 401 with a challenge (so clients log in); authenticated
-/// ones get 403 `DENIED`, the same for a private repository of another
-/// account as for a missing one, and the refusal is recorded for the audit
-/// trail.
-pub async fn enforce(
+/// Lets a request through or answers it:
+/// - a token that grants the level passes;
+/// - a caller whose identity holds the level but whose token does not gets
+///   `401` with `error="insufficient_scope"`, so step-wise clients widen
+///   their token;
+/// - an anonymous caller without access gets a challenge to log in;
+/// - an authenticated one gets `403 DENIED`, the same for a private
+///   repository of another account as for a missing one, and the refusal is
+///   recorded for the audit trail.
+pub async fn admit(
     app: &AppState,
     headers: &HeaderMap,
     caller: &Caller,
-    allowed: bool,
     needs: &Needs,
-    meta: &RequestMeta,
 ) -> Result<(), ApiError> {
-    let (repo, action) = match needs {
+    let (repo, level) = match needs {
         Needs::Catalog => return Ok(()),
         // The version check always challenges a caller without credentials:
-        // that challenge is how clients discover the token service. Anonymous
-        // pulls then go through an anonymous token.
-        Needs::Nothing => {
-            return match caller {
-                Caller::Anonymous => {
-                    Err(unauthorized(app, headers, None, "authentication required"))
-                }
-                _ => Ok(()),
-            }
+        // that challenge is how clients discover the token service.
+        // Anonymous pulls then go through an anonymous token.
+        Needs::Nothing if caller.principal.is_none() && caller.grants.is_none() => {
+            return Err(challenge(
+                app,
+                headers,
+                Asks::Nothing,
+                "authentication required",
+            ))
         }
-        Needs::Repo(repo, action) => (repo, *action),
+        Needs::Nothing => return Ok(()),
+        Needs::Repo(repo, level) => (repo, *level),
     };
-    if allowed {
+    if caller.token_allows(repo, level) == Some(true) {
         return Ok(());
     }
-    let Some(principal) = caller.principal() else {
-        let scope = match action {
-            Action::Pull => format!("repository:{repo}:pull"),
-            other => format!("repository:{repo}:pull,{}", other.as_str()),
-        };
-        return Err(unauthorized(
+    let holds = auth::holds(app, caller, repo, level).await?;
+    match (holds, caller.grants.is_some(), &caller.principal) {
+        (true, false, _) => Ok(()),
+        (true, true, _) => Err(challenge(
             app,
             headers,
-            Some(scope),
+            Asks::Missing(repo, level),
+            "the token does not grant this action",
+        )),
+        (false, _, None) => Err(challenge(
+            app,
+            headers,
+            Asks::Session(repo, level),
             "authentication required",
-        ));
-    };
-    record_denial(app, principal, action.as_str(), &repo.to_string(), meta).await;
-    Err(ApiError::Denied(DENIED_MESSAGE.into()))
-}
-
-/// Appends an `AccessDenied` event. A failure to record is logged, not
-/// shown: the refusal stands either way.
-pub async fn record_denial(
-    app: &AppState,
-    principal: &Principal,
-    action: &str,
-    resource: &str,
-    meta: &RequestMeta,
-) {
-    let command = Command::RecordDenial {
-        account: principal.account.clone(),
-        user: principal.user.clone(),
-        action: action.to_owned(),
-        resource: resource.to_owned(),
-    };
-    if let Err(e) = app.engine.submit(command, meta.clone()).await {
-        tracing::error!(error = %e, "could not record a denied attempt");
+        )),
+        (false, _, Some(_)) => {
+            let action = Action::granting(level).as_str();
+            auth::record_denial(app, caller, action, &repo.to_string()).await;
+            Err(ApiError::Denied(DENIED_MESSAGE.into()))
+        }
     }
 }

@@ -8,6 +8,8 @@ use berth_domain::DomainError;
 use berth_store::StoreError;
 use thiserror::Error;
 
+use crate::auth::AuthError;
+
 /// Errors of the HTTP layer.
 #[derive(Debug, Error)]
 pub enum ApiError {
@@ -56,6 +58,15 @@ pub enum ApiError {
     /// Too many failed logins; retry after this many seconds.
     #[error("too many failed logins; retry in {0} seconds")]
     TooManyRequests(u64),
+    /// A management request field that names something that does not
+    /// exist (a grantee, say).
+    #[error("{message}")]
+    Unknown {
+        /// The JSON field at fault.
+        field: String,
+        /// What it names.
+        message: String,
+    },
     /// A management request field that is missing or wrong.
     #[error("{message}")]
     Invalid {
@@ -71,6 +82,21 @@ impl From<StoreError> for ApiError {
         match e {
             StoreError::Rejected(d) => Self::Domain(d),
             other => Self::Store(other),
+        }
+    }
+}
+
+/// Refused credentials: `401`, or `429` when throttled. The registry
+/// routes add their challenge on top (see `access`).
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        match e {
+            AuthError::Store(s) => s.into(),
+            AuthError::Throttled(wait) => Self::TooManyRequests(wait.as_secs().max(1)),
+            other => Self::Unauthorized {
+                message: other.to_string(),
+                challenge: None,
+            },
         }
     }
 }
@@ -116,6 +142,7 @@ impl ApiError {
             Self::Denied(_) => "DENIED",
             Self::TooManyRequests(_) => "TOOMANYREQUESTS",
             Self::Invalid { .. } => "INVALID",
+            Self::Unknown { .. } => "NOT_FOUND",
         }
     }
 
@@ -153,6 +180,7 @@ impl ApiError {
             Self::Denied(_) => StatusCode::FORBIDDEN,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             Self::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Self::Unknown { .. } => StatusCode::NOT_FOUND,
         }
     }
 }
@@ -189,7 +217,7 @@ impl ApiError {
     /// The management API's error shape: `{"code","message","field"}`.
     pub fn into_manage_response(self) -> Response {
         let field = match &self {
-            Self::Invalid { field, .. } => Some(field.clone()),
+            Self::Invalid { field, .. } | Self::Unknown { field, .. } => Some(field.clone()),
             _ => None,
         };
         let body = serde_json::json!({

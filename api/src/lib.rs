@@ -3,11 +3,11 @@
 
 pub mod access;
 pub mod auth;
-pub mod credentials;
 pub mod endpoint;
 pub mod error;
 mod manage;
 mod registry;
+pub mod request;
 pub mod state;
 mod token_service;
 
@@ -20,20 +20,8 @@ use axum::Router;
 use uuid::Uuid;
 
 pub use error::ApiError;
+pub use request::RequestId;
 pub use state::{AppState, Parts};
-
-/// The id given to each request, shared by the access log and the events it
-/// causes.
-#[derive(Debug, Clone, Copy)]
-pub struct RequestId(pub Uuid);
-
-/// The client's address as this server sees it (tests that drive the router
-/// without a socket have none).
-pub(crate) fn client_addr(extensions: &axum::http::Extensions) -> Option<String> {
-    extensions
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .map(|c| c.0.ip().to_string())
-}
 
 /// The whole service.
 pub fn router(state: AppState) -> Router {

@@ -9,7 +9,6 @@ use berth_store::{BlobStore, Engine, EventLog, StoreError, Uploads};
 use crate::auth::limiter::LoginLimiter;
 use crate::auth::token::SigningKey;
 use crate::auth::Settings;
-use crate::error::ApiError;
 
 /// The service's shared state. Cloning is cheap.
 #[derive(Clone)]
@@ -23,8 +22,8 @@ pub struct Parts {
     pub log: EventLog,
     /// Read models for every query.
     pub models: ReadModels,
-    /// Blob files.
-    pub blobs: BlobStore,
+    /// Blob bytes.
+    pub blobs: Arc<dyn BlobStore>,
     /// Upload sessions.
     pub uploads: Uploads,
     /// Authentication and authorization settings.
@@ -43,16 +42,13 @@ impl AppState {
 
     /// Runs a synchronous storage read off the async workers (fjall and the
     /// filesystem block).
-    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Parts) -> Result<T, StoreError> + Send + 'static,
     {
         let parts = self.0.clone();
-        tokio::task::spawn_blocking(move || f(&parts))
-            .await
-            .map_err(|e| ApiError::Store(StoreError::Io(std::io::Error::other(e))))?
-            .map_err(ApiError::from)
+        tokio::task::spawn_blocking(move || f(&parts)).await?
     }
 }
 

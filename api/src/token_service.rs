@@ -12,9 +12,9 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::auth::token::{sign, Access, Claims};
-use crate::auth::{self, presented, AuthError, Authenticated, Presented};
+use crate::auth::{self, levels, Surface};
 use crate::error::ApiError;
-use crate::registry::query_pairs;
+use crate::request::{query_pairs, Origin};
 use crate::state::AppState;
 
 /// One requested scope: `repository:<name>:<actions>`.
@@ -38,56 +38,21 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Response {
 }
 
 async fn issue(app: AppState, req: Request) -> Result<Response, ApiError> {
-    let client = crate::client_addr(req.extensions()).unwrap_or_default();
-    let unauthorized = |m: &str| ApiError::Unauthorized {
-        message: m.to_owned(),
-        challenge: None,
-    };
-    let authenticated: Option<Authenticated> = match presented(req.headers())
-        .map_err(|_| unauthorized("malformed Authorization header"))?
-    {
-        Presented::Nothing => None,
-        Presented::Bearer(_) => {
-            return Err(unauthorized("the token service takes Basic credentials"))
-        }
-        Presented::Basic { user, password } => {
-            if let Err(wait) = app.limiter.check(&user, &client) {
-                return Err(ApiError::TooManyRequests(wait.as_secs().max(1)));
-            }
-            let login = user.clone();
-            let result = app
-                .read(move |p| auth::check_docker_login(&p.models, &p.settings, &user, &password))
-                .await?;
-            match result {
-                Ok(a) => {
-                    app.limiter.succeeded(&login, &client);
-                    Some(a)
-                }
-                Err(AuthError::PasswordNotAccepted) => {
-                    return Err(unauthorized(
-                        "account passwords open console and API sessions only; log in with an access key or a temporary login",
-                    ))
-                }
-                Err(AuthError::Invalid) => {
-                    app.limiter.failed(&login, &client);
-                    return Err(unauthorized("wrong user name or password"));
-                }
-            }
-        }
-    };
+    let origin = Origin::of(req.extensions(), req.headers());
+    let caller = auth::authenticate(&app, origin, req.headers(), Surface::TokenService).await?;
     let scopes: Vec<(RepoPath, Vec<Action>)> = query_pairs(req.uri().query())
         .filter(|(k, _)| k == "scope")
         .flat_map(|(_, v)| v.split(' ').filter_map(parse_scope).collect::<Vec<_>>())
         .collect();
-    let principal = authenticated.as_ref().map(|a| a.principal.clone());
+    let principal = caller.principal.clone();
     let access = app
         .read(move |p| {
             let mut out = Vec::new();
             for (repo, wanted) in scopes {
-                let level = auth::repo_level(&p.models, &p.settings, principal.as_ref(), &repo)?;
+                let level = levels::repo_level(&p.models, &p.settings, principal.as_ref(), &repo)?;
                 let actions: Vec<String> = wanted
                     .into_iter()
-                    .filter(|a| allows(level, *a))
+                    .filter(|a| allows(level, a.needs()))
                     .map(|a| a.as_str().to_owned())
                     .collect();
                 out.push(Access {
@@ -103,9 +68,10 @@ async fn issue(app: AppState, req: Request) -> Result<Response, ApiError> {
     let ttl = i64::try_from(app.settings.token_ttl.as_secs()).unwrap_or(300);
     let claims = Claims {
         iss: "berth".into(),
-        sub: authenticated
+        sub: caller
+            .principal
             .as_ref()
-            .map(|a| format!("{}/{}", a.principal.account, a.principal.user))
+            .map(|p| format!("{}/{}", p.account, p.user))
             .unwrap_or_default(),
         aud: app.settings.service.clone(),
         exp: now + ttl,
@@ -113,8 +79,8 @@ async fn issue(app: AppState, req: Request) -> Result<Response, ApiError> {
         iat: now,
         jti: Uuid::new_v4().to_string(),
         access,
-        cred: authenticated.as_ref().map(|a| a.credential.clone()),
-        kind: authenticated.as_ref().map(|a| a.kind),
+        kind: caller.principal.as_ref().map(|_| caller.credential),
+        cred: caller.credential_id,
     };
     let token = sign(&app.key, &claims);
     let issued_at = chrono::DateTime::from_timestamp(now, 0)

@@ -1,204 +1,28 @@
-//! Commands: what a caller asks the registry to change.
+//! Commands: what a caller asks the registry to change, routed to the
+//! aggregate that decides them.
 
-use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::credentials::PasswordHash;
-use crate::digest::Digest;
-use crate::manifest::ParsedManifest;
-use crate::names::{AccountName, OrgName, RepoPath, TagName, UserName};
-use crate::policy::Level;
+use crate::account::{self, AccountCommand};
+use crate::error::DomainError;
+use crate::event::Event;
+use crate::loaded::Loaded;
+use crate::names::{AccountName, OrgName, RepoPath, UserName};
+use crate::organization::{self, OrgCommand};
+use crate::repository::{self, RepoCommand};
 
-/// A request to change the registry, decided by [`crate::decide`].
+/// A request to change the registry, decided by [`decide`].
+// A command is built once and moved once, into the writer's queue; boxing
+// the large repository variant would only add an allocation per push.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
-    /// Link a blob whose bytes were just verified and stored.
-    LinkUploadedBlob {
-        /// Who pushes, when known: owns an organization the push creates.
-        by: Option<Owner>,
-        /// Target repository.
-        repo: RepoPath,
-        /// Verified digest.
-        digest: Digest,
-        /// Size in bytes.
-        size: u64,
-    },
-    /// Link a blob that another repository already holds.
-    MountBlob {
-        /// Who pushes, when known.
-        by: Option<Owner>,
-        /// Target repository.
-        repo: RepoPath,
-        /// The blob.
-        digest: Digest,
-        /// Source repository.
-        from: RepoPath,
-    },
-    /// Store a manifest, optionally pointing a tag at it.
-    PushManifest {
-        /// Who pushes, when known.
-        by: Option<Owner>,
-        /// Target repository.
-        repo: RepoPath,
-        /// Tag named in the URL, if the reference was a tag.
-        tag: Option<TagName>,
-        /// Digest of the manifest bytes.
-        digest: Digest,
-        /// Size of the manifest bytes.
-        size: u64,
-        /// What the manifest references.
-        manifest: ParsedManifest,
-    },
-    /// Remove a tag.
-    DeleteTag {
-        /// Repository.
-        repo: RepoPath,
-        /// The tag.
-        tag: TagName,
-    },
-    /// Remove a manifest and every tag pointing at it.
-    DeleteManifest {
-        /// Repository.
-        repo: RepoPath,
-        /// The manifest.
-        digest: Digest,
-    },
-    /// Unlink a blob from a repository.
-    DeleteBlob {
-        /// Repository.
-        repo: RepoPath,
-        /// The blob.
-        digest: Digest,
-    },
-    /// Create an account with its first (admin) user.
-    CreateAccount {
-        /// The new account's name.
-        account: AccountName,
-        /// Its first user, who administers it.
-        admin_user: UserName,
-        /// Verifier of that user's password.
-        admin_password: PasswordHash,
-    },
-    /// Create an organization explicitly.
-    CreateNamespace {
-        /// The name.
-        org: OrgName,
-        /// The creator and their account's quota.
-        by: Owner,
-    },
-    /// Make a repository public or private.
-    SetVisibility {
-        /// The repository.
-        repo: RepoPath,
-        /// Public or not.
-        public: bool,
-    },
-    /// Give a user of the owning account a level on an organization.
-    GrantOrgAccess {
-        /// The organization.
-        org: OrgName,
-        /// The grantee's account.
-        account: AccountName,
-        /// The grantee.
-        user: UserName,
-        /// The level.
-        level: Level,
-    },
-    /// Give a user of the owning account a level on one repository.
-    GrantRepoAccess {
-        /// The repository.
-        repo: RepoPath,
-        /// The grantee's account (the organization's owner).
-        account: AccountName,
-        /// The grantee.
-        user: UserName,
-        /// The level.
-        level: Level,
-    },
-    /// Record a new access key of a user.
-    CreateAccessKey {
-        /// The user's account.
-        account: AccountName,
-        /// The user.
-        user: UserName,
-        /// The key id.
-        ak: String,
-        /// SHA-256 (hex) of the login password the key yields.
-        verifier: String,
-    },
-    /// Enable or disable an access key.
-    SetAccessKeyEnabled {
-        /// The user's account.
-        account: AccountName,
-        /// The user.
-        user: UserName,
-        /// The key id.
-        ak: String,
-        /// Whether it works.
-        enabled: bool,
-    },
-    /// Delete an access key.
-    DeleteAccessKey {
-        /// The user's account.
-        account: AccountName,
-        /// The user.
-        user: UserName,
-        /// The key id.
-        ak: String,
-    },
-    /// Record a temporary docker login.
-    IssueTemporaryLogin {
-        /// The user's account.
-        account: AccountName,
-        /// The user.
-        user: UserName,
-        /// The login id.
-        login_id: String,
-        /// SHA-256 (hex) of its secret.
-        verifier: String,
-        /// When it stops working.
-        expires_at: DateTime<Utc>,
-    },
-    /// Record that an authenticated user was refused.
-    RecordDenial {
-        /// The user's account.
-        account: AccountName,
-        /// The user.
-        user: UserName,
-        /// What they tried.
-        action: String,
-        /// On what.
-        resource: String,
-    },
-    /// Replace a user's password.
-    ChangePassword {
-        /// The user's account.
-        account: AccountName,
-        /// The user.
-        user: UserName,
-        /// Verifier of the new password.
-        password: PasswordHash,
-    },
-    /// Disable or re-enable a user.
-    SetUserEnabled {
-        /// The user's account.
-        account: AccountName,
-        /// The user.
-        user: UserName,
-        /// Whether they may log in.
-        enabled: bool,
-    },
-    /// Add a user to an existing account.
-    CreateUser {
-        /// The account.
-        account: AccountName,
-        /// The new user's name.
-        user: UserName,
-        /// Whether the user administers the account.
-        admin: bool,
-        /// Verifier of the user's password.
-        password: PasswordHash,
-    },
+    /// About an organization.
+    Org(OrgCommand),
+    /// About a repository.
+    Repo(RepoCommand),
+    /// About an account or one of its users.
+    Account(AccountCommand),
 }
 
 /// The user on whose behalf an organization may be created, with the quota
@@ -228,50 +52,18 @@ impl Command {
     /// The names whose state the decision needs.
     pub fn touches(&self) -> Touches<'_> {
         match self {
-            Self::MountBlob { repo, from, by, .. } => Touches {
-                repos: vec![repo, from],
-                accounts: by.iter().map(|o| &o.account).collect(),
+            Self::Org(c) => Touches {
+                orgs: vec![c.org()],
+                accounts: vec![c.account()],
                 ..Touches::default()
             },
-            Self::LinkUploadedBlob { repo, by, .. } | Self::PushManifest { repo, by, .. } => {
-                Touches {
-                    repos: vec![repo],
-                    accounts: by.iter().map(|o| &o.account).collect(),
-                    ..Touches::default()
-                }
-            }
-            Self::DeleteTag { repo, .. }
-            | Self::DeleteManifest { repo, .. }
-            | Self::DeleteBlob { repo, .. }
-            | Self::SetVisibility { repo, .. } => Touches {
-                repos: vec![repo],
+            Self::Repo(c) => Touches {
+                repos: std::iter::once(c.repo()).chain(c.source()).collect(),
+                accounts: c.account().into_iter().collect(),
                 ..Touches::default()
             },
-            Self::GrantRepoAccess { repo, account, .. } => Touches {
-                repos: vec![repo],
-                accounts: vec![account],
-                ..Touches::default()
-            },
-            Self::CreateNamespace { org, by } => Touches {
-                orgs: vec![org],
-                accounts: vec![&by.account],
-                ..Touches::default()
-            },
-            Self::GrantOrgAccess { org, account, .. } => Touches {
-                orgs: vec![org],
-                accounts: vec![account],
-                ..Touches::default()
-            },
-            Self::CreateAccount { account, .. }
-            | Self::CreateUser { account, .. }
-            | Self::CreateAccessKey { account, .. }
-            | Self::SetAccessKeyEnabled { account, .. }
-            | Self::DeleteAccessKey { account, .. }
-            | Self::IssueTemporaryLogin { account, .. }
-            | Self::RecordDenial { account, .. }
-            | Self::ChangePassword { account, .. }
-            | Self::SetUserEnabled { account, .. } => Touches {
-                accounts: vec![account],
+            Self::Account(c) => Touches {
+                accounts: vec![c.account()],
                 ..Touches::default()
             },
         }
@@ -289,4 +81,14 @@ pub struct Fresh {
     pub account_id: Uuid,
     /// Id for a user created by this command.
     pub user_id: Uuid,
+}
+
+/// Decides which events follow from `cmd` given the loaded aggregates, or
+/// why none may. Pure: the new ids come in `fresh`.
+pub fn decide(state: &Loaded, cmd: &Command, fresh: Fresh) -> Result<Vec<Event>, DomainError> {
+    match cmd {
+        Command::Org(c) => organization::decide(state, c, fresh),
+        Command::Repo(c) => repository::decide(state, c, fresh),
+        Command::Account(c) => account::decide(state, c, fresh),
+    }
 }

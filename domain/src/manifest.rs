@@ -18,10 +18,14 @@ pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.mani
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 /// OCI image index (multi-platform or artifact index).
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-/// Docker's foreign (non-distributable) layers: referenced by URL, never pushed.
-const FOREIGN_LAYERS: [&str; 2] = [
+/// Non-distributable layers (Docker's foreign layers and OCI's
+/// non-distributable ones): the manifest may say where they live, they are
+/// never pushed, so a registry neither needs nor counts them.
+const FOREIGN_LAYERS: [&str; 4] = [
     "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar",
     "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
 ];
 
 /// What a manifest references, as learned from its body.
@@ -47,8 +51,6 @@ struct RawDescriptor {
     media_type: Option<String>,
     digest: String,
     size: i64,
-    #[serde(default)]
-    urls: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -135,8 +137,7 @@ pub fn parse_manifest(
                 let foreign = layer
                     .media_type
                     .as_deref()
-                    .is_some_and(|t| FOREIGN_LAYERS.contains(&t))
-                    && !layer.urls.is_empty();
+                    .is_some_and(|t| FOREIGN_LAYERS.contains(&t));
                 if !foreign {
                     blobs.push(digest);
                 }
@@ -200,6 +201,21 @@ mod tests {
             m.artifact_type.as_deref(),
             Some("application/vnd.oci.image.config.v1+json")
         );
+    }
+
+    #[test]
+    fn non_distributable_layers_are_not_required() {
+        for media in FOREIGN_LAYERS {
+            let body = format!(
+                r#"{{"schemaVersion":2,"mediaType":"{OCI_MANIFEST}","config":{{"mediaType":"x","digest":"{}","size":1}},"layers":[{{"mediaType":"{media}","digest":"{}","size":5}},{{"mediaType":"l","digest":"{}","size":2}}]}}"#,
+                d('a'),
+                d('b'),
+                d('c')
+            );
+            let m = parse_manifest(None, body.as_bytes()).unwrap();
+            let needed: Vec<String> = m.blobs.iter().map(ToString::to_string).collect();
+            assert_eq!(needed, [d('a'), d('c')], "{media}");
+        }
     }
 
     #[test]

@@ -82,6 +82,15 @@ impl Action {
             Self::Delete => Level::Manage,
         }
     }
+
+    /// The scope word that stands for a level in a registry token.
+    pub fn granting(level: Level) -> Self {
+        match level {
+            Level::Read => Self::Pull,
+            Level::Edit => Self::Push,
+            Level::Manage => Self::Delete,
+        }
+    }
 }
 
 /// An authenticated user, as the policy sees them.
@@ -108,6 +117,8 @@ pub struct OrgFacts {
     /// The owning account; `None` for organizations created before accounts
     /// existed, which only the operator manages.
     pub owner: Option<AccountName>,
+    /// The user who created it (inside the owning account).
+    pub creator: Option<UserName>,
     /// The caller's own grant on the organization, if any.
     pub grant: Option<Level>,
 }
@@ -123,11 +134,32 @@ pub struct RepoFacts {
     pub grant: Option<Level>,
 }
 
+/// Whether a principal administers an account: its own admins, and the
+/// operator for every account.
+pub fn manages_account(p: &Principal, account: &AccountName) -> bool {
+    p.is_operator() || (p.account_admin && &p.account == account)
+}
+
+/// The level a principal holds on an existing organization itself: manage
+/// for whoever administers the owning account and for its creator, else the
+/// principal's own grant.
+pub fn org_level(p: &Principal, org: &OrgFacts) -> Option<Level> {
+    let owner_admin = match &org.owner {
+        Some(owner) => manages_account(p, owner),
+        None => p.is_operator(),
+    };
+    let creator = org.owner.as_ref() == Some(&p.account) && org.creator.as_ref() == Some(&p.user);
+    if owner_admin || creator {
+        return Some(Level::Manage);
+    }
+    org.grant
+}
+
 /// The level a caller holds on a repository of an existing organization:
-/// the highest of ownership (account admins and the operator manage), org
-/// grant, repository grant, and read for public repositories. Repository
-/// grants add to organization grants and never remove.
-pub fn level_on_repo(
+/// the highest of the organization level, the repository grant, and read for
+/// public repositories. Repository grants add to organization grants and
+/// never remove.
+pub fn repo_level(
     caller: Option<&Principal>,
     org: &OrgFacts,
     repo: &RepoFacts,
@@ -137,18 +169,37 @@ pub fn level_on_repo(
     let Some(p) = caller else {
         return public_read.filter(|_| anonymous_pull);
     };
-    let owner_admin =
-        p.is_operator() || (p.account_admin && org.owner.as_ref() == Some(&p.account));
-    let owned = owner_admin.then_some(Level::Manage);
-    [owned, org.grant, repo.grant, public_read]
+    [org_level(p, org), repo.grant, public_read]
         .into_iter()
         .flatten()
         .max()
 }
 
-/// Whether a caller may perform an action on a repository.
-pub fn allows(level: Option<Level>, action: Action) -> bool {
-    level.is_some_and(|l| l >= action.needs())
+/// The level a caller holds on a repository whose organization does not
+/// exist yet: an authenticated caller whose account is within its quota may
+/// create it by pushing (edit); nobody else gets anything.
+pub fn unclaimed_level(caller: Option<&Principal>, owned: usize, quota: usize) -> Option<Level> {
+    caller.and(Some(Level::Edit)).filter(|_| owned < quota)
+}
+
+/// Whether a principal may change a user: users change their own password;
+/// whoever administers the account changes anyone's password and disables
+/// or re-enables users, but not themselves.
+pub fn may_update_user(
+    p: &Principal,
+    account: &AccountName,
+    user: &UserName,
+    password: bool,
+    enabled: bool,
+) -> bool {
+    let is_self = &p.account == account && &p.user == user;
+    let admin = manages_account(p, account);
+    (!password || is_self || admin) && (!enabled || (admin && !is_self))
+}
+
+/// Whether a held level reaches the one needed.
+pub fn allows(level: Option<Level>, needed: Level) -> bool {
+    level.is_some_and(|l| l >= needed)
 }
 
 #[cfg(test)]
@@ -166,6 +217,7 @@ mod tests {
     fn org(owner: &str, grant: Option<Level>) -> OrgFacts {
         OrgFacts {
             owner: Some(AccountName::parse(owner).unwrap()),
+            creator: None,
             grant,
         }
     }
@@ -185,17 +237,17 @@ mod tests {
     fn owners_admins_and_operator_manage() {
         let admin = principal("acme", true);
         assert_eq!(
-            level_on_repo(Some(&admin), &org("acme", None), &PRIVATE, false),
+            repo_level(Some(&admin), &org("acme", None), &PRIVATE, false),
             Some(Level::Manage)
         );
         let operator = principal(OPERATOR_ACCOUNT, true);
         assert_eq!(
-            level_on_repo(Some(&operator), &org("acme", None), &PRIVATE, false),
+            repo_level(Some(&operator), &org("acme", None), &PRIVATE, false),
             Some(Level::Manage)
         );
         let other_admin = principal("other", true);
         assert_eq!(
-            level_on_repo(Some(&other_admin), &org("acme", None), &PRIVATE, false),
+            repo_level(Some(&other_admin), &org("acme", None), &PRIVATE, false),
             None
         );
     }
@@ -204,12 +256,12 @@ mod tests {
     fn grants_add_and_public_reads() {
         let member = principal("acme", false);
         assert_eq!(
-            level_on_repo(Some(&member), &org("acme", None), &PRIVATE, false),
+            repo_level(Some(&member), &org("acme", None), &PRIVATE, false),
             None
         );
         let read = org("acme", Some(Level::Read));
         assert_eq!(
-            level_on_repo(Some(&member), &read, &PRIVATE, false),
+            repo_level(Some(&member), &read, &PRIVATE, false),
             Some(Level::Read)
         );
         let repo_edit = RepoFacts {
@@ -217,33 +269,70 @@ mod tests {
             ..PRIVATE
         };
         assert_eq!(
-            level_on_repo(Some(&member), &read, &repo_edit, false),
+            repo_level(Some(&member), &read, &repo_edit, false),
             Some(Level::Edit)
         );
         let outsider = principal("other", false);
         assert_eq!(
-            level_on_repo(Some(&outsider), &org("acme", None), &PUBLIC, false),
+            repo_level(Some(&outsider), &org("acme", None), &PUBLIC, false),
             Some(Level::Read)
         );
-        assert!(!allows(Some(Level::Read), Action::Push));
-        assert!(allows(Some(Level::Edit), Action::Push));
-        assert!(!allows(Some(Level::Edit), Action::Delete));
+        assert!(!allows(Some(Level::Read), Level::Edit));
+        assert!(allows(Some(Level::Edit), Level::Edit));
+        assert!(!allows(Some(Level::Edit), Level::Manage));
     }
 
     #[test]
     fn anonymous_pull_only_of_public_and_only_when_allowed() {
         assert_eq!(
-            level_on_repo(None, &org("acme", None), &PUBLIC, true),
+            repo_level(None, &org("acme", None), &PUBLIC, true),
             Some(Level::Read)
         );
+        assert_eq!(repo_level(None, &org("acme", None), &PUBLIC, false), None);
+        assert_eq!(repo_level(None, &org("acme", None), &PRIVATE, true), None);
+    }
+
+    #[test]
+    fn creators_manage_their_organization() {
+        let member = principal("acme", false);
+        let created = OrgFacts {
+            creator: Some(member.user.clone()),
+            ..org("acme", None)
+        };
+        assert_eq!(org_level(&member, &created), Some(Level::Manage));
+        let outsider = principal("other", false);
+        let foreign = OrgFacts {
+            creator: Some(outsider.user.clone()),
+            ..org("acme", None)
+        };
         assert_eq!(
-            level_on_repo(None, &org("acme", None), &PUBLIC, false),
-            None
+            org_level(&outsider, &foreign),
+            None,
+            "same user name, other account"
         );
-        assert_eq!(
-            level_on_repo(None, &org("acme", None), &PRIVATE, true),
-            None
-        );
+    }
+
+    #[test]
+    fn unclaimed_organizations_are_pushable_within_the_quota() {
+        let member = principal("acme", false);
+        assert_eq!(unclaimed_level(Some(&member), 1, 2), Some(Level::Edit));
+        assert_eq!(unclaimed_level(Some(&member), 2, 2), None);
+        assert_eq!(unclaimed_level(None, 0, 2), None);
+    }
+
+    #[test]
+    fn who_may_update_a_user() {
+        let admin = principal("acme", true);
+        let member = principal("acme", false);
+        let acme = AccountName::parse("acme").unwrap();
+        let other = UserName::parse("bob").unwrap();
+        assert!(may_update_user(&member, &acme, &member.user, true, false));
+        assert!(!may_update_user(&member, &acme, &member.user, false, true));
+        assert!(!may_update_user(&member, &acme, &other, true, false));
+        assert!(may_update_user(&admin, &acme, &other, true, true));
+        assert!(!may_update_user(&admin, &acme, &admin.user, false, true));
+        let outsider = principal("other", true);
+        assert!(!may_update_user(&outsider, &acme, &other, true, false));
     }
 
     #[test]

@@ -3,10 +3,10 @@
 
 use std::collections::HashMap;
 
-use berth_domain::{AccountName, AccountState, Event, PasswordHash, UserName, UserState};
-use berth_store::{Recorded, StoreError};
+use berth_domain::{Account, AccountName, Event, PasswordHash, User, UserName};
+use berth_store::{Batch, EventLog, Recorded, StoreError, Table};
 use chrono::{DateTime, Utc};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -61,14 +61,14 @@ pub struct TemporaryLoginRow {
 /// The accounts read model: accounts, users, access keys, temporary logins.
 #[derive(Clone)]
 pub struct Accounts {
-    pub(crate) rows: Keyspace,
-    pub(crate) users: Keyspace,
-    pub(crate) passwords: Keyspace,
-    pub(crate) disabled_users: Keyspace,
-    pub(crate) keys: Keyspace,
-    pub(crate) user_keys: Keyspace,
-    pub(crate) disabled_keys: Keyspace,
-    pub(crate) temporary: Keyspace,
+    pub(crate) rows: Table,
+    pub(crate) users: Table,
+    pub(crate) passwords: Table,
+    pub(crate) disabled_users: Table,
+    pub(crate) keys: Table,
+    pub(crate) user_keys: Table,
+    pub(crate) disabled_keys: Table,
+    pub(crate) temporary: Table,
 }
 
 fn user_key_entry(account: &AccountName, user: &UserName, ak: &str) -> Vec<u8> {
@@ -93,20 +93,20 @@ fn account_prefix(account: &AccountName) -> Vec<u8> {
 }
 
 impl Accounts {
-    pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
+    pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
-            rows: db.keyspace("p_accounts", KeyspaceCreateOptions::default)?,
-            users: db.keyspace("p_users", KeyspaceCreateOptions::default)?,
-            passwords: db.keyspace("p_user_passwords", KeyspaceCreateOptions::default)?,
-            disabled_users: db.keyspace("p_disabled_users", KeyspaceCreateOptions::default)?,
-            keys: db.keyspace("p_access_keys", KeyspaceCreateOptions::default)?,
-            user_keys: db.keyspace("p_user_keys", KeyspaceCreateOptions::default)?,
-            disabled_keys: db.keyspace("p_disabled_keys", KeyspaceCreateOptions::default)?,
-            temporary: db.keyspace("p_temporary_logins", KeyspaceCreateOptions::default)?,
+            rows: log.table("p_accounts")?,
+            users: log.table("p_users")?,
+            passwords: log.table("p_user_passwords")?,
+            disabled_users: log.table("p_disabled_users")?,
+            keys: log.table("p_access_keys")?,
+            user_keys: log.table("p_user_keys")?,
+            disabled_keys: log.table("p_disabled_keys")?,
+            temporary: log.table("p_temporary_logins")?,
         })
     }
 
-    pub(crate) fn apply(&self, batch: &mut OwnedWriteBatch, rec: &Recorded) {
+    pub(crate) fn apply(&self, batch: &mut Batch, rec: &Recorded) {
         match &rec.event {
             Event::AccountCreated {
                 account_id,
@@ -237,7 +237,7 @@ impl Accounts {
 
     /// Whether a user is disabled.
     pub fn is_disabled(&self, account: &AccountName, user: &UserName) -> Result<bool, StoreError> {
-        Ok(self.disabled_users.contains_key(user_key(account, user))?)
+        self.disabled_users.contains(user_key(account, user))
     }
 
     /// One access key.
@@ -247,7 +247,7 @@ impl Accounts {
 
     /// Whether an existing access key is enabled.
     pub fn key_enabled(&self, ak: &str) -> Result<bool, StoreError> {
-        Ok(!self.disabled_keys.contains_key(ak)?)
+        Ok(!self.disabled_keys.contains(ak)?)
     }
 
     /// A user's access keys, in key-id order, with whether each is enabled.
@@ -260,7 +260,7 @@ impl Accounts {
         prefix.push(0);
         let mut out = Vec::new();
         for item in self.user_keys.prefix(&prefix) {
-            let k = item.key()?;
+            let k = item?.0;
             let ak = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
             if let Some(row) = self.key(&ak)? {
                 let enabled = self.key_enabled(&ak)?;
@@ -278,14 +278,14 @@ impl Accounts {
             .transpose()
     }
 
-    pub(crate) fn load(&self, account: &AccountName) -> Result<Option<AccountState>, StoreError> {
+    pub(crate) fn load(&self, account: &AccountName) -> Result<Option<Account>, StoreError> {
         let Some(row) = self.get(account)? else {
             return Ok(None);
         };
         let prefix = account_prefix(account);
         let mut users = HashMap::new();
         for item in self.users.prefix(&prefix) {
-            let (k, v) = item.into_inner()?;
+            let (k, v) = item?;
             let name = UserName::parse(&String::from_utf8_lossy(&k[prefix.len()..]))?;
             let user: UserRow = decode(&v)?;
             let keys = self
@@ -296,17 +296,15 @@ impl Accounts {
             let disabled = self.is_disabled(account, &name)?;
             users.insert(
                 name,
-                UserState {
+                User {
                     id: user.id,
-                    version: 0,
                     keys,
                     disabled,
                 },
             );
         }
-        Ok(Some(AccountState {
+        Ok(Some(Account {
             id: row.id,
-            version: 0,
             users,
             orgs: 0,
         }))

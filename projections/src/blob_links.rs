@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use berth_domain::{Digest, Event};
-use berth_store::{Recorded, StoreError};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+use berth_store::{Batch, EventLog, Recorded, StoreError, Table};
+
 use uuid::Uuid;
 
 use crate::keys::{repo_key, suffix};
@@ -13,7 +13,7 @@ use crate::keys::{repo_key, suffix};
 /// The blob links read model.
 #[derive(Clone)]
 pub struct BlobLinks {
-    pub(crate) rows: Keyspace,
+    pub(crate) rows: Table,
 }
 
 fn size_of(bytes: &[u8]) -> u64 {
@@ -21,13 +21,13 @@ fn size_of(bytes: &[u8]) -> u64 {
 }
 
 impl BlobLinks {
-    pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
+    pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
-            rows: db.keyspace("p_blob_links", KeyspaceCreateOptions::default)?,
+            rows: log.table("p_blob_links")?,
         })
     }
 
-    pub(crate) fn apply(&self, batch: &mut OwnedWriteBatch, rec: &Recorded) {
+    pub(crate) fn apply(&self, batch: &mut Batch, rec: &Recorded) {
         match &rec.event {
             Event::BlobUploaded {
                 repo_id,
@@ -67,7 +67,7 @@ impl BlobLinks {
     pub(crate) fn load(&self, repo_id: Uuid) -> Result<HashMap<Digest, u64>, StoreError> {
         let mut out = HashMap::new();
         for item in self.rows.prefix(repo_id.as_bytes()) {
-            let (k, v) = item.into_inner()?;
+            let (k, v) = item?;
             let digest = Digest::parse(&String::from_utf8_lossy(suffix(&k)))?;
             out.insert(digest, size_of(&v));
         }

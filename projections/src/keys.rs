@@ -27,9 +27,5 @@ pub fn encode<T: Serialize>(row: &T) -> Vec<u8> {
 /// Decodes a row; a row that does not decode means the read models are
 /// damaged and must be rebuilt.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(bytes).map_err(|e| {
-        StoreError::Io(std::io::Error::other(format!(
-            "a read-model row does not decode ({e}); run `berth projections rebuild`"
-        )))
-    })
+    postcard::from_bytes(bytes).map_err(|e| StoreError::RowDamaged(e.to_string()))
 }

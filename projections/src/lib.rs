@@ -12,10 +12,9 @@ mod repositories;
 mod tags;
 
 use berth_domain::{
-    AccountName, AccountState, DomainError, OrgName, OrgState, RepoPath, RepoState,
+    Account, AccountName, DomainError, OrgName, Organization, RepoPath, Repository,
 };
-use berth_store::{EventLog, Projector, Recorded, StoreError};
-use fjall::{Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+use berth_store::{Batch, EventLog, Projector, Recorded, StateLoader, StoreError, Table};
 use sha2::{Digest as _, Sha256};
 
 pub use accounts::{AccessKeyRow, AccountRow, Accounts, TemporaryLoginRow, UserRow};
@@ -46,22 +45,21 @@ pub struct ReadModels {
     pub blob_links: BlobLinks,
     /// Accounts and users.
     pub accounts: Accounts,
-    checkpoints: Keyspace,
+    checkpoints: Table,
 }
 
 impl ReadModels {
     /// Opens the read models in the log's database. Rows written under
     /// another layout version are dropped, so the engine rebuilds them.
     pub fn open(log: &EventLog) -> Result<Self, StoreError> {
-        let db = log.database();
         let models = Self {
-            orgs: Orgs::open(db)?,
-            repos: Repositories::open(db)?,
-            tags: Tags::open(db)?,
-            manifests: Manifests::open(db)?,
-            blob_links: BlobLinks::open(db)?,
-            accounts: Accounts::open(db)?,
-            checkpoints: db.keyspace("p_checkpoints", KeyspaceCreateOptions::default)?,
+            orgs: Orgs::open(log)?,
+            repos: Repositories::open(log)?,
+            tags: Tags::open(log)?,
+            manifests: Manifests::open(log)?,
+            blob_links: BlobLinks::open(log)?,
+            accounts: Accounts::open(log)?,
+            checkpoints: log.table("p_checkpoints")?,
         };
         if let Some(v) = models.checkpoints.get(CHECKPOINT)? {
             let version = v
@@ -88,7 +86,7 @@ impl ReadModels {
             .ok_or_else(|| StoreError::Rejected(DomainError::RepositoryUnknown(path.clone())))
     }
 
-    fn keyspaces(&self) -> Vec<(&'static str, &Keyspace)> {
+    fn keyspaces(&self) -> Vec<(&'static str, &Table)> {
         vec![
             ("orgs", &self.orgs.rows),
             ("account_orgs", &self.orgs.by_account),
@@ -119,7 +117,7 @@ impl ReadModels {
         for (name, ks) in self.keyspaces() {
             h.update(name.as_bytes());
             for item in ks.iter() {
-                let (k, v) = item.into_inner()?;
+                let (k, v) = item?;
                 h.update((k.len() as u64).to_be_bytes());
                 h.update(&k);
                 h.update((v.len() as u64).to_be_bytes());
@@ -131,7 +129,7 @@ impl ReadModels {
 }
 
 impl Projector for ReadModels {
-    fn apply(&self, batch: &mut OwnedWriteBatch, recorded: &Recorded) -> Result<(), StoreError> {
+    fn apply(&self, batch: &mut Batch, recorded: &Recorded) -> Result<(), StoreError> {
         self.orgs.apply(batch, recorded);
         self.repos.apply(batch, recorded);
         self.tags.apply(batch, recorded);
@@ -141,7 +139,7 @@ impl Projector for ReadModels {
         Ok(())
     }
 
-    fn set_checkpoint(&self, batch: &mut OwnedWriteBatch, seq: u64) {
+    fn set_checkpoint(&self, batch: &mut Batch, seq: u64) {
         let mut v = PROJECTION_VERSION.to_be_bytes().to_vec();
         v.extend_from_slice(&seq.to_be_bytes());
         batch.insert(&self.checkpoints, CHECKPOINT, v);
@@ -162,12 +160,14 @@ impl Projector for ReadModels {
         }
         Ok(())
     }
+}
 
-    fn load_org(&self, name: &OrgName) -> Result<Option<OrgState>, StoreError> {
+impl StateLoader for ReadModels {
+    fn load_org(&self, name: &OrgName) -> Result<Option<Organization>, StoreError> {
         self.orgs.load(name)
     }
 
-    fn load_account(&self, name: &AccountName) -> Result<Option<AccountState>, StoreError> {
+    fn load_account(&self, name: &AccountName) -> Result<Option<Account>, StoreError> {
         let Some(mut account) = self.accounts.load(name)? else {
             return Ok(None);
         };
@@ -175,13 +175,12 @@ impl Projector for ReadModels {
         Ok(Some(account))
     }
 
-    fn load_repo(&self, path: &RepoPath) -> Result<Option<RepoState>, StoreError> {
+    fn load_repo(&self, path: &RepoPath) -> Result<Option<Repository>, StoreError> {
         let Some(row) = self.repos.get(path)? else {
             return Ok(None);
         };
-        Ok(Some(RepoState {
+        Ok(Some(Repository {
             id: row.id,
-            version: 0,
             blobs: self.blob_links.load(row.id)?,
             manifests: self.manifests.load(row.id)?,
             tags: self.tags.load(row.id)?,

@@ -4,9 +4,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use berth_domain::{Digest, Event, ManifestMeta};
-use berth_store::{Recorded, StoreError};
+use berth_store::{Batch, EventLog, Recorded, StoreError, Table};
 use chrono::{DateTime, Utc};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -45,8 +45,8 @@ pub struct ReferrerRow {
 /// The manifests and referrers read model.
 #[derive(Clone)]
 pub struct Manifests {
-    pub(crate) rows: Keyspace,
-    pub(crate) referrers: Keyspace,
+    pub(crate) rows: Table,
+    pub(crate) referrers: Table,
 }
 
 fn referrer_key(repo_id: Uuid, subject: &Digest, digest: &Digest) -> Vec<u8> {
@@ -57,14 +57,14 @@ fn referrer_key(repo_id: Uuid, subject: &Digest, digest: &Digest) -> Vec<u8> {
 }
 
 impl Manifests {
-    pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
+    pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
-            rows: db.keyspace("p_manifests", KeyspaceCreateOptions::default)?,
-            referrers: db.keyspace("p_referrers", KeyspaceCreateOptions::default)?,
+            rows: log.table("p_manifests")?,
+            referrers: log.table("p_referrers")?,
         })
     }
 
-    pub(crate) fn apply(&self, batch: &mut OwnedWriteBatch, rec: &Recorded) {
+    pub(crate) fn apply(&self, batch: &mut Batch, rec: &Recorded) {
         match &rec.event {
             Event::ManifestPushed {
                 repo_id,
@@ -137,7 +137,7 @@ impl Manifests {
         prefix.push(0);
         let mut out = Vec::new();
         for item in self.referrers.prefix(repo_key(repo_id, &prefix)) {
-            let (_, v) = item.into_inner()?;
+            let (_, v) = item?;
             out.push(decode(&v)?);
         }
         Ok(out)
@@ -146,7 +146,7 @@ impl Manifests {
     pub(crate) fn load(&self, repo_id: Uuid) -> Result<HashMap<Digest, ManifestMeta>, StoreError> {
         let mut out = HashMap::new();
         for item in self.rows.prefix(repo_id.as_bytes()) {
-            let (k, v) = item.into_inner()?;
+            let (k, v) = item?;
             let digest = Digest::parse(&String::from_utf8_lossy(suffix(&k)))?;
             let row: ManifestRow = decode(&v)?;
             out.insert(

@@ -1,9 +1,9 @@
 //! Organizations by name: existence, id, and how they were created.
 
-use berth_domain::{AccountName, Event, Level, OrgName, OrgState, UserName};
-use berth_store::{Recorded, StoreError};
+use berth_domain::{AccountName, Event, Level, OrgName, Organization, UserName};
+use berth_store::{Batch, EventLog, Recorded, StoreError, Table};
 use chrono::{DateTime, Utc};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -27,9 +27,9 @@ pub struct OrgRow {
 /// The organizations read model.
 #[derive(Clone)]
 pub struct Orgs {
-    pub(crate) rows: Keyspace,
-    pub(crate) by_account: Keyspace,
-    pub(crate) grants: Keyspace,
+    pub(crate) rows: Table,
+    pub(crate) by_account: Table,
+    pub(crate) grants: Table,
 }
 
 /// `a ‖ 0x00 ‖ b`: validated names never hold a zero byte.
@@ -48,15 +48,15 @@ fn grant_key(org: &OrgName, account: &AccountName, user: &UserName) -> Vec<u8> {
 }
 
 impl Orgs {
-    pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
+    pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
-            rows: db.keyspace("p_orgs", KeyspaceCreateOptions::default)?,
-            by_account: db.keyspace("p_account_orgs", KeyspaceCreateOptions::default)?,
-            grants: db.keyspace("p_org_grants", KeyspaceCreateOptions::default)?,
+            rows: log.table("p_orgs")?,
+            by_account: log.table("p_account_orgs")?,
+            grants: log.table("p_org_grants")?,
         })
     }
 
-    pub(crate) fn apply(&self, batch: &mut OwnedWriteBatch, rec: &Recorded) {
+    pub(crate) fn apply(&self, batch: &mut Batch, rec: &Recorded) {
         match &rec.event {
             Event::OrgCreated { org_id, org, auto } => {
                 let row = OrgRow {
@@ -118,7 +118,7 @@ impl Orgs {
         prefix.push(0);
         let mut n = 0;
         for item in self.by_account.prefix(prefix) {
-            item.key()?;
+            item?;
             n += 1;
         }
         Ok(n)
@@ -132,10 +132,9 @@ impl Orgs {
             .transpose()
     }
 
-    pub(crate) fn load(&self, name: &OrgName) -> Result<Option<OrgState>, StoreError> {
-        Ok(self.get(name)?.map(|row| OrgState {
+    pub(crate) fn load(&self, name: &OrgName) -> Result<Option<Organization>, StoreError> {
+        Ok(self.get(name)?.map(|row| Organization {
             id: row.id,
-            version: 0,
             owner: row.owner,
         }))
     }

@@ -2,9 +2,9 @@
 //! catalog, in name order) and each incarnation's row.
 
 use berth_domain::{AccountName, Event, Level, RepoPath, UserName};
-use berth_store::{Recorded, StoreError};
+use berth_store::{Batch, EventLog, Recorded, StoreError, Table};
 use chrono::{DateTime, Utc};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -24,9 +24,9 @@ pub struct RepoRow {
 /// The repositories read model.
 #[derive(Clone)]
 pub struct Repositories {
-    pub(crate) by_name: Keyspace,
-    pub(crate) public: Keyspace,
-    pub(crate) grants: Keyspace,
+    pub(crate) by_name: Table,
+    pub(crate) public: Table,
+    pub(crate) grants: Table,
 }
 
 /// `repo_id ‖ account ‖ 0x00 ‖ user`.
@@ -39,15 +39,15 @@ fn grant_key(repo_id: Uuid, account: &AccountName, user: &UserName) -> Vec<u8> {
 }
 
 impl Repositories {
-    pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
+    pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
-            by_name: db.keyspace("p_repos", KeyspaceCreateOptions::default)?,
-            public: db.keyspace("p_public_repos", KeyspaceCreateOptions::default)?,
-            grants: db.keyspace("p_repo_grants", KeyspaceCreateOptions::default)?,
+            by_name: log.table("p_repos")?,
+            public: log.table("p_public_repos")?,
+            grants: log.table("p_repo_grants")?,
         })
     }
 
-    pub(crate) fn apply(&self, batch: &mut OwnedWriteBatch, rec: &Recorded) {
+    pub(crate) fn apply(&self, batch: &mut Batch, rec: &Recorded) {
         match &rec.event {
             Event::RepositoryCreated {
                 repo_id,
@@ -102,7 +102,7 @@ impl Repositories {
 
     /// Whether a repository incarnation is public.
     pub fn is_public(&self, repo_id: Uuid) -> Result<bool, StoreError> {
-        Ok(self.public.contains_key(repo_id.as_bytes())?)
+        self.public.contains(repo_id.as_bytes())
     }
 
     /// The live incarnation of a name.
@@ -124,7 +124,7 @@ impl Repositories {
         };
         let mut out = Vec::new();
         for item in iter.take(limit) {
-            let key = item.key()?;
+            let key = item?.0;
             out.push(String::from_utf8_lossy(&key).into_owned());
         }
         Ok(out)

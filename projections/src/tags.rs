@@ -4,9 +4,9 @@ use std::collections::HashMap;
 use std::ops::Bound;
 
 use berth_domain::{Digest, Event, TagName};
-use berth_store::{Recorded, StoreError};
+use berth_store::{Batch, EventLog, Recorded, StoreError, Table};
 use chrono::{DateTime, Utc};
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, OwnedWriteBatch};
+
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,17 +28,17 @@ pub struct TagRow {
 /// The tags read model.
 #[derive(Clone)]
 pub struct Tags {
-    pub(crate) rows: Keyspace,
+    pub(crate) rows: Table,
 }
 
 impl Tags {
-    pub(crate) fn open(db: &Database) -> Result<Self, StoreError> {
+    pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
-            rows: db.keyspace("p_tags", KeyspaceCreateOptions::default)?,
+            rows: log.table("p_tags")?,
         })
     }
 
-    pub(crate) fn apply(&self, batch: &mut OwnedWriteBatch, rec: &Recorded) {
+    pub(crate) fn apply(&self, batch: &mut Batch, rec: &Recorded) {
         match &rec.event {
             Event::TagPointed {
                 repo_id,
@@ -92,7 +92,7 @@ impl Tags {
         };
         let mut out = Vec::new();
         for item in self.rows.range((start, end)).take(limit) {
-            let key = item.key()?;
+            let key = item?.0;
             out.push(String::from_utf8_lossy(suffix(&key)).into_owned());
         }
         Ok(out)
@@ -101,7 +101,7 @@ impl Tags {
     pub(crate) fn load(&self, repo_id: Uuid) -> Result<HashMap<TagName, Digest>, StoreError> {
         let mut out = HashMap::new();
         for item in self.rows.prefix(repo_id.as_bytes()) {
-            let (k, v) = item.into_inner()?;
+            let (k, v) = item?;
             let tag = TagName::parse(&String::from_utf8_lossy(suffix(&k)))?;
             let row: TagRow = decode(&v)?;
             out.insert(tag, row.digest);

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use berth_domain::{Actor, Command, Digest, DomainError, RepoPath};
+use berth_domain::{Actor, Command, Digest, DomainError, RepoCommand, RepoPath};
 use berth_projections::ReadModels;
 use berth_store::{ChainPoint, Engine, EventLog, RequestMeta, StoreError};
 use fjall::{Database, KeyspaceCreateOptions, PersistMode};
@@ -24,17 +24,18 @@ fn blob(i: u64) -> Digest {
 fn open(dir: &std::path::Path) -> (Engine, std::thread::JoinHandle<()>, ReadModels) {
     let log = EventLog::open(dir).unwrap();
     let models = ReadModels::open(&log).unwrap();
-    let (engine, writer) = berth_store::start(log, Arc::new(models.clone())).unwrap();
+    let shared = Arc::new(models.clone());
+    let (engine, writer) = berth_store::start(log, shared.clone(), shared).unwrap();
     (engine, writer, models)
 }
 
 fn link(repo: &str, i: u64) -> Command {
-    Command::LinkUploadedBlob {
+    Command::Repo(RepoCommand::LinkUploadedBlob {
         by: None,
         repo: RepoPath::parse(repo).unwrap(),
         digest: blob(i),
         size: i,
-    }
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,10 +75,10 @@ async fn concurrent_commands_form_one_durable_chain() {
     assert_eq!(models.blob_links.get(row.id, &blob(5)).unwrap(), Some(5));
     let refused = engine
         .submit(
-            Command::DeleteBlob {
+            Command::Repo(RepoCommand::DeleteBlob {
                 repo: RepoPath::parse("org1/repo").unwrap(),
                 digest: blob(999),
-            },
+            }),
             meta(),
         )
         .await;
@@ -120,7 +121,8 @@ async fn a_rewritten_event_is_named_even_with_valid_storage_checksums() {
         other => panic!("expected the rewrite to be found, got {other:?}"),
     }
     let models = ReadModels::open(&log).unwrap();
-    let startup = berth_store::start(log, Arc::new(models));
+    let shared = Arc::new(models);
+    let startup = berth_store::start(log, shared.clone(), shared);
     assert!(
         matches!(startup, Err(StoreError::Corrupt { seq: 4, .. })),
         "startup refuses a damaged log"

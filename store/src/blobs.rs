@@ -1,6 +1,8 @@
-//! Content-addressed blob files under `<data>/blobs/<alg>/<2 hex>/<hex>`.
-//! A file appears there only by an atomic rename of fully written, fsynced,
-//! verified bytes, so a present file is always complete and correct.
+//! Blob storage: the [`BlobStore`] port the registry needs, and its
+//! local-files implementation, content-addressed under
+//! `<data>/blobs/<alg>/<2 hex>/<hex>`. A file appears there only by an
+//! atomic rename of fully written, fsynced, verified bytes, so a present
+//! file is always complete and correct.
 
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
@@ -8,6 +10,27 @@ use std::path::{Path, PathBuf};
 
 use berth_domain::Digest;
 use bytes::Bytes;
+use futures_util::stream::BoxStream;
+
+/// Blob bytes as they stream out.
+pub type ByteStream = BoxStream<'static, std::io::Result<Bytes>>;
+
+/// Where verified blob bytes live. Handlers and uploads see only this, so
+/// another backend (an object store) can stand in without touching them.
+/// Every method blocks: call them off the async workers.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Takes a finished upload's file, already verified to hash to
+    /// `digest`, and makes it durable as that blob.
+    fn ingest(&self, file: &Path, digest: &Digest) -> Result<(), StoreError>;
+    /// Streams `len` bytes of a blob from `start`.
+    fn open_range(&self, digest: &Digest, start: u64, len: u64) -> Result<ByteStream, StoreError>;
+    /// The blob's size, if it is stored.
+    fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError>;
+    /// Removes a blob's bytes; whether there were any.
+    fn delete(&self, digest: &Digest) -> Result<bool, StoreError>;
+    /// Every stored blob, for garbage collection.
+    fn list(&self) -> Result<Vec<Digest>, StoreError>;
+}
 
 /// Size of each read when streaming a blob out.
 const READ_CHUNK: usize = 1 << 20;
@@ -16,13 +39,13 @@ const READ_AHEAD: usize = 2;
 
 use crate::error::StoreError;
 
-/// The blob tree.
+/// The local blob tree.
 #[derive(Debug, Clone)]
-pub struct BlobStore {
+pub struct LocalBlobs {
     root: PathBuf,
 }
 
-impl BlobStore {
+impl LocalBlobs {
     /// Opens the tree under `root`; uploads must live on the same
     /// filesystem so that moving a finished upload in is a rename.
     pub fn open(root: PathBuf) -> Result<Self, StoreError> {
@@ -38,17 +61,12 @@ impl BlobStore {
             .join(&hex[..2])
             .join(hex)
     }
+}
 
-    /// Streams `len` bytes of a blob from `start`. One blocking thread reads
-    /// ahead in large chunks while the network sends, with at most a few
-    /// chunks in memory per reader.
-    pub fn read_range(
-        &self,
-        digest: &Digest,
-        start: u64,
-        len: u64,
-    ) -> Result<impl futures_util::Stream<Item = std::io::Result<Bytes>> + Send + 'static, StoreError>
-    {
+impl BlobStore for LocalBlobs {
+    /// One blocking thread reads ahead in large chunks while the network
+    /// sends, with at most a few chunks in memory per reader.
+    fn open_range(&self, digest: &Digest, start: u64, len: u64) -> Result<ByteStream, StoreError> {
         let mut file = fs::File::open(self.path(digest))?;
         file.seek(SeekFrom::Start(start))?;
         let (tx, rx) = tokio::sync::mpsc::channel(READ_AHEAD);
@@ -74,14 +92,15 @@ impl BlobStore {
                 left -= want as u64;
             }
         });
-        Ok(futures_util::stream::unfold(rx, |mut rx| async move {
-            rx.recv().await.map(|item| (item, rx))
-        }))
+        Ok(Box::pin(futures_util::stream::unfold(
+            rx,
+            |mut rx| async move { rx.recv().await.map(|item| (item, rx)) },
+        )))
     }
 
     /// Moves a verified, fsynced file into place and makes the rename
     /// durable. If the blob is already present the file is simply dropped.
-    pub fn ingest(&self, file: &Path, digest: &Digest) -> Result<(), StoreError> {
+    fn ingest(&self, file: &Path, digest: &Digest) -> Result<(), StoreError> {
         let target = self.path(digest);
         if target.exists() {
             fs::remove_file(file)?;
@@ -92,5 +111,79 @@ impl BlobStore {
         fs::rename(file, &target)?;
         fs::File::open(dir)?.sync_all()?;
         Ok(())
+    }
+
+    fn stat(&self, digest: &Digest) -> Result<Option<u64>, StoreError> {
+        match fs::metadata(self.path(digest)) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn delete(&self, digest: &Digest) -> Result<bool, StoreError> {
+        match fs::remove_file(self.path(digest)) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Walks `<alg>/<2 hex>/<hex>`; files whose names are not digests (a
+    /// stray editor file, say) are not blobs and are left out.
+    fn list(&self) -> Result<Vec<Digest>, StoreError> {
+        let mut out = Vec::new();
+        for alg in fs::read_dir(&self.root)? {
+            let alg = alg?;
+            let alg_name = alg.file_name().to_string_lossy().into_owned();
+            for shard in fs::read_dir(alg.path())? {
+                for file in fs::read_dir(shard?.path())? {
+                    let name = file?.file_name().to_string_lossy().into_owned();
+                    if let Ok(d) = Digest::parse(&format!("{alg_name}:{name}")) {
+                        out.push(d);
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt;
+    use sha2::{Digest as _, Sha256};
+
+    fn stored(blobs: &LocalBlobs, dir: &Path, bytes: &[u8]) -> Digest {
+        let digest =
+            Digest::from_bytes(berth_domain::Algorithm::Sha256, &Sha256::digest(bytes)).unwrap();
+        let file = dir.join("upload");
+        fs::write(&file, bytes).unwrap();
+        blobs.ingest(&file, &digest).unwrap();
+        digest
+    }
+
+    #[tokio::test]
+    async fn ingest_stat_read_list_delete() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blobs = LocalBlobs::open(tmp.path().join("blobs")).unwrap();
+        let a = stored(&blobs, tmp.path(), b"hello blob");
+        let b = stored(&blobs, tmp.path(), b"another");
+        assert_eq!(blobs.stat(&a).unwrap(), Some(10));
+        let mut stream = blobs.open_range(&a, 6, 4).unwrap();
+        let mut read = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            read.extend_from_slice(&chunk.unwrap());
+        }
+        assert_eq!(read, b"blob");
+        let mut expected = vec![a.clone(), b.clone()];
+        expected.sort();
+        assert_eq!(blobs.list().unwrap(), expected);
+        assert!(blobs.delete(&a).unwrap());
+        assert!(!blobs.delete(&a).unwrap(), "already gone");
+        assert_eq!(blobs.stat(&a).unwrap(), None);
+        assert_eq!(blobs.list().unwrap(), vec![b]);
     }
 }

@@ -3,50 +3,55 @@
 //! fjall batch, makes it durable with one fsync, and only then answers every
 //! waiter in the batch (group commit).
 
+use std::collections::{BTreeMap, HashMap};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::thread;
 
 use berth_domain::{
-    decide, AccountName, AccountState, Actor, Command, Event, Fresh, OrgName, OrgState, Registry,
-    RepoPath, RepoState,
+    decide, Account, AccountName, Actor, Command, Digest, Event, Fresh, Loaded, OrgName,
+    Organization, RepoPath, Repository,
 };
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
-use fjall::OwnedWriteBatch;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use crate::envelope::{encode_payload, seal, Envelope, Recorded, SCHEMA_VERSION};
 use crate::error::StoreError;
 use crate::log::{ChainPoint, EventLog};
+use crate::table::Batch;
 
 /// Most commands folded into one batch; bounds a batch's latency.
 const MAX_BATCH: usize = 512;
-/// Repositories kept in the decision cache before it is dropped and reloaded.
+/// Aggregates and stream versions kept in the writer's caches before they
+/// are dropped and reloaded.
 const CACHE_LIMIT: usize = 50_000;
 /// Commands waiting for the writer before submitters wait for room.
 const QUEUE: usize = 4096;
 
 /// Read models fed by the engine in the same batch as the events.
-///
-/// The engine also asks them for the decision state of the names a command
-/// touches: they are written atomically with the log, so they are as current
-/// as the log itself.
 pub trait Projector: Send + Sync + 'static {
     /// Adds the rows that follow from one event to the batch.
-    fn apply(&self, batch: &mut OwnedWriteBatch, recorded: &Recorded) -> Result<(), StoreError>;
+    fn apply(&self, batch: &mut Batch, recorded: &Recorded) -> Result<(), StoreError>;
     /// Adds the checkpoint (last applied sequence) to the batch.
-    fn set_checkpoint(&self, batch: &mut OwnedWriteBatch, seq: u64);
+    fn set_checkpoint(&self, batch: &mut Batch, seq: u64);
     /// The last sequence applied.
     fn checkpoint(&self) -> Result<u64, StoreError>;
     /// Drops every row and the checkpoint, for a rebuild.
     fn reset(&self) -> Result<(), StoreError>;
-    /// Decision state of an organization, if it exists.
-    fn load_org(&self, name: &OrgName) -> Result<Option<OrgState>, StoreError>;
-    /// Decision state of a repository, if it exists.
-    fn load_repo(&self, path: &RepoPath) -> Result<Option<RepoState>, StoreError>;
-    /// Decision state of an account and its users, if it exists.
-    fn load_account(&self, name: &AccountName) -> Result<Option<AccountState>, StoreError>;
+}
+
+/// Where the writer loads the aggregates a command touches. Read models
+/// written atomically with the log are as current as the log itself, so
+/// they can serve; the writer never replays history to decide.
+pub trait StateLoader: Send + Sync + 'static {
+    /// An organization, if it exists.
+    fn load_org(&self, name: &OrgName) -> Result<Option<Organization>, StoreError>;
+    /// A repository, if it exists.
+    fn load_repo(&self, path: &RepoPath) -> Result<Option<Repository>, StoreError>;
+    /// An account and its users, if it exists.
+    fn load_account(&self, name: &AccountName) -> Result<Option<Account>, StoreError>;
 }
 
 /// Who asked, carried into every envelope.
@@ -60,9 +65,13 @@ pub struct RequestMeta {
 
 type Reply = oneshot::Sender<Result<Vec<Recorded>, StoreError>>;
 
+/// Bytes that become durable with a command's events, keyed by digest,
+/// and only if the command is accepted.
+pub type Content = BTreeMap<Digest, Bytes>;
+
 struct Job {
     command: Command,
-    content: Option<Bytes>,
+    content: Content,
     meta: RequestMeta,
     reply: Reply,
 }
@@ -79,6 +88,7 @@ pub struct Engine {
 pub fn start(
     log: EventLog,
     projector: Arc<dyn Projector>,
+    loader: Arc<dyn StateLoader>,
 ) -> Result<(Engine, thread::JoinHandle<()>), StoreError> {
     let head = startup_check(&log)?;
     catch_up(&log, projector.as_ref())?;
@@ -86,8 +96,10 @@ pub fn start(
     let writer = Writer {
         log,
         projector,
+        loader,
         head,
-        cache: Registry::default(),
+        cache: Loaded::default(),
+        versions: HashMap::new(),
     };
     let handle = thread::Builder::new()
         .name("berth-writer".into())
@@ -128,7 +140,7 @@ pub fn catch_up(log: &EventLog, projector: &dyn Projector) -> Result<u64, StoreE
             log.commit(std::mem::replace(&mut batch, log.batch()))?;
             pending = 0;
         }
-        Ok(())
+        Ok(ControlFlow::Continue(()))
     })?;
     if pending > 0 {
         projector.set_checkpoint(&mut batch, last);
@@ -147,24 +159,16 @@ impl Engine {
         command: Command,
         meta: RequestMeta,
     ) -> Result<Vec<Recorded>, StoreError> {
-        self.enqueue(command, None, meta).await
+        self.submit_with(command, Content::new(), meta).await
     }
 
-    /// Pushes a manifest: its bytes are stored in the same atomic write as
-    /// the events that accept it, and not at all if it is refused.
-    pub async fn push_manifest(
+    /// Decides a command that brings content (a manifest's bytes): the
+    /// content is stored in the same atomic write as the events that accept
+    /// it, and not at all if the command is refused.
+    pub async fn submit_with(
         &self,
         command: Command,
-        bytes: Bytes,
-        meta: RequestMeta,
-    ) -> Result<Vec<Recorded>, StoreError> {
-        self.enqueue(command, Some(bytes), meta).await
-    }
-
-    async fn enqueue(
-        &self,
-        command: Command,
-        content: Option<Bytes>,
+        content: Content,
         meta: RequestMeta,
     ) -> Result<Vec<Recorded>, StoreError> {
         let (reply, answer) = oneshot::channel();
@@ -184,8 +188,11 @@ impl Engine {
 struct Writer {
     log: EventLog,
     projector: Arc<dyn Projector>,
+    loader: Arc<dyn StateLoader>,
     head: ChainPoint,
-    cache: Registry,
+    cache: Loaded,
+    /// Events per stream so far, including those of the open batch.
+    versions: HashMap<Uuid, u64>,
 }
 
 impl Writer {
@@ -203,9 +210,14 @@ impl Writer {
         tracing::info!(head = self.head.seq, "writer stopped");
     }
 
+    fn forget(&mut self) {
+        self.cache = Loaded::default();
+        self.versions.clear();
+    }
+
     fn process(&mut self, jobs: Vec<Job>) {
-        if self.cache.repos.len() > CACHE_LIMIT {
-            self.cache = Registry::default();
+        if self.cache.repos.len() > CACHE_LIMIT || self.versions.len() > CACHE_LIMIT {
+            self.forget();
         }
         let mut batch = self.log.batch();
         let start = self.head;
@@ -217,7 +229,7 @@ impl Writer {
                 continue;
             }
             let result = match self.decide(&job.command) {
-                Ok(events) => self.record(&mut batch, events, job.content.as_deref(), &job.meta),
+                Ok(events) => self.record(&mut batch, events, &job.content, &job.meta),
                 Err(e) => Err(e),
             };
             if let Err(e) = &result {
@@ -237,9 +249,9 @@ impl Writer {
         if let Some(reason) = failure {
             tracing::error!(%reason, "batch not committed; every command in it fails");
             self.head = start;
-            self.cache = Registry::default();
+            self.forget();
             for (reply, _) in outcomes {
-                let _ = reply.send(Err(StoreError::Io(std::io::Error::other(reason.clone()))));
+                let _ = reply.send(Err(StoreError::CommitFailed(reason.clone())));
             }
             return;
         }
@@ -251,10 +263,19 @@ impl Writer {
     fn decide(&mut self, command: &Command) -> Result<Vec<Event>, StoreError> {
         let touches = command.touches();
         for repo in touches.repos {
-            self.hydrate(repo)?;
+            self.hydrate_org(repo.org())?;
+            if !self.cache.repos.contains_key(repo) {
+                if let Some(state) = self.loader.load_repo(repo)? {
+                    self.cache.repos.insert(repo.clone(), state);
+                }
+            }
         }
-        for account in touches.accounts {
-            self.hydrate_account(account)?;
+        for name in touches.accounts {
+            if !self.cache.accounts.contains_key(name) {
+                if let Some(account) = self.loader.load_account(name)? {
+                    self.cache.accounts.insert(name.clone(), account);
+                }
+            }
         }
         for org in touches.orgs {
             self.hydrate_org(org)?;
@@ -268,58 +289,46 @@ impl Writer {
         decide(&self.cache, command, fresh).map_err(StoreError::from)
     }
 
-    /// Loads an organization into the decision cache.
     fn hydrate_org(&mut self, name: &OrgName) -> Result<(), StoreError> {
         if !self.cache.orgs.contains_key(name) {
-            if let Some(mut org) = self.projector.load_org(name)? {
-                org.version = self.log.stream_version(org.id)?;
+            if let Some(org) = self.loader.load_org(name)? {
                 self.cache.orgs.insert(name.clone(), org);
             }
         }
         Ok(())
     }
 
-    /// Loads a repository and its organization into the decision cache.
-    fn hydrate(&mut self, repo: &RepoPath) -> Result<(), StoreError> {
-        self.hydrate_org(repo.org())?;
-        if !self.cache.repos.contains_key(repo) {
-            if let Some(mut state) = self.projector.load_repo(repo)? {
-                state.version = self.log.stream_version(state.id)?;
-                self.cache.repos.insert(repo.clone(), state);
-            }
-        }
-        Ok(())
-    }
-
-    /// Loads an account and its users into the decision cache.
-    fn hydrate_account(&mut self, name: &AccountName) -> Result<(), StoreError> {
-        if self.cache.accounts.contains_key(name) {
-            return Ok(());
-        }
-        if let Some(mut account) = self.projector.load_account(name)? {
-            account.version = self.log.stream_version(account.id)?;
-            for user in account.users.values_mut() {
-                user.version = self.log.stream_version(user.id)?;
-            }
-            self.cache.accounts.insert(name.clone(), account);
-        }
-        Ok(())
+    /// The next version of a stream: one past the events it holds so far.
+    fn next_version(&mut self, stream: Uuid) -> Result<u64, StoreError> {
+        let current = match self.versions.get(&stream) {
+            Some(v) => *v,
+            None => self.log.stream_version(stream)?,
+        };
+        self.versions.insert(stream, current + 1);
+        Ok(current + 1)
     }
 
     fn record(
         &mut self,
-        batch: &mut OwnedWriteBatch,
+        batch: &mut Batch,
         events: Vec<Event>,
-        content: Option<&[u8]>,
+        content: &Content,
         meta: &RequestMeta,
     ) -> Result<Vec<Recorded>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        for (digest, bytes) in content {
+            self.log.put_content(batch, digest, bytes);
+        }
         // The envelope keeps microseconds; stamping at that precision makes
         // live rows and rows replayed from the log identical.
         let now = Utc::now().trunc_subsecs(6);
         let mut recorded = Vec::with_capacity(events.len());
         for event in events {
             let stream = event.stream_id();
-            let stream_version = self.cache.evolve(&event);
+            let stream_version = self.next_version(stream)?;
+            self.cache.evolve(&event);
             let seq = self.head.seq + 1;
             let envelope = Envelope {
                 schema: SCHEMA_VERSION,
@@ -333,9 +342,6 @@ impl Writer {
                 payload: encode_payload(&event)?,
             };
             let (value, hash) = seal(seq, &envelope)?;
-            if let (Event::ManifestPushed { digest, .. }, Some(bytes)) = (&event, content) {
-                self.log.put_manifest(batch, digest, bytes);
-            }
             self.log.append(batch, seq, value);
             self.log.set_stream_version(batch, stream, stream_version);
             let rec = Recorded {

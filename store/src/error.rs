@@ -55,10 +55,24 @@ pub enum StoreError {
     /// The engine has stopped and takes no more commands.
     #[error("the engine has stopped")]
     Closed,
+    /// An event or envelope could not be encoded.
+    #[error("encoding: {0}")]
+    Encoding(#[from] postcard::Error),
+    /// A read-model row does not decode: the read models are damaged.
+    #[error("a read-model row does not decode ({0}); run `berth projections rebuild`")]
+    RowDamaged(String),
+    /// A blocking task the store ran did not finish (it panicked or was
+    /// cancelled).
+    #[error("a storage task failed: {0}")]
+    Task(String),
+    /// The batch this command was part of could not be committed; nothing
+    /// of it is durable.
+    #[error("the batch was not committed: {0}")]
+    CommitFailed(String),
 }
 
-impl From<postcard::Error> for StoreError {
-    fn from(e: postcard::Error) -> Self {
-        Self::Io(std::io::Error::other(e))
+impl From<tokio::task::JoinError> for StoreError {
+    fn from(e: tokio::task::JoinError) -> Self {
+        Self::Task(e.to_string())
     }
 }

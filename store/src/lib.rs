@@ -7,11 +7,15 @@ pub mod engine;
 pub mod envelope;
 pub mod error;
 pub mod log;
+pub mod table;
 pub mod uploads;
 
-pub use blobs::BlobStore;
-pub use engine::{catch_up, start, startup_check, Engine, Projector, RequestMeta};
+pub use blobs::{BlobStore, ByteStream, LocalBlobs};
+pub use engine::{
+    catch_up, start, startup_check, Content, Engine, Projector, RequestMeta, StateLoader,
+};
 pub use envelope::{Envelope, Recorded, SCHEMA_VERSION};
 pub use error::StoreError;
 pub use log::{ChainPoint, EventLog};
+pub use table::{Batch, Row, Rows, Table};
 pub use uploads::{Session, SessionGuard, Uploads};

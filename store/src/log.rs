@@ -2,17 +2,19 @@
 //! sequence number, a meta keyspace with the chain head and the last
 //! verified checkpoint, and the version of every stream.
 
+use std::ops::ControlFlow;
 use std::path::Path;
 
 use berth_domain::Digest;
+use bytes::Bytes;
 use fjall::{
-    CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions,
-    OwnedWriteBatch, PersistMode,
+    CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
 };
 use uuid::Uuid;
 
 use crate::envelope::{open, Hash, Recorded, GENESIS, HASH_LEN};
 use crate::error::StoreError;
+use crate::table::{Batch, Table};
 
 const HEAD: &[u8] = b"head";
 const VERIFIED: &[u8] = b"verified";
@@ -54,7 +56,7 @@ pub struct EventLog {
     events: Keyspace,
     meta: Keyspace,
     streams: Keyspace,
-    manifests: Keyspace,
+    content: Keyspace,
 }
 
 impl EventLog {
@@ -73,29 +75,32 @@ impl EventLog {
         })?;
         let meta = db.keyspace("log_meta", KeyspaceCreateOptions::default)?;
         let streams = db.keyspace("log_streams", KeyspaceCreateOptions::default)?;
-        let manifests = db.keyspace("manifest_content", KeyspaceCreateOptions::default)?;
+        let content = db.keyspace("manifest_content", KeyspaceCreateOptions::default)?;
         Ok(Self {
             db,
             events,
             meta,
             streams,
-            manifests,
+            content,
         })
     }
 
-    /// The database, for projections to open their keyspaces in.
-    pub fn database(&self) -> &Database {
-        &self.db
+    /// A table of the database, for a read model's rows: in the same
+    /// database as the log, so one batch covers both.
+    pub fn table(&self, name: &str) -> Result<Table, StoreError> {
+        Ok(Table(
+            self.db.keyspace(name, KeyspaceCreateOptions::default)?,
+        ))
     }
 
     /// A new batch to append events and projection rows atomically.
-    pub fn batch(&self) -> OwnedWriteBatch {
-        self.db.batch()
+    pub fn batch(&self) -> Batch {
+        Batch(self.db.batch())
     }
 
     /// Commits a batch and makes it durable before returning.
-    pub fn commit(&self, batch: OwnedWriteBatch) -> Result<(), StoreError> {
-        batch.commit()?;
+    pub fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        batch.0.commit()?;
         self.db.persist(PersistMode::SyncAll)?;
         Ok(())
     }
@@ -143,30 +148,35 @@ impl EventLog {
     }
 
     /// Adds one sealed event to a batch.
-    pub fn append(&self, batch: &mut OwnedWriteBatch, seq: u64, value: Vec<u8>) {
-        batch.insert(&self.events, seq.to_be_bytes(), value);
+    pub(crate) fn append(&self, batch: &mut Batch, seq: u64, value: Vec<u8>) {
+        batch.0.insert(&self.events, seq.to_be_bytes(), value);
     }
 
     /// Adds the new head to a batch.
-    pub fn set_head(&self, batch: &mut OwnedWriteBatch, head: ChainPoint) {
-        batch.insert(&self.meta, HEAD, head.encode());
+    pub(crate) fn set_head(&self, batch: &mut Batch, head: ChainPoint) {
+        batch.0.insert(&self.meta, HEAD, head.encode());
     }
 
     /// Adds a stream's new version to a batch.
-    pub fn set_stream_version(&self, batch: &mut OwnedWriteBatch, stream: Uuid, version: u64) {
-        batch.insert(&self.streams, stream.as_bytes(), version.to_be_bytes());
+    pub(crate) fn set_stream_version(&self, batch: &mut Batch, stream: Uuid, version: u64) {
+        batch
+            .0
+            .insert(&self.streams, stream.as_bytes(), version.to_be_bytes());
     }
 
-    /// Adds manifest bytes to a batch, keyed by their digest. Manifests are
-    /// kept in the database rather than as files so that they become durable
-    /// in the same atomic write as the event that accepts them.
-    pub fn put_manifest(&self, batch: &mut OwnedWriteBatch, digest: &Digest, bytes: &[u8]) {
-        batch.insert(&self.manifests, digest.to_string(), bytes);
+    /// Adds content (manifest bytes) to a batch, keyed by its digest. Small
+    /// content lives in the database rather than in files so that it becomes
+    /// durable in the same atomic write as the events that accept it.
+    pub(crate) fn put_content(&self, batch: &mut Batch, digest: &Digest, bytes: &[u8]) {
+        batch.0.insert(&self.content, digest.to_string(), bytes);
     }
 
-    /// The bytes of a stored manifest.
-    pub fn manifest(&self, digest: &Digest) -> Result<Option<fjall::Slice>, StoreError> {
-        Ok(self.manifests.get(digest.to_string())?)
+    /// Stored content by digest.
+    pub fn content(&self, digest: &Digest) -> Result<Option<Bytes>, StoreError> {
+        Ok(self
+            .content
+            .get(digest.to_string())?
+            .map(|v| Bytes::copy_from_slice(&v)))
     }
 
     /// The number of events in a stream so far.
@@ -180,12 +190,13 @@ impl EventLog {
     }
 
     /// Reads events after `from`, checking every hash and every link, and
-    /// calls `visit` on each in order. Stops at the first bad event and names
-    /// its sequence number; returns the last good position.
+    /// calls `visit` on each in order until it says to stop. Stops at the
+    /// first bad event and names its sequence number; returns the last
+    /// position visited.
     pub fn scan(
         &self,
         from: ChainPoint,
-        mut visit: impl FnMut(Recorded) -> Result<(), StoreError>,
+        mut visit: impl FnMut(Recorded) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<ChainPoint, StoreError> {
         let mut at = from;
         for item in self.events.range((from.seq + 1).to_be_bytes()..) {
@@ -218,8 +229,11 @@ impl EventLog {
                     ),
                 });
             }
-            visit(recorded)?;
+            let flow = visit(recorded)?;
             at = ChainPoint { seq, hash };
+            if flow.is_break() {
+                break;
+            }
         }
         Ok(at)
     }
@@ -253,7 +267,7 @@ impl EventLog {
                 ),
             });
         }
-        let end = self.scan(from, |_| Ok(()))?;
+        let end = self.scan(from, |_| Ok(ControlFlow::Continue(())))?;
         if end.seq != head.seq {
             return Err(StoreError::Corrupt {
                 seq: end.seq.min(head.seq) + 1,

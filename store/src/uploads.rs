@@ -58,7 +58,7 @@ pub type SessionGuard = OwnedMutexGuard<Session>;
 /// The upload area.
 pub struct Uploads {
     root: PathBuf,
-    blobs: BlobStore,
+    blobs: Arc<dyn BlobStore>,
     max_blob: u64,
     live: Mutex<HashMap<Uuid, Arc<AsyncMutex<Session>>>>,
 }
@@ -68,7 +68,7 @@ impl Uploads {
     /// `max_idle` (abandoned pushes).
     pub fn open(
         root: PathBuf,
-        blobs: BlobStore,
+        blobs: Arc<dyn BlobStore>,
         max_blob: u64,
         max_idle: Duration,
     ) -> Result<Self, StoreError> {
@@ -180,8 +180,7 @@ impl Uploads {
             fs::File::open(root)?.sync_all()?;
             Ok(())
         })
-        .await
-        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        .await??;
         session.durable = true;
         Ok(())
     }
@@ -296,9 +295,7 @@ impl Uploads {
             let _ = tx.send(batch).await;
         }
         drop(tx);
-        let outcome = writer
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e)))?;
+        let outcome = writer.await?;
         match failure {
             Some(e) => Err(e),
             None => outcome,
@@ -320,8 +317,7 @@ impl Uploads {
             let path = path.clone();
             move || digest_of(&path, expected_alg, hasher)
         })
-        .await
-        .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        .await??;
         let actual = hashed;
         if &actual != expected {
             self.discard(session)?;
@@ -333,9 +329,7 @@ impl Uploads {
         let size = session.offset;
         let blobs = self.blobs.clone();
         let digest = expected.clone();
-        tokio::task::spawn_blocking(move || blobs.ingest(&path, &digest))
-            .await
-            .map_err(|e| StoreError::Io(std::io::Error::other(e)))??;
+        tokio::task::spawn_blocking(move || blobs.ingest(&path, &digest)).await??;
         self.discard(session)?;
         Ok(size)
     }

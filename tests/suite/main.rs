@@ -2,7 +2,9 @@
 //! files on disk, and real docker and skopeo clients.
 
 mod access;
+mod atomic;
 mod bad_input;
+mod clients;
 mod distribution;
 mod e2e;
 mod history;

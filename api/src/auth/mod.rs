@@ -1,8 +1,12 @@
-//! Who is calling: credentials parsed from a request, checked against the
-//! read models, and turned into a [`Principal`]; plus the facts the policy
-//! needs to decide what that principal may do to a repository.
+//! Who is calling. Every surface (registry routes, the token service, the
+//! management API and the console) authenticates through [`authenticate`]
+//! (or [`login`], for credentials sent in a body) into one [`Caller`]; the
+//! failed-login limiter lives on that path and nowhere else.
 
+pub mod identity;
+pub mod levels;
 pub mod limiter;
+pub mod passwords;
 pub mod secrets;
 pub mod token;
 
@@ -11,13 +15,19 @@ use std::time::Duration;
 use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use berth_domain::policy::{level_on_repo, OrgFacts, RepoFacts};
-use berth_domain::{AccountName, CredentialKind, Level, Principal, RepoPath, UserName};
-use berth_projections::ReadModels;
-use berth_store::StoreError;
+use berth_domain::policy::allows;
+use berth_domain::{
+    AccountCommand, Action, Actor, Command, CredentialKind, Level, Owner, Principal, RepoPath,
+    UserCommand,
+};
+use berth_store::{RequestMeta, StoreError};
 use chrono::Utc;
+use thiserror::Error;
 
-use crate::credentials::verify_password;
+use crate::request::Origin;
+use crate::state::AppState;
+use identity::Proven;
+use token::{verify, Access, SESSION_AUDIENCE};
 
 /// Settings of authentication and authorization.
 #[derive(Debug, Clone)]
@@ -57,7 +67,7 @@ impl Default for Settings {
 
 /// Credentials as presented.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Presented {
+enum Presented {
     /// Nothing.
     Nothing,
     /// `Authorization: Bearer <token>` or the session cookie.
@@ -76,24 +86,24 @@ pub const SESSION_COOKIE: &str = "berth_session";
 
 /// Reads the credentials of a request: the `Authorization` header, else the
 /// session cookie. A malformed header counts as a wrong credential.
-pub fn presented(headers: &HeaderMap) -> Result<Presented, AuthError> {
+fn presented(headers: &HeaderMap) -> Result<Presented, AuthError> {
     if let Some(value) = headers.get(header::AUTHORIZATION) {
-        let value = value.to_str().map_err(|_| AuthError::Invalid)?;
+        let value = value.to_str().map_err(|_| AuthError::Malformed)?;
         if let Some(token) = value.strip_prefix("Bearer ") {
             return Ok(Presented::Bearer(token.trim().to_owned()));
         }
         if let Some(encoded) = value.strip_prefix("Basic ") {
             let decoded = STANDARD
                 .decode(encoded.trim())
-                .map_err(|_| AuthError::Invalid)?;
-            let text = String::from_utf8(decoded).map_err(|_| AuthError::Invalid)?;
-            let (user, password) = text.split_once(':').ok_or(AuthError::Invalid)?;
+                .map_err(|_| AuthError::Malformed)?;
+            let text = String::from_utf8(decoded).map_err(|_| AuthError::Malformed)?;
+            let (user, password) = text.split_once(':').ok_or(AuthError::Malformed)?;
             return Ok(Presented::Basic {
                 user: user.to_owned(),
                 password: password.to_owned(),
             });
         }
-        return Err(AuthError::Invalid);
+        return Err(AuthError::Malformed);
     }
     let cookie = headers
         .get_all(header::COOKIE)
@@ -108,214 +118,309 @@ pub fn presented(headers: &HeaderMap) -> Result<Presented, AuthError> {
     Ok(cookie.map_or(Presented::Nothing, Presented::Bearer))
 }
 
-/// Why credentials were not accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where a request arrived: each takes its own kinds of credential.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Registry routes: a registry token, or a docker credential sent
+    /// straight to the route.
+    Registry,
+    /// The token service: a docker credential, or nothing.
+    TokenService,
+    /// The management API and console: a session (header or cookie), an
+    /// account password, or a docker credential.
+    Manage,
+}
+
+/// Credentials sent in a request body rather than a header.
+#[derive(Debug, Clone)]
+pub enum Credentials {
+    /// `account/user` and its password.
+    Password {
+        /// `account/user`.
+        login: String,
+        /// The password.
+        password: String,
+    },
+    /// `<region>@<id>` and its secret.
+    Docker {
+        /// `<region>@<id>`.
+        user: String,
+        /// The HMAC login password or temporary secret.
+        password: String,
+    },
+}
+
+impl Credentials {
+    fn login(&self) -> &str {
+        match self {
+            Self::Password { login, .. } => login,
+            Self::Docker { user, .. } => user,
+        }
+    }
+}
+
+/// Why credentials were not accepted. Messages never say which part was
+/// wrong.
+#[derive(Debug, Error)]
 pub enum AuthError {
-    /// Unknown user, wrong secret, disabled or expired credential, bad token.
-    Invalid,
-    /// A password was used where only docker credentials are accepted.
+    /// The `Authorization` header does not parse.
+    #[error("malformed Authorization header")]
+    Malformed,
+    /// Unknown user, wrong secret, disabled or expired credential.
+    #[error("wrong user name or password")]
+    Wrong,
+    /// An account password where only docker credentials are taken.
+    #[error("account passwords open console and API sessions only; log in with an access key or a temporary login")]
     PasswordNotAccepted,
+    /// A token where the token service wants credentials.
+    #[error("the token service takes Basic credentials")]
+    BearerNotAccepted,
+    /// A bad, expired or foreign token or session.
+    #[error("invalid or expired token")]
+    TokenInvalid,
+    /// The credential or user behind a valid token stopped working.
+    #[error("the credential behind this token no longer works")]
+    Revoked,
+    /// Too many failed logins from this address for this name.
+    #[error("too many failed logins; retry in {} seconds", .0.as_secs().max(1))]
+    Throttled(Duration),
+    /// The read models could not be read.
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
-/// A principal together with the docker credential that proved it, so a
-/// token can be re-checked against that credential on every request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Authenticated {
-    /// Who.
-    pub principal: Principal,
-    /// The access key or temporary login id.
-    pub credential: String,
-    /// Which of the two it is.
-    pub kind: CredentialKind,
+/// The one authenticated (or anonymous) caller of a request, whatever
+/// surface it arrived on: everything the audit trail says about who acted.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// Who, unless anonymous.
+    pub principal: Option<Principal>,
+    /// How they proved it.
+    pub credential: CredentialKind,
+    /// The access key or temporary login id, for docker credentials.
+    pub credential_id: Option<String>,
+    /// What a registry token grants, when the caller came with one.
+    pub grants: Option<Vec<Access>>,
+    /// Where the request came from.
+    pub origin: Origin,
 }
 
-/// The principal behind an account and user name, if the user exists and
-/// is not disabled: every way of authenticating goes through here, so a
-/// disabled user's sessions, keys and tokens all stop at once.
-fn principal(
-    models: &ReadModels,
-    account: &AccountName,
-    user: &UserName,
-) -> Result<Option<Principal>, StoreError> {
-    if models.accounts.is_disabled(account, user)? {
-        return Ok(None);
-    }
-    Ok(models.accounts.user(account, user)?.map(|row| Principal {
-        account: account.clone(),
-        user: user.clone(),
-        account_admin: row.admin,
-    }))
-}
-
-/// Parses `account/user` (a subject or a password login name).
-pub fn split_subject(s: &str) -> Option<(AccountName, UserName)> {
-    let (a, u) = s.split_once('/')?;
-    Some((AccountName::parse(a).ok()?, UserName::parse(u).ok()?))
-}
-
-/// Checks a docker credential (`<region>@<access key>` with the HMAC
-/// password, or `<region>@<temporary login id>` with its secret). Blocking:
-/// reads the read models.
-pub fn check_docker_login(
-    models: &ReadModels,
-    settings: &Settings,
-    user: &str,
-    password: &str,
-) -> Result<Result<Authenticated, AuthError>, StoreError> {
-    let Some((region, id)) = user.split_once('@') else {
-        return Ok(Err(if user.contains('/') {
-            AuthError::PasswordNotAccepted
-        } else {
-            AuthError::Invalid
-        }));
-    };
-    if region != settings.region {
-        return Ok(Err(AuthError::Invalid));
-    }
-    if let Some(key) = models.accounts.key(id)? {
-        let ok = secrets::constant_time_eq(&secrets::verifier(password), &key.verifier)
-            && models.accounts.key_enabled(id)?;
-        if !ok {
-            return Ok(Err(AuthError::Invalid));
+impl Caller {
+    fn anonymous(origin: Origin) -> Self {
+        Self {
+            principal: None,
+            credential: CredentialKind::Anonymous,
+            credential_id: None,
+            grants: None,
+            origin,
         }
-        return Ok(principal(models, &key.account, &key.user)?
-            .map(|principal| Authenticated {
-                principal,
-                credential: id.to_owned(),
-                kind: CredentialKind::AccessKey,
-            })
-            .ok_or(AuthError::Invalid));
     }
-    if let Some(login) = models.accounts.temporary_login(id)? {
-        let ok = secrets::constant_time_eq(&secrets::verifier(password), &login.verifier)
-            && Utc::now() < login.expires_at;
-        if !ok {
-            return Ok(Err(AuthError::Invalid));
+
+    fn proven(proven: Proven, origin: Origin) -> Self {
+        Self {
+            principal: Some(proven.principal),
+            credential: proven.kind,
+            credential_id: proven.credential_id,
+            grants: None,
+            origin,
         }
-        return Ok(principal(models, &login.account, &login.user)?
-            .map(|principal| Authenticated {
-                principal,
-                credential: id.to_owned(),
-                kind: CredentialKind::Temporary,
+    }
+
+    /// The actor recorded in the events this caller causes.
+    pub fn actor(&self) -> Actor {
+        let addr = self.origin.client_addr.clone();
+        match &self.principal {
+            Some(p) => Actor::user(&p.account, &p.user, self.credential, addr),
+            None => Actor::anonymous(addr),
+        }
+    }
+
+    /// The request metadata for the engine.
+    pub fn meta(&self) -> RequestMeta {
+        RequestMeta {
+            actor: self.actor(),
+            request_id: self.origin.request_id,
+        }
+    }
+
+    /// The owner of an organization this caller's push would create.
+    pub fn owner(&self, org_quota: usize) -> Option<Owner> {
+        self.principal.as_ref().map(|p| Owner {
+            account: p.account.clone(),
+            user: p.user.clone(),
+            org_quota,
+        })
+    }
+
+    /// Whether the caller's registry token grants `level` on `repo`; `None`
+    /// when the caller has no token (their identity decides alone).
+    pub fn token_allows(&self, repo: &RepoPath, level: Level) -> Option<bool> {
+        let word = Action::granting(level).as_str();
+        let name = repo.to_string();
+        self.grants.as_ref().map(|grants| {
+            grants.iter().any(|a| {
+                a.kind == "repository" && a.name == name && a.actions.iter().any(|x| x == word)
             })
-            .ok_or(AuthError::Invalid));
-    }
-    Ok(Err(AuthError::Invalid))
-}
-
-/// Whether a docker credential named in a token still works (a disabled or
-/// deleted key, or an expired temporary login, stops working at once).
-pub fn credential_still_valid(models: &ReadModels, credential: &str) -> Result<bool, StoreError> {
-    if models.accounts.key(credential)?.is_some() {
-        return models.accounts.key_enabled(credential);
-    }
-    Ok(models
-        .accounts
-        .temporary_login(credential)?
-        .is_some_and(|l| Utc::now() < l.expires_at))
-}
-
-/// A verifier to check passwords of unknown users against, made once.
-fn unknown_user_hash() -> &'static berth_domain::PasswordHash {
-    static HASH: std::sync::OnceLock<berth_domain::PasswordHash> = std::sync::OnceLock::new();
-    HASH.get_or_init(|| crate::credentials::hash_password("no such user"))
-}
-
-/// Checks an `account/user` password login. Blocking and deliberately slow
-/// (argon2).
-pub fn check_password(
-    models: &ReadModels,
-    login: &str,
-    password: &str,
-) -> Result<Option<Principal>, StoreError> {
-    let Some((account, user)) = split_subject(login) else {
-        return Ok(None);
-    };
-    let Some(stored) = models.accounts.password(&account, &user)? else {
-        // One argon2 verification, as for a wrong password: the time taken
-        // does not tell whether the user exists.
-        verify_password(password, unknown_user_hash());
-        return Ok(None);
-    };
-    if !verify_password(password, &stored) {
-        return Ok(None);
-    }
-    principal(models, &account, &user)
-}
-
-/// Looks up the principal behind a token subject.
-pub fn subject_principal(models: &ReadModels, sub: &str) -> Result<Option<Principal>, StoreError> {
-    match split_subject(sub) {
-        Some((account, user)) => principal(models, &account, &user),
-        None => Ok(None),
+        })
     }
 }
 
-/// The level a caller holds on a repository, from the read models. A
-/// repository in an organization that does not exist yet is one the caller
-/// could create by pushing: authenticated callers within their account's
-/// quota get edit there; nobody else gets anything.
-pub fn repo_level(
-    models: &ReadModels,
-    settings: &Settings,
-    caller: Option<&Principal>,
-    repo: &RepoPath,
-) -> Result<Option<Level>, StoreError> {
-    let Some(org) = models.orgs.get(repo.org())? else {
-        let can_create = match caller {
-            Some(p) => models.orgs.count_owned(&p.account)? < settings.org_quota,
-            None => false,
-        };
-        return Ok(can_create.then_some(Level::Edit));
-    };
-    let creator = match (caller, &org.owner, &org.creator) {
-        (Some(p), Some(owner), Some(creator)) => owner == &p.account && creator == &p.user,
-        _ => false,
-    };
-    let grant = match caller {
-        Some(p) => models.orgs.grant(repo.org(), &p.account, &p.user)?,
-        None => None,
-    };
-    let org_facts = OrgFacts {
-        owner: org.owner,
-        grant: if creator { Some(Level::Manage) } else { grant },
-    };
-    let row = models.repos.get(repo)?;
-    let repo_facts = RepoFacts {
-        exists: row.is_some(),
-        public: match &row {
-            Some(r) => models.repos.is_public(r.id)?,
-            None => false,
+/// Authenticates a request's credentials for a surface. No credentials at
+/// all is an anonymous caller; the surface decides what that may do.
+pub async fn authenticate(
+    app: &AppState,
+    origin: Origin,
+    headers: &HeaderMap,
+    surface: Surface,
+) -> Result<Caller, AuthError> {
+    match (surface, presented(headers)?) {
+        (_, Presented::Nothing) => Ok(Caller::anonymous(origin)),
+        (Surface::TokenService, Presented::Bearer(_)) => Err(AuthError::BearerNotAccepted),
+        (Surface::Registry, Presented::Bearer(t)) => registry_token(app, origin, t).await,
+        (Surface::Manage, Presented::Bearer(t)) => session(app, origin, t).await,
+        (Surface::Manage, Presented::Basic { user, password }) if user.contains('/') => {
+            login(
+                app,
+                origin,
+                Credentials::Password {
+                    login: user,
+                    password,
+                },
+            )
+            .await
+        }
+        (_, Presented::Basic { user, password }) => {
+            if user.contains('/') && !user.contains('@') {
+                return Err(AuthError::PasswordNotAccepted);
+            }
+            login(app, origin, Credentials::Docker { user, password }).await
+        }
+    }
+}
+
+/// Checks a password or docker credential, throttling repeated failures
+/// per login name and client address.
+pub async fn login(
+    app: &AppState,
+    origin: Origin,
+    credentials: Credentials,
+) -> Result<Caller, AuthError> {
+    let name = credentials.login().to_owned();
+    let addr = origin.client_addr.clone().unwrap_or_default();
+    app.limiter
+        .check(&name, &addr)
+        .map_err(AuthError::Throttled)?;
+    let found = app
+        .read(move |p| match credentials {
+            Credentials::Password { login, password } => {
+                identity::password_login(&p.models, &login, &password)
+            }
+            Credentials::Docker { user, password } => {
+                identity::docker_login(&p.models, &p.settings, &user, &password)
+            }
+        })
+        .await?;
+    match found {
+        Some(proven) => {
+            app.limiter.succeeded(&name, &addr);
+            Ok(Caller::proven(proven, origin))
+        }
+        None => {
+            app.limiter.failed(&name, &addr);
+            Err(AuthError::Wrong)
+        }
+    }
+}
+
+/// A registry token: its signature (CPU only), then whether the user and
+/// the credential behind it still work.
+async fn registry_token(
+    app: &AppState,
+    origin: Origin,
+    token: String,
+) -> Result<Caller, AuthError> {
+    let claims = verify(
+        &app.key,
+        &token,
+        &app.settings.service,
+        Utc::now().timestamp(),
+    )
+    .map_err(|_| AuthError::TokenInvalid)?;
+    let (sub, cred) = (claims.sub.clone(), claims.cred.clone());
+    let principal = app
+        .read(move |p| {
+            let valid = match &cred {
+                Some(c) => identity::credential_still_valid(&p.models, c)?,
+                None => true,
+            };
+            let principal = identity::subject_principal(&p.models, &sub)?;
+            Ok((valid && (principal.is_some() || sub.is_empty())).then_some(principal))
+        })
+        .await?
+        .ok_or(AuthError::Revoked)?;
+    Ok(Caller {
+        credential: claims.kind.unwrap_or(CredentialKind::Anonymous),
+        credential_id: claims.cred,
+        grants: Some(claims.access),
+        principal,
+        origin,
+    })
+}
+
+/// A management session (header or cookie).
+async fn session(app: &AppState, origin: Origin, token: String) -> Result<Caller, AuthError> {
+    let claims = verify(&app.key, &token, SESSION_AUDIENCE, Utc::now().timestamp())
+        .map_err(|_| AuthError::TokenInvalid)?;
+    let principal = app
+        .read(move |p| identity::subject_principal(&p.models, &claims.sub))
+        .await?
+        .ok_or(AuthError::TokenInvalid)?;
+    Ok(Caller::proven(
+        Proven {
+            principal,
+            kind: CredentialKind::Password,
+            credential_id: None,
         },
-        grant: match (&row, caller) {
-            (Some(r), Some(p)) => models.repos.grant(r.id, &p.account, &p.user)?,
-            _ => None,
-        },
-    };
-    Ok(level_on_repo(
-        caller,
-        &org_facts,
-        &repo_facts,
-        settings.anonymous_pull,
+        origin,
     ))
 }
 
-/// The level a principal holds on an existing organization itself (for
-/// granting access): manage for its account's admins, the operator and its
-/// creator, else the principal's own grant.
-pub fn org_level(
-    models: &ReadModels,
-    p: &Principal,
-    org: &berth_domain::OrgName,
+/// The level a caller holds on a repository, read off a storage thread.
+pub async fn repo_level(
+    app: &AppState,
+    caller: &Caller,
+    repo: &RepoPath,
 ) -> Result<Option<Level>, StoreError> {
-    let Some(row) = models.orgs.get(org)? else {
-        return Ok(None);
+    let (principal, repo) = (caller.principal.clone(), repo.clone());
+    app.read(move |p| levels::repo_level(&p.models, &p.settings, principal.as_ref(), &repo))
+        .await
+}
+
+/// Whether a caller holds `needed` on a repository.
+pub async fn holds(
+    app: &AppState,
+    caller: &Caller,
+    repo: &RepoPath,
+    needed: Level,
+) -> Result<bool, StoreError> {
+    Ok(allows(repo_level(app, caller, repo).await?, needed))
+}
+
+/// Appends an `AccessDenied` event for an authenticated caller. A failure
+/// to record is logged, not shown: the refusal stands either way.
+pub async fn record_denial(app: &AppState, caller: &Caller, action: &str, resource: &str) {
+    let Some(p) = &caller.principal else {
+        return;
     };
-    let owner_admin =
-        p.is_operator() || (p.account_admin && row.owner.as_ref() == Some(&p.account));
-    let creator = row.owner.as_ref() == Some(&p.account) && row.creator.as_ref() == Some(&p.user);
-    if owner_admin || creator {
-        return Ok(Some(Level::Manage));
+    let command = Command::Account(AccountCommand::User {
+        account: p.account.clone(),
+        user: p.user.clone(),
+        change: UserCommand::RecordDenial {
+            action: action.to_owned(),
+            resource: resource.to_owned(),
+        },
+    });
+    if let Err(e) = app.engine.submit(command, caller.meta()).await {
+        tracing::error!(error = %e, "could not record a denied attempt");
     }
-    models.orgs.grant(org, &p.account, &p.user)
 }

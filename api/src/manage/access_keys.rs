@@ -6,26 +6,36 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use berth_domain::Command;
+use berth_domain::{AccountCommand, Command, UserCommand};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{json_body, Answer, Caller};
+use super::{json_body, Answer, Member};
 use crate::auth::secrets::{login_password, random_string, verifier, AK_ALPHABET, SK_ALPHABET};
 use crate::state::AppState;
 
+/// A change to the calling user's own credentials.
+fn own(member: &Member, change: UserCommand) -> Command {
+    Command::Account(AccountCommand::User {
+        account: member.principal.account.clone(),
+        user: member.principal.user.clone(),
+        change,
+    })
+}
+
 /// `POST /v2/manage/access-keys` → `{"ak","sk"}`; the SK is never shown again.
-pub(super) async fn create(State(app): State<AppState>, caller: Caller) -> Answer {
+pub(super) async fn create(State(app): State<AppState>, member: Member) -> Answer {
     let ak = random_string(20, AK_ALPHABET);
     let sk = random_string(40, SK_ALPHABET);
-    let command = Command::CreateAccessKey {
-        account: caller.principal.account.clone(),
-        user: caller.principal.user.clone(),
-        ak: ak.clone(),
-        verifier: verifier(&login_password(&ak, &sk)),
-    };
-    app.engine.submit(command, caller.meta).await?;
+    let command = own(
+        &member,
+        UserCommand::CreateAccessKey {
+            ak: ak.clone(),
+            verifier: verifier(&login_password(&ak, &sk)),
+        },
+    );
+    app.engine.submit(command, member.meta()).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "ak": ak, "sk": sk })),
@@ -34,10 +44,10 @@ pub(super) async fn create(State(app): State<AppState>, caller: Caller) -> Answe
 }
 
 /// `GET /v2/manage/access-keys`: the caller's keys, without secrets.
-pub(super) async fn list(State(app): State<AppState>, caller: Caller) -> Answer {
+pub(super) async fn list(State(app): State<AppState>, member: Member) -> Answer {
     let (account, user) = (
-        caller.principal.account.clone(),
-        caller.principal.user.clone(),
+        member.principal.account.clone(),
+        member.principal.user.clone(),
     );
     let keys = app
         .read(move |p| p.models.accounts.keys_of(&account, &user))
@@ -50,6 +60,7 @@ pub(super) async fn list(State(app): State<AppState>, caller: Caller) -> Answer 
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Update {
     enabled: bool,
 }
@@ -58,17 +69,18 @@ pub(super) struct Update {
 pub(super) async fn update(
     State(app): State<AppState>,
     Path(ak): Path<String>,
-    caller: Caller,
+    member: Member,
     req: Request,
 ) -> Answer {
     let body: Update = json_body(req).await?;
-    let command = Command::SetAccessKeyEnabled {
-        account: caller.principal.account.clone(),
-        user: caller.principal.user.clone(),
-        ak: ak.clone(),
-        enabled: body.enabled,
-    };
-    app.engine.submit(command, caller.meta).await?;
+    let command = own(
+        &member,
+        UserCommand::SetAccessKeyEnabled {
+            ak: ak.clone(),
+            enabled: body.enabled,
+        },
+    );
+    app.engine.submit(command, member.meta()).await?;
     Ok(axum::Json(json!({ "ak": ak, "enabled": body.enabled })).into_response())
 }
 
@@ -76,14 +88,10 @@ pub(super) async fn update(
 pub(super) async fn delete(
     State(app): State<AppState>,
     Path(ak): Path<String>,
-    caller: Caller,
+    member: Member,
 ) -> Answer {
-    let command = Command::DeleteAccessKey {
-        account: caller.principal.account.clone(),
-        user: caller.principal.user.clone(),
-        ak,
-    };
-    app.engine.submit(command, caller.meta).await?;
+    let command = own(&member, UserCommand::DeleteAccessKey { ak });
+    app.engine.submit(command, member.meta()).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -91,7 +99,7 @@ pub(super) async fn delete(
 /// config shape, with the ready `docker login` command and its expiry.
 pub(super) async fn temporary_login(
     State(app): State<AppState>,
-    caller: Caller,
+    member: Member,
     req: Request,
 ) -> Answer {
     let host = app
@@ -117,14 +125,15 @@ pub(super) async fn temporary_login(
     let secret = random_string(48, SK_ALPHABET);
     let expires_at = Utc::now()
         + Duration::from_std(app.settings.temporary_login_ttl).unwrap_or(Duration::hours(24));
-    let command = Command::IssueTemporaryLogin {
-        account: caller.principal.account.clone(),
-        user: caller.principal.user.clone(),
-        login_id: login_id.clone(),
-        verifier: verifier(&secret),
-        expires_at,
-    };
-    app.engine.submit(command, caller.meta).await?;
+    let command = own(
+        &member,
+        UserCommand::IssueTemporaryLogin {
+            login_id: login_id.clone(),
+            verifier: verifier(&secret),
+            expires_at,
+        },
+    );
+    app.engine.submit(command, member.meta()).await?;
     let user = format!("{}@{login_id}", app.settings.region);
     let auth = STANDARD.encode(format!("{user}:{secret}"));
     Ok((

@@ -4,15 +4,17 @@
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use berth_domain::{AccountName, Command, UserName};
+use berth_domain::policy::{manages_account, may_update_user};
+use berth_domain::{AccountCommand, AccountName, Command, UserCommand, UserName};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{deny, field, json_body, Answer, Caller};
-use crate::credentials::hash_password_off_thread;
+use super::{deny, field, json_body, Answer, Member};
+use crate::auth::passwords::hash_password_off_thread;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewAccount {
     name: String,
     admin_user: String,
@@ -20,6 +22,7 @@ pub(super) struct NewAccount {
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct NewUser {
     name: String,
     password: String,
@@ -47,22 +50,22 @@ async fn hash(password: String) -> Result<berth_domain::PasswordHash, super::Ref
 /// `POST /v2/manage/accounts` (operator only).
 pub(super) async fn create_account(
     State(app): State<AppState>,
-    caller: Caller,
+    member: Member,
     req: Request,
 ) -> Answer {
-    if !caller.principal.is_operator() {
-        return Err(deny(&app, &caller, "create-account", "accounts").await);
+    if !member.principal.is_operator() {
+        return Err(deny(&app, &member, "create-account", "accounts").await);
     }
     let body: NewAccount = json_body(req).await?;
     let account = field("name", &body.name, AccountName::parse)?;
     let admin_user = field("admin_user", &body.admin_user, UserName::parse)?;
     password_field("admin_password", &body.admin_password)?;
-    let command = Command::CreateAccount {
+    let command = Command::Account(AccountCommand::Create {
         account: account.clone(),
         admin_user,
         admin_password: hash(body.admin_password).await?,
-    };
-    app.engine.submit(command, caller.meta).await?;
+    });
+    app.engine.submit(command, member.meta()).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(json!({ "name": account.as_str() })),
@@ -74,24 +77,23 @@ pub(super) async fn create_account(
 pub(super) async fn create_user(
     State(app): State<AppState>,
     Path(account): Path<String>,
-    caller: Caller,
+    member: Member,
     req: Request,
 ) -> Answer {
     let account = field("account", &account, AccountName::parse)?;
-    let p = &caller.principal;
-    if !(p.is_operator() || (p.account_admin && p.account == account)) {
-        return Err(deny(&app, &caller, "create-user", &format!("accounts/{account}")).await);
+    if !manages_account(&member.principal, &account) {
+        return Err(deny(&app, &member, "create-user", &format!("accounts/{account}")).await);
     }
     let body: NewUser = json_body(req).await?;
     let user = field("name", &body.name, UserName::parse)?;
     password_field("password", &body.password)?;
-    let command = Command::CreateUser {
+    let command = Command::Account(AccountCommand::CreateUser {
         account: account.clone(),
         user: user.clone(),
         admin: body.admin,
         password: hash(body.password).await?,
-    };
-    app.engine.submit(command, caller.meta).await?;
+    });
+    app.engine.submit(command, member.meta()).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(
@@ -102,6 +104,7 @@ pub(super) async fn create_user(
 }
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct UserUpdate {
     password: Option<String>,
     enabled: Option<bool>,
@@ -109,44 +112,44 @@ pub(super) struct UserUpdate {
 
 /// `PATCH /v2/manage/accounts/{account}/users/{user}` `{"password"?,"enabled"?}`:
 /// users change their own password; the account's admins (and the operator)
-/// change anyone's and disable or re-enable users, but not themselves.
+/// change anyone's and disable or re-enable users, but not themselves. Both
+/// changes are one command: both happen or neither does.
 pub(super) async fn update_user(
     State(app): State<AppState>,
     Path((account, user)): Path<(String, String)>,
-    caller: Caller,
+    member: Member,
     req: Request,
 ) -> Answer {
     let account = field("account", &account, AccountName::parse)?;
     let user = field("user", &user, UserName::parse)?;
-    let p = &caller.principal;
-    let is_self = p.account == account && p.user == user;
-    let admin = p.is_operator() || (p.account_admin && p.account == account);
     let body: UserUpdate = json_body(req).await?;
-    let resource = format!("accounts/{account}/users/{user}");
-    let may_set_password = is_self || admin;
-    let may_set_enabled = admin && !is_self;
-    if (body.password.is_some() && !may_set_password)
-        || (body.enabled.is_some() && !may_set_enabled)
-    {
-        return Err(deny(&app, &caller, "update-user", &resource).await);
+    let allowed = may_update_user(
+        &member.principal,
+        &account,
+        &user,
+        body.password.is_some(),
+        body.enabled.is_some(),
+    );
+    if !allowed {
+        let resource = format!("accounts/{account}/users/{user}");
+        return Err(deny(&app, &member, "update-user", &resource).await);
     }
-    if let Some(password) = body.password {
-        password_field("password", &password)?;
-        let command = Command::ChangePassword {
-            account: account.clone(),
-            user: user.clone(),
-            password: hash(password).await?,
-        };
-        app.engine.submit(command, caller.meta.clone()).await?;
-    }
-    if let Some(enabled) = body.enabled {
-        let command = Command::SetUserEnabled {
-            account: account.clone(),
-            user: user.clone(),
-            enabled,
-        };
-        app.engine.submit(command, caller.meta.clone()).await?;
-    }
+    let password = match body.password {
+        Some(password) => {
+            password_field("password", &password)?;
+            Some(hash(password).await?)
+        }
+        None => None,
+    };
+    let command = Command::Account(AccountCommand::User {
+        account: account.clone(),
+        user: user.clone(),
+        change: UserCommand::Update {
+            password,
+            enabled: body.enabled,
+        },
+    });
+    app.engine.submit(command, member.meta()).await?;
     Ok(axum::Json(
         json!({ "account": account.as_str(), "name": user.as_str(), "enabled": body.enabled }),
     )

@@ -12,16 +12,13 @@ use axum::http::request::Parts as RequestParts;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{patch, post};
 use axum::Router;
-use berth_domain::{Actor, CredentialKind, Principal};
-use berth_store::RequestMeta;
-use chrono::Utc;
+use berth_domain::Principal;
 use serde::de::DeserializeOwned;
 
-use crate::auth::token::{verify, SESSION_AUDIENCE};
-use crate::auth::{self, presented, AuthError, Presented};
+use crate::auth::{self, Caller, Surface};
 use crate::error::ApiError;
+use crate::request::Origin;
 use crate::state::AppState;
-use crate::RequestId;
 
 /// The management routes.
 pub fn router() -> Router<AppState> {
@@ -72,104 +69,35 @@ impl IntoResponse for Refusal {
 /// Result of a management handler.
 pub type Answer = Result<Response, Refusal>;
 
-/// The authenticated caller of a management route, with the request's
-/// metadata for the events it causes.
-pub struct Caller {
-    /// Who.
+/// The caller of a management route, who must be signed in.
+pub struct Member {
+    /// Who (always authenticated).
     pub principal: Principal,
-    /// Request id and actor.
-    pub meta: RequestMeta,
+    /// The whole caller, for the events the request causes.
+    pub caller: Caller,
 }
 
-fn client_of(parts: &RequestParts) -> String {
-    crate::client_addr(&parts.extensions).unwrap_or_default()
+impl Member {
+    /// The request metadata for the engine.
+    pub fn meta(&self) -> berth_store::RequestMeta {
+        self.caller.meta()
+    }
 }
 
-fn meta_for(
-    parts: &RequestParts,
-    principal: &Principal,
-    kind: CredentialKind,
-    client: &str,
-) -> RequestMeta {
-    let request_id = parts
-        .extensions
-        .get::<RequestId>()
-        .map(|r| r.0)
-        .unwrap_or_else(uuid::Uuid::new_v4);
-    let actor = Actor::user(
-        &principal.account,
-        &principal.user,
-        kind,
-        Some(client.to_owned()),
-    );
-    RequestMeta { actor, request_id }
-}
-
-fn unauthorized(message: &str) -> Refusal {
-    Refusal(ApiError::Unauthorized {
-        message: message.to_owned(),
-        challenge: None,
-    })
-}
-
-impl FromRequestParts<AppState> for Caller {
+impl FromRequestParts<AppState> for Member {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut RequestParts, app: &AppState) -> Result<Self, Refusal> {
-        let client = client_of(parts);
-        let (principal, kind) =
-            match presented(&parts.headers)
-                .map_err(|_| unauthorized("malformed Authorization header"))?
-            {
-                Presented::Nothing => {
-                    return Err(unauthorized("log in first: POST /v2/manage/session"))
-                }
-                Presented::Bearer(token) => {
-                    let claims = verify(&app.key, &token, SESSION_AUDIENCE, Utc::now().timestamp())
-                        .map_err(|_| unauthorized("invalid or expired session"))?;
-                    let sub = claims.sub.clone();
-                    let principal = app
-                        .read(move |p| auth::subject_principal(&p.models, &sub))
-                        .await?
-                        .ok_or_else(|| unauthorized("invalid or expired session"))?;
-                    (principal, CredentialKind::Password)
-                }
-                Presented::Basic { user, password } => {
-                    if let Err(wait) = app.limiter.check(&user, &client) {
-                        return Err(Refusal(ApiError::TooManyRequests(wait.as_secs().max(1))));
-                    }
-                    let login = user.clone();
-                    let result = app
-                        .read(move |p| {
-                            if login.contains('/') {
-                                Ok(auth::check_password(&p.models, &login, &password)?
-                                    .map(|p| (p, CredentialKind::Password))
-                                    .ok_or(AuthError::Invalid))
-                            } else {
-                                Ok(auth::check_docker_login(
-                                    &p.models,
-                                    &p.settings,
-                                    &login,
-                                    &password,
-                                )?
-                                .map(|a| (a.principal, a.kind)))
-                            }
-                        })
-                        .await?;
-                    match result {
-                        Ok(found) => {
-                            app.limiter.succeeded(&user, &client);
-                            found
-                        }
-                        Err(_) => {
-                            app.limiter.failed(&user, &client);
-                            return Err(unauthorized("wrong user name or password"));
-                        }
-                    }
-                }
-            };
-        let meta = meta_for(parts, &principal, kind, &client);
-        Ok(Self { principal, meta })
+        let origin = Origin::of_parts(parts);
+        let caller = auth::authenticate(app, origin, &parts.headers, Surface::Manage).await?;
+        let principal = caller
+            .principal
+            .clone()
+            .ok_or_else(|| ApiError::Unauthorized {
+                message: "log in first: POST /v2/manage/session".into(),
+                challenge: None,
+            })?;
+        Ok(Self { principal, caller })
     }
 }
 
@@ -193,8 +121,8 @@ pub async fn json_body<T: DeserializeOwned>(req: Request) -> Result<T, Refusal> 
 }
 
 /// Refuses an authenticated caller, recording the attempt.
-pub async fn deny(app: &AppState, caller: &Caller, action: &str, resource: &str) -> Refusal {
-    crate::access::record_denial(app, &caller.principal, action, resource, &caller.meta).await;
+pub async fn deny(app: &AppState, member: &Member, action: &str, resource: &str) -> Refusal {
+    auth::record_denial(app, &member.caller, action, resource).await;
     Refusal(ApiError::Denied(
         berth_domain::policy::DENIED_MESSAGE.into(),
     ))

@@ -9,13 +9,15 @@ use serde::Deserialize;
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{json_body, unauthorized, Answer, Refusal};
+use super::{json_body, Answer, Refusal};
 use crate::auth::token::{sign, Claims, SESSION_AUDIENCE};
-use crate::auth::{self, SESSION_COOKIE};
+use crate::auth::{self, AuthError, Credentials, SESSION_COOKIE};
 use crate::error::ApiError;
+use crate::request::Origin;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 pub(super) struct Login {
     account: String,
     user: String,
@@ -23,21 +25,24 @@ pub(super) struct Login {
 }
 
 pub(super) async fn login(State(app): State<AppState>, req: Request) -> Answer {
-    let client = crate::client_addr(req.extensions()).unwrap_or_default();
+    let origin = Origin::of(req.extensions(), req.headers());
     let body: Login = json_body(req).await?;
-    let login = format!("{}/{}", body.account, body.user);
-    if let Err(wait) = app.limiter.check(&login, &client) {
-        return Err(Refusal(ApiError::TooManyRequests(wait.as_secs().max(1))));
-    }
-    let attempt = login.clone();
-    let found = app
-        .read(move |p| auth::check_password(&p.models, &attempt, &body.password))
-        .await?;
-    let Some(principal) = found else {
-        app.limiter.failed(&login, &client);
-        return Err(unauthorized("wrong account, user or password"));
+    let credentials = Credentials::Password {
+        login: format!("{}/{}", body.account, body.user),
+        password: body.password,
     };
-    app.limiter.succeeded(&login, &client);
+    let caller = auth::login(&app, origin, credentials)
+        .await
+        .map_err(|e| match e {
+            AuthError::Wrong => Refusal(ApiError::Unauthorized {
+                message: "wrong account, user or password".into(),
+                challenge: None,
+            }),
+            other => Refusal::from(other),
+        })?;
+    let Some(principal) = caller.principal else {
+        return Err(Refusal::from(AuthError::Wrong));
+    };
     let now = Utc::now();
     let expires = now + Duration::from_std(app.settings.session_ttl).unwrap_or(Duration::hours(12));
     let claims = Claims {

@@ -3,10 +3,16 @@
 use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_domain::{Command, Digest, DomainError, RepoPath};
+use berth_domain::{Command, Digest, DomainError, RepoCommand, RepoPath};
+use berth_store::StoreError;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
 
 use super::{set, Call};
 use crate::error::ApiError;
+
+/// Bodies up to this size are read whole and sent in one piece.
+const ONE_WRITE: u64 = 256 * 1024;
 
 /// A byte range asked for with `Range`, resolved against the blob size.
 #[derive(Debug, PartialEq, Eq)]
@@ -119,12 +125,18 @@ pub(crate) async fn get(call: Call, repo: RepoPath, digest: Digest) -> Result<Re
     let stream = call
         .app
         .blobs
-        .read_range(&digest, start, len)
+        .open_range(&digest, start, len)
         .map_err(|e| {
             tracing::error!(%digest, error = %e, "linked blob cannot be read from disk");
             ApiError::from(e)
         })?;
-    *response.body_mut() = Body::from_stream(stream);
+    *response.body_mut() = if len <= ONE_WRITE {
+        // A small body known in full goes out with its headers in one write.
+        let chunks: Vec<Bytes> = stream.try_collect().await.map_err(StoreError::from)?;
+        Body::from(chunks.concat())
+    } else {
+        Body::from_stream(stream)
+    };
     Ok(response)
 }
 
@@ -137,7 +149,10 @@ pub(crate) async fn delete(
 ) -> Result<Response, ApiError> {
     call.app
         .engine
-        .submit(Command::DeleteBlob { repo, digest }, call.meta)
+        .submit(
+            Command::Repo(RepoCommand::DeleteBlob { repo, digest }),
+            call.meta,
+        )
         .await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -4,7 +4,7 @@
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_domain::policy::allows;
-use berth_domain::{manifest::OCI_INDEX, Action, Digest, RepoPath};
+use berth_domain::{manifest::OCI_INDEX, Digest, Level, RepoPath};
 use serde_json::json;
 
 use super::{set, Call};
@@ -60,7 +60,7 @@ fn paginate(mut items: Vec<String>, page: &Page, path: &str, key: &str) -> Respo
 pub(crate) async fn catalog(call: Call) -> Result<Response, ApiError> {
     let page = page(&call)?;
     let (last, n) = (page.last.clone(), page.n);
-    let caller = call.caller.principal().cloned();
+    let caller = call.caller.principal.clone();
     let names = call
         .app
         .read(move |p| {
@@ -74,8 +74,9 @@ pub(crate) async fn catalog(call: Call) -> Result<Response, ApiError> {
                     let Ok(repo) = RepoPath::parse(&name) else {
                         continue;
                     };
-                    let level = auth::repo_level(&p.models, &p.settings, caller.as_ref(), &repo)?;
-                    if allows(level, Action::Pull) {
+                    let level =
+                        auth::levels::repo_level(&p.models, &p.settings, caller.as_ref(), &repo)?;
+                    if allows(level, Level::Read) {
                         out.push(name);
                         if out.len() > n {
                             return Ok(out);

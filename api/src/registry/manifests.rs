@@ -5,8 +5,10 @@ use axum::body::Body;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_domain::limits::MAX_MANIFEST_BYTES;
-use berth_domain::{parse_manifest, Algorithm, Command, Digest, DomainError, Reference, RepoPath};
-use bytes::Bytes;
+use berth_domain::{
+    parse_manifest, Algorithm, Command, Digest, DomainError, Reference, RepoCommand, RepoPath,
+};
+use berth_store::Content;
 use http_body_util::BodyExt;
 use sha2::{Digest as _, Sha256, Sha512};
 
@@ -33,7 +35,7 @@ pub(crate) async fn get(
                 .manifests
                 .get(row.id, &digest)?
                 .ok_or_else(unknown)?;
-            let bytes = p.log.manifest(&digest)?.ok_or_else(unknown)?;
+            let bytes = p.log.content(&digest)?.ok_or_else(unknown)?;
             Ok((digest, manifest.media_type, bytes))
         })
         .await?;
@@ -45,7 +47,7 @@ pub(crate) async fn get(
     set(headers, "Docker-Content-Digest", &digest.to_string());
     set(headers, header::ETAG, &format!("\"{digest}\""));
     if call.method != axum::http::Method::HEAD {
-        *response.body_mut() = Body::from(Bytes::copy_from_slice(&bytes));
+        *response.body_mut() = Body::from(bytes);
     }
     Ok(response)
 }
@@ -93,17 +95,18 @@ pub(crate) async fn put(
         .and_then(|v| v.to_str().ok());
     let manifest = parse_manifest(content_type, &bytes)?;
     let subject = manifest.subject.clone();
-    let command = Command::PushManifest {
+    let command = Command::Repo(RepoCommand::PushManifest {
         by,
         repo: repo.clone(),
         tag,
         digest: digest.clone(),
         size: bytes.len() as u64,
         manifest,
-    };
+    });
+    let content = Content::from([(digest.clone(), bytes)]);
     call.app
         .engine
-        .push_manifest(command, bytes, call.meta)
+        .submit_with(command, content, call.meta)
         .await?;
     let mut response = StatusCode::CREATED.into_response();
     let headers = response.headers_mut();
@@ -127,9 +130,10 @@ pub(crate) async fn delete(
     reference: Reference,
 ) -> Result<Response, ApiError> {
     let command = match reference {
-        Reference::Tag(tag) => Command::DeleteTag { repo, tag },
-        Reference::Digest(digest) => Command::DeleteManifest { repo, digest },
+        Reference::Tag(tag) => RepoCommand::DeleteTag { repo, tag },
+        Reference::Digest(digest) => RepoCommand::DeleteManifest { repo, digest },
     };
+    let command = Command::Repo(command);
     call.app.engine.submit(command, call.meta).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }

@@ -5,8 +5,7 @@
 
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use berth_domain::policy::allows;
-use berth_domain::{Action, Command, Digest, DomainError, RepoPath};
+use berth_domain::{Command, Digest, DomainError, Level, RepoCommand, RepoPath};
 use berth_store::{SessionGuard, StoreError};
 use uuid::Uuid;
 
@@ -53,20 +52,13 @@ pub(crate) async fn start(call: Call, repo: RepoPath) -> Result<Response, ApiErr
             let from = RepoPath::parse(from)?;
             // Mounting needs pull on the source; without it the blob is
             // simply not mountable, exactly as if it were not there.
-            let (principal, source) = (call.caller.principal().cloned(), from.clone());
-            let may_read = call
-                .app
-                .read(move |p| {
-                    auth::repo_level(&p.models, &p.settings, principal.as_ref(), &source)
-                })
-                .await?;
-            let mountable = allows(may_read, Action::Pull);
-            let mount = Command::MountBlob {
+            let mountable = auth::holds(&call.app, &call.caller, &from, Level::Read).await?;
+            let mount = Command::Repo(RepoCommand::MountBlob {
                 by: call.owner(),
                 repo: repo.clone(),
                 digest: digest.clone(),
                 from,
-            };
+            });
             if mountable {
                 match call.app.engine.submit(mount, call.meta.clone()).await {
                     Ok(_) => return Ok(created(&repo, &digest)),
@@ -160,12 +152,12 @@ async fn finish_session(
     digest: Digest,
 ) -> Result<Response, ApiError> {
     let size = call.app.uploads.complete(session, &digest).await?;
-    let link = Command::LinkUploadedBlob {
+    let link = Command::Repo(RepoCommand::LinkUploadedBlob {
         by: call.owner(),
         repo: repo.clone(),
         digest: digest.clone(),
         size,
-    };
+    });
     call.app.engine.submit(link, call.meta).await?;
     Ok(created(&repo, &digest))
 }

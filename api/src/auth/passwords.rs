@@ -21,9 +21,7 @@ pub fn hash_password(password: &str) -> PasswordHash {
 /// [`hash_password`] on a blocking thread: argon2 takes tens of
 /// milliseconds and must not hold up the async workers.
 pub async fn hash_password_off_thread(password: String) -> Result<PasswordHash, StoreError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| StoreError::Io(std::io::Error::other(e)))
+    Ok(tokio::task::spawn_blocking(move || hash_password(&password)).await?)
 }
 
 /// Checks a password against a stored verifier, in constant time with

@@ -1,0 +1,111 @@
+//! The aggregates loaded for one decision. The engine loads every name a
+//! command [touches](crate::Command::touches) before deciding, so a name
+//! absent from these maps is a name that does not exist; nothing is ever
+//! invented on read.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+
+use crate::account::{self, Account, User};
+use crate::error::DomainError;
+use crate::event::Event;
+use crate::names::{AccountName, OrgName, RepoPath, UserName};
+use crate::organization::{self, Organization};
+use crate::repository::{self, Repository};
+
+/// Organizations, repositories and accounts by name, as far as loaded.
+#[derive(Debug, Clone, Default)]
+pub struct Loaded {
+    /// Organizations by name.
+    pub orgs: HashMap<OrgName, Organization>,
+    /// Repositories by name.
+    pub repos: HashMap<RepoPath, Repository>,
+    /// Accounts (with their users) by name.
+    pub accounts: HashMap<AccountName, Account>,
+}
+
+impl Loaded {
+    /// Folds one event into the aggregates it concerns.
+    pub fn evolve(&mut self, event: &Event) {
+        if let Some(org) = org_of(event) {
+            fold(&mut self.orgs, org, |s| organization::evolve(s, event));
+        }
+        if let Some(repo) = repo_of(event) {
+            fold(&mut self.repos, repo, |s| repository::evolve(s, event));
+        }
+        if let Some(name) = account_of(event) {
+            fold(&mut self.accounts, name, |s| account::evolve(s, event));
+        }
+    }
+
+    /// A user of an account, or the refusal that names them unknown.
+    pub fn user(&self, account: &AccountName, user: &UserName) -> Result<&User, DomainError> {
+        self.accounts
+            .get(account)
+            .and_then(|a| a.users.get(user))
+            .ok_or_else(|| DomainError::UserUnknown {
+                account: account.clone(),
+                user: user.clone(),
+            })
+    }
+
+    /// A repository, or the refusal that names it unknown.
+    pub fn repo(&self, repo: &RepoPath) -> Result<&Repository, DomainError> {
+        self.repos
+            .get(repo)
+            .ok_or_else(|| DomainError::RepositoryUnknown(repo.clone()))
+    }
+}
+
+fn fold<K: Eq + Hash + Clone, V>(
+    map: &mut HashMap<K, V>,
+    key: &K,
+    f: impl FnOnce(Option<V>) -> Option<V>,
+) {
+    let before = map.remove(key);
+    if let Some(after) = f(before) {
+        map.insert(key.clone(), after);
+    }
+}
+
+fn org_of(event: &Event) -> Option<&OrgName> {
+    match event {
+        Event::OrgCreated { org, .. }
+        | Event::NamespaceCreated { org, .. }
+        | Event::OrgAccessGranted { org, .. } => Some(org),
+        _ => None,
+    }
+}
+
+fn repo_of(event: &Event) -> Option<&RepoPath> {
+    match event {
+        Event::RepositoryCreated { repo, .. }
+        | Event::BlobUploaded { repo, .. }
+        | Event::BlobMounted { repo, .. }
+        | Event::ManifestPushed { repo, .. }
+        | Event::TagPointed { repo, .. }
+        | Event::TagDeleted { repo, .. }
+        | Event::ManifestDeleted { repo, .. }
+        | Event::BlobDeleted { repo, .. }
+        | Event::RepositoryVisibilityChanged { repo, .. }
+        | Event::RepoAccessGranted { repo, .. } => Some(repo),
+        _ => None,
+    }
+}
+
+fn account_of(event: &Event) -> Option<&AccountName> {
+    match event {
+        Event::AccountCreated { account, .. }
+        | Event::UserCreated { account, .. }
+        | Event::NamespaceCreated { account, .. }
+        | Event::AccessKeyCreated { account, .. }
+        | Event::AccessKeyEnabledChanged { account, .. }
+        | Event::AccessKeyDeleted { account, .. }
+        | Event::TemporaryLoginIssued { account, .. }
+        | Event::AccessDenied { account, .. }
+        | Event::UserPasswordChanged { account, .. }
+        | Event::UserDisabled { account, .. }
+        | Event::UserEnabled { account, .. } => Some(account),
+        _ => None,
+    }
+}
