@@ -37,6 +37,7 @@ fn main() -> ExitCode {
 /// they are reused from the heap rather than mapped and faulted in afresh.
 fn pin_mmap_threshold() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    #[allow(unsafe_code)]
     // SAFETY: mallopt only changes allocator tuning; it is called before any
     // other thread exists.
     unsafe {

@@ -16,7 +16,7 @@ use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
 use berth_domain::{AccountCommand, AccountName, Actor, Command, UserName};
 use berth_projections::ReadModels;
-use berth_store::{EventLog, LocalBlobs, RequestMeta, StoreError, Uploads};
+use berth_store::{EventLog, LocalBlobs, LocalUploads, RequestMeta, StoreError};
 use uuid::Uuid;
 
 use crate::cli::{db_dir, ServeArgs};
@@ -38,7 +38,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let blob_dir = data.join("blobs");
     let blobs = Arc::new(LocalBlobs::open(blob_dir.clone()).at(&blob_dir)?);
     let upload_dir = data.join("uploads");
-    let uploads = Uploads::open(
+    let uploads = LocalUploads::open(
         upload_dir.clone(),
         blobs.clone(),
         args.max_blob_size,
@@ -62,7 +62,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         log: log.clone(),
         models: ReadModels::clone(&models),
         blobs,
-        uploads,
+        uploads: Arc::new(uploads),
         settings,
         key: signing_key(data)?,
         limiter: LoginLimiter::default(),

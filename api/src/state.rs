@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use berth_projections::ReadModels;
-use berth_store::{BlobStore, Engine, EventLog, StoreError, Uploads};
+use berth_store::{BlobStore, Engine, EventLog, StoreError, UploadStore};
 
 use crate::auth::limiter::LoginLimiter;
 use crate::auth::token::SigningKey;
@@ -25,7 +25,7 @@ pub struct Parts {
     /// Blob bytes.
     pub blobs: Arc<dyn BlobStore>,
     /// Upload sessions.
-    pub uploads: Uploads,
+    pub uploads: Arc<dyn UploadStore>,
     /// Authentication and authorization settings.
     pub settings: Settings,
     /// Token signing key.

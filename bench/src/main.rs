@@ -79,8 +79,7 @@ fn peak_rss_mib(pid: u32) -> f64 {
         .lines()
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Resets a process's peak RSS to its current RSS (`clear_refs` 5), so the
@@ -100,7 +99,7 @@ fn big_chunk(seed: &[u8], i: usize) -> Bytes {
 }
 
 fn location(base: &str, r: &reqwest::Response) -> String {
-    let loc = r.headers()["location"].to_str().unwrap();
+    let loc = r.headers()["location"].to_str().expect("Location is text");
     if loc.starts_with("http") {
         loc.to_owned()
     } else {
@@ -120,7 +119,7 @@ async fn push_big(c: &reqwest::Client, t: &Target, seed: &[u8], n: usize, d: &st
         .post(format!("{}/v2/bench/big/blobs/uploads/", t.base))
         .send()
         .await
-        .unwrap();
+        .expect("the server answers");
     assert_eq!(r.status(), 202, "{}: start upload", t.name);
     let loc = location(&t.base, &r);
     let seed = seed.to_vec();
@@ -132,10 +131,14 @@ async fn push_big(c: &reqwest::Client, t: &Target, seed: &[u8], n: usize, d: &st
         .body(reqwest::Body::wrap_stream(body))
         .send()
         .await
-        .unwrap();
+        .expect("the server answers");
     assert_eq!(r.status(), 202, "{}: patch", t.name);
     let loc = location(&t.base, &r);
-    let r = c.put(with_digest(&loc, d)).send().await.unwrap();
+    let r = c
+        .put(with_digest(&loc, d))
+        .send()
+        .await
+        .expect("the server answers");
     assert_eq!(r.status(), 201, "{}: finish", t.name);
     (n * CHUNK) as f64 / 1e6 / started.elapsed().as_secs_f64()
 }
@@ -146,12 +149,12 @@ async fn pull_big(c: &reqwest::Client, t: &Target, n: usize, d: &str) -> f64 {
         .get(format!("{}/v2/bench/big/blobs/{d}", t.base))
         .send()
         .await
-        .unwrap();
+        .expect("the server answers");
     assert_eq!(r.status(), 200, "{}: pull", t.name);
     let mut stream = r.bytes_stream();
     let mut got = 0usize;
     while let Some(chunk) = stream.next().await {
-        got += chunk.unwrap().len();
+        got += chunk.expect("body chunk").len();
     }
     assert_eq!(got, n * CHUNK, "{}: pulled size", t.name);
     got as f64 / 1e6 / started.elapsed().as_secs_f64()
@@ -166,7 +169,7 @@ async fn push_small(c: &reqwest::Client, t: &Target, run: &str, i: usize) {
             .post(format!("{}/v2/bench/small/blobs/uploads/", t.base))
             .send()
             .await
-            .unwrap();
+            .expect("the server answers");
         assert_eq!(r.status(), 202, "{}: start", t.name);
         let loc = location(&t.base, &r);
         let r = c
@@ -175,7 +178,7 @@ async fn push_small(c: &reqwest::Client, t: &Target, run: &str, i: usize) {
             .body(blob.clone())
             .send()
             .await
-            .unwrap();
+            .expect("the server answers");
         assert_eq!(r.status(), 201, "{}: blob", t.name);
     }
     let manifest = serde_json::to_vec(&serde_json::json!({
@@ -184,14 +187,14 @@ async fn push_small(c: &reqwest::Client, t: &Target, run: &str, i: usize) {
         "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": digest(&config), "size": config.len()},
         "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(&layer), "size": layer.len()}]
     }))
-    .unwrap();
+    .expect("plain JSON encodes");
     let r = c
         .put(format!("{}/v2/bench/small/manifests/{run}-{i}", t.base))
         .header("Content-Type", OCI_MANIFEST)
         .body(manifest)
         .send()
         .await
-        .unwrap();
+        .expect("the server answers");
     assert_eq!(r.status(), 201, "{}: manifest", t.name);
 }
 
@@ -219,7 +222,41 @@ async fn small_images(
         }));
     }
     for task in tasks {
-        task.await.unwrap();
+        task.await.expect("load task");
+    }
+    images as f64 / started.elapsed().as_secs_f64()
+}
+
+/// Pulls the first `images` small images of the sequential run one after
+/// another over one kept-alive connection, the way a single docker daemon
+/// pulls: manifest, then config and layer. Images per second.
+async fn small_pulls(t: &Target, images: usize) -> f64 {
+    let c = client_for(&t.auth);
+    let started = Instant::now();
+    for i in 0..images {
+        let r = c
+            .get(format!("{}/v2/bench/small/manifests/seq-{i}", t.base))
+            .header("Accept", OCI_MANIFEST)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(r.status(), 200, "{}: manifest", t.name);
+        let manifest: serde_json::Value = r.json().await.expect("manifest is JSON");
+        let config = manifest["config"]["digest"]
+            .as_str()
+            .expect("config digest");
+        let layer = manifest["layers"][0]["digest"]
+            .as_str()
+            .expect("layer digest");
+        for d in [config, layer] {
+            let r = c
+                .get(format!("{}/v2/bench/small/blobs/{d}", t.base))
+                .send()
+                .await
+                .expect("the server answers");
+            assert_eq!(r.status(), 200, "{}: blob", t.name);
+            r.bytes().await.expect("body");
+        }
     }
     images as f64 / started.elapsed().as_secs_f64()
 }
@@ -243,9 +280,9 @@ async fn manifest_gets(t: &Target, conns: usize, secs: u64) -> (f64, f64) {
                     .header("Accept", OCI_MANIFEST)
                     .send()
                     .await
-                    .unwrap();
+                    .expect("the server answers");
                 assert_eq!(r.status(), 200);
-                r.bytes().await.unwrap();
+                r.bytes().await.expect("body");
                 lat.push(s.elapsed());
             }
             lat
@@ -254,7 +291,7 @@ async fn manifest_gets(t: &Target, conns: usize, secs: u64) -> (f64, f64) {
     let started = Instant::now();
     let mut all = Vec::new();
     for task in tasks {
-        all.extend(task.await.unwrap());
+        all.extend(task.await.expect("load task"));
     }
     let elapsed = started.elapsed().as_secs_f64();
     all.sort();
@@ -305,7 +342,7 @@ async fn main() {
         )
     };
 
-    let mut results: Vec<[f64; 7]> = Vec::new();
+    let mut results: Vec<[f64; 8]> = Vec::new();
     for t in &targets {
         eprintln!("== {}: {} MiB blob push", t.name, n);
         let c = client_for(&t.auth);
@@ -323,7 +360,12 @@ async fn main() {
             t.name, args.seconds
         );
         let (rps, p99) = manifest_gets(t, 32, args.seconds).await;
-        results.push([push, pull, seq, par, rps, p99, rss]);
+        eprintln!(
+            "== {}: {} small image pulls, one connection",
+            t.name, args.images
+        );
+        let pulls = small_pulls(t, args.images).await;
+        results.push([push, pull, seq, par, rps, p99, rss, pulls]);
     }
     let (b, r) = (results[0], results[1]);
     let rows = [
@@ -352,6 +394,13 @@ async fn main() {
             metric: "small image pushes/s, 8 clients",
             berth: b[3],
             reference: r[3],
+            higher_is_better: true,
+            target: ">= 3x",
+        },
+        Row {
+            metric: "small image pulls/s, one connection",
+            berth: b[7],
+            reference: r[7],
             higher_is_better: true,
             target: ">= 3x",
         },

@@ -307,7 +307,9 @@ impl Event {
     /// The aggregate stream the event belongs to.
     pub fn stream_id(&self) -> Uuid {
         match self {
-            Self::OrgCreated { org_id, .. } => *org_id,
+            Self::OrgCreated { org_id, .. }
+            | Self::NamespaceCreated { org_id, .. }
+            | Self::OrgAccessGranted { org_id, .. } => *org_id,
             Self::RepositoryCreated { repo_id, .. }
             | Self::BlobUploaded { repo_id, .. }
             | Self::BlobMounted { repo_id, .. }
@@ -315,7 +317,9 @@ impl Event {
             | Self::TagPointed { repo_id, .. }
             | Self::TagDeleted { repo_id, .. }
             | Self::ManifestDeleted { repo_id, .. }
-            | Self::BlobDeleted { repo_id, .. } => *repo_id,
+            | Self::BlobDeleted { repo_id, .. }
+            | Self::RepositoryVisibilityChanged { repo_id, .. }
+            | Self::RepoAccessGranted { repo_id, .. } => *repo_id,
             Self::AccountCreated { account_id, .. } => *account_id,
             Self::UserCreated { user_id, .. }
             | Self::AccessKeyCreated { user_id, .. }
@@ -326,11 +330,6 @@ impl Event {
             | Self::UserPasswordChanged { user_id, .. }
             | Self::UserDisabled { user_id, .. }
             | Self::UserEnabled { user_id, .. } => *user_id,
-            Self::NamespaceCreated { org_id, .. } | Self::OrgAccessGranted { org_id, .. } => {
-                *org_id
-            }
-            Self::RepositoryVisibilityChanged { repo_id, .. }
-            | Self::RepoAccessGranted { repo_id, .. } => *repo_id,
         }
     }
 

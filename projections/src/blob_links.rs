@@ -17,7 +17,7 @@ pub struct BlobLinks {
 }
 
 fn size_of(bytes: &[u8]) -> u64 {
-    bytes.try_into().map(u64::from_be_bytes).unwrap_or(0)
+    bytes.try_into().map_or(0, u64::from_be_bytes)
 }
 
 impl BlobLinks {

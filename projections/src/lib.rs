@@ -150,8 +150,7 @@ impl Projector for ReadModels {
             .checkpoints
             .get(CHECKPOINT)?
             .and_then(|v| v.get(4..12).and_then(|b| b.try_into().ok()))
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
+            .map_or(0, u64::from_be_bytes))
     }
 
     fn reset(&self) -> Result<(), StoreError> {

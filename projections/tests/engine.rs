@@ -2,6 +2,9 @@
 //! concurrent commands all become durable in one contiguous chain, decisions
 //! after a reopen see the state before it, and a rewritten event is named.
 
+// Test code: an unwrap that fails is a test that fails, with its line.
+#![allow(clippy::unwrap_used)]
+
 use std::sync::Arc;
 
 use berth_domain::{Actor, Command, Digest, DomainError, RepoCommand, RepoPath};

@@ -177,7 +177,7 @@ mod tests {
         let (value, _) = seal(9, &envelope(SCHEMA_VERSION + 1)).unwrap();
         match open(9, &value) {
             Err(StoreError::Corrupt { seq: 9, reason }) => {
-                assert!(reason.contains("schema version 2 is not known"), "{reason}")
+                assert!(reason.contains("schema version 2 is not known"), "{reason}");
             }
             other => panic!("expected a refusal, got {other:?}"),
         }

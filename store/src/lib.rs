@@ -18,4 +18,4 @@ pub use envelope::{Envelope, Recorded, SCHEMA_VERSION};
 pub use error::StoreError;
 pub use log::{ChainPoint, EventLog};
 pub use table::{Batch, Row, Rows, Table};
-pub use uploads::{Session, SessionGuard, Uploads};
+pub use uploads::{BoxError, Chunks, LocalUploads, Session, SessionGuard, UploadStore};

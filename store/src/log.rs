@@ -185,8 +185,7 @@ impl EventLog {
             .streams
             .get(stream.as_bytes())?
             .and_then(|v| v.as_ref().try_into().ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
+            .map_or(0, u64::from_be_bytes))
     }
 
     /// Reads events after `from`, checking every hash and every link, and

@@ -15,7 +15,9 @@ use std::time::{Duration, SystemTime};
 
 use berth_domain::{Algorithm, Digest, RepoPath};
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::future::BoxFuture;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use sha2::{Digest as _, Sha256, Sha512};
 use tokio::sync::{mpsc, Mutex as AsyncMutex, OwnedMutexGuard};
 use uuid::Uuid;
@@ -55,15 +57,57 @@ pub struct Session {
 /// An exclusive hold on a session for one request.
 pub type SessionGuard = OwnedMutexGuard<Session>;
 
-/// The upload area.
-pub struct Uploads {
+/// Bytes of a request body as they arrive from the network.
+pub type Chunks = BoxStream<'static, Result<Bytes, BoxError>>;
+
+/// Why a request body broke off.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Where upload sessions live between a client's requests. Handlers see
+/// only this, so sessions shared between several nodes can stand in for
+/// local ones without touching them.
+pub trait UploadStore: Send + Sync + 'static {
+    /// Starts a session for `repo`; blocking.
+    fn create(&self, repo: &RepoPath) -> Result<Uuid, StoreError>;
+    /// Takes the session for one request. A session of another repository
+    /// is unknown here, as is one that does not exist.
+    fn acquire<'a>(
+        &'a self,
+        id: Uuid,
+        repo: &'a RepoPath,
+    ) -> BoxFuture<'a, Result<SessionGuard, StoreError>>;
+    /// Appends a body, hashing as it goes. When `expected` is given the
+    /// body must be exactly that long. Nothing of a failed chunk is kept.
+    fn append<'a>(
+        &'a self,
+        session: &'a mut Session,
+        body: Chunks,
+        expected: Option<u64>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Makes the session durable before a chunk the client may resume from
+    /// is acknowledged.
+    fn persist<'a>(&'a self, session: &'a mut Session) -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Verifies the bytes against `expected` and hands them to the blob
+    /// store; returns the blob size.
+    fn complete<'a>(
+        &'a self,
+        session: SessionGuard,
+        expected: &'a Digest,
+    ) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Cancels a session and removes what it holds.
+    fn discard(&self, session: SessionGuard) -> Result<(), StoreError>;
+}
+
+/// The local upload area: one data file and one repository file per
+/// session under `<data>/uploads`, on the blob tree's filesystem.
+pub struct LocalUploads {
     root: PathBuf,
     blobs: Arc<dyn BlobStore>,
     max_blob: u64,
     live: Mutex<HashMap<Uuid, Arc<AsyncMutex<Session>>>>,
 }
 
-impl Uploads {
+impl LocalUploads {
     /// Opens the upload area and removes sessions idle for longer than
     /// `max_idle` (abandoned pushes).
     pub fn open(
@@ -108,9 +152,9 @@ impl Uploads {
         self.root.join(format!("{id}.repo"))
     }
 
-    /// Starts a session for `repo`. It is made durable by [`Uploads::persist`]
-    /// when its first chunk is acknowledged.
-    pub fn create(&self, repo: &RepoPath) -> Result<Uuid, StoreError> {
+    /// Starts a session; it is made durable by `persist` when its first
+    /// chunk is acknowledged.
+    fn create_session(&self, repo: &RepoPath) -> Result<Uuid, StoreError> {
         let id = Uuid::new_v4();
         fs::write(self.repo_file(id), repo.to_string())?;
         fs::File::create(self.data(id))?;
@@ -127,12 +171,14 @@ impl Uploads {
     }
 
     fn lock_map(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<AsyncMutex<Session>>>> {
-        self.live.lock().unwrap_or_else(|p| p.into_inner())
+        self.live
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Takes the session for one request. A session of another repository is
     /// unknown here, as is one that does not exist.
-    pub async fn acquire(&self, id: Uuid, repo: &RepoPath) -> Result<SessionGuard, StoreError> {
+    async fn acquire_session(&self, id: Uuid, repo: &RepoPath) -> Result<SessionGuard, StoreError> {
         let slot = {
             let mut map = self.lock_map();
             match map.get(&id) {
@@ -170,7 +216,7 @@ impl Uploads {
 
     /// Makes a session's files durable (its data was synced by `append`):
     /// called before acknowledging a chunk that the client may resume from.
-    pub async fn persist(&self, session: &mut Session) -> Result<(), StoreError> {
+    async fn persist_session(&self, session: &mut Session) -> Result<(), StoreError> {
         if session.durable {
             return Ok(());
         }
@@ -188,16 +234,12 @@ impl Uploads {
     /// Appends a body to the session, hashing as it goes. When `expected` is
     /// given the body must be exactly that long. On any failure the file is
     /// cut back to where it was: nothing of a failed chunk is kept.
-    pub async fn append<S, E>(
+    async fn append_body(
         &self,
         session: &mut Session,
-        body: S,
+        body: Chunks,
         expected: Option<u64>,
-    ) -> Result<u64, StoreError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
+    ) -> Result<u64, StoreError> {
         let start = session.offset;
         let path = self.data(session.id);
         let hasher = session.hasher.take();
@@ -231,17 +273,13 @@ impl Uploads {
         }
     }
 
-    async fn pump<S, E>(
+    async fn pump(
         &self,
         path: PathBuf,
         start: u64,
         hasher: Option<Sha256>,
-        mut body: S,
-    ) -> Result<(Option<Sha256>, u64), StoreError>
-    where
-        S: Stream<Item = Result<Bytes, E>> + Unpin,
-        E: std::fmt::Display,
-    {
+        mut body: Chunks,
+    ) -> Result<(Option<Sha256>, u64), StoreError> {
         let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(PIPE_DEPTH);
         let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let mut file = fs::OpenOptions::new().append(true).open(&path)?;
@@ -305,7 +343,7 @@ impl Uploads {
     /// Verifies the session's bytes against `expected` and moves them into
     /// the blob store. On a mismatch the session is removed: its bytes can
     /// never become that blob. Returns the blob size.
-    pub async fn complete(
+    async fn complete_session(
         &self,
         mut session: SessionGuard,
         expected: &Digest,
@@ -320,7 +358,7 @@ impl Uploads {
         .await??;
         let actual = hashed;
         if &actual != expected {
-            self.discard(session)?;
+            self.discard_session(session)?;
             return Err(StoreError::DigestMismatch {
                 expected: expected.clone(),
                 actual,
@@ -330,12 +368,12 @@ impl Uploads {
         let blobs = self.blobs.clone();
         let digest = expected.clone();
         tokio::task::spawn_blocking(move || blobs.ingest(&path, &digest)).await??;
-        self.discard(session)?;
+        self.discard_session(session)?;
         Ok(size)
     }
 
     /// Cancels a session and removes its files.
-    pub fn discard(&self, session: SessionGuard) -> Result<(), StoreError> {
+    fn discard_session(&self, session: SessionGuard) -> Result<(), StoreError> {
         self.lock_map().remove(&session.id);
         for path in [self.data(session.id), self.repo_file(session.id)] {
             match fs::remove_file(path) {
@@ -344,6 +382,45 @@ impl Uploads {
             }
         }
         Ok(())
+    }
+}
+
+impl UploadStore for LocalUploads {
+    fn create(&self, repo: &RepoPath) -> Result<Uuid, StoreError> {
+        self.create_session(repo)
+    }
+
+    fn acquire<'a>(
+        &'a self,
+        id: Uuid,
+        repo: &'a RepoPath,
+    ) -> BoxFuture<'a, Result<SessionGuard, StoreError>> {
+        Box::pin(self.acquire_session(id, repo))
+    }
+
+    fn append<'a>(
+        &'a self,
+        session: &'a mut Session,
+        body: Chunks,
+        expected: Option<u64>,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.append_body(session, body, expected))
+    }
+
+    fn persist<'a>(&'a self, session: &'a mut Session) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(self.persist_session(session))
+    }
+
+    fn complete<'a>(
+        &'a self,
+        session: SessionGuard,
+        expected: &'a Digest,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.complete_session(session, expected))
+    }
+
+    fn discard(&self, session: SessionGuard) -> Result<(), StoreError> {
+        self.discard_session(session)
     }
 }
 
@@ -388,6 +465,7 @@ fn start_writeback(file: &fs::File, offset: u64, len: u64) {
     // SAFETY: the descriptor is open for the duration of the call, and
     // sync_file_range only reads its arguments. A failure only means the
     // final fsync does all the work, so the result is not needed.
+    #[allow(unsafe_code)]
     unsafe {
         libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
     }

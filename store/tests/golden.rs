@@ -4,6 +4,9 @@
 //! checks it is exactly the event it was. `BERTH_BLESS=1` writes only files
 //! that do not exist yet (a new variant), never an existing one.
 
+// Test code: an unwrap that fails is a test that fails, with its line.
+#![allow(clippy::unwrap_used)]
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 

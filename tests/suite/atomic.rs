@@ -8,13 +8,7 @@ use crate::support::*;
 /// The actions a registry token for `scope` grants `auth`.
 async fn granted(server: &Server, auth: &str, scope: &str) -> serde_json::Value {
     use base64::Engine as _;
-    let r = client_with(Default::default())
-        .get(server.url(&format!("/v2/token?service=berth&scope={scope}")))
-        .header("Authorization", auth)
-        .send()
-        .await
-        .unwrap();
-    let v: serde_json::Value = r.json().await.unwrap();
+    let v = token_reply(server, auth, scope).await;
     let claims = v["token"].as_str().unwrap().split('.').nth(1).unwrap();
     let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(claims)

@@ -10,14 +10,7 @@ use crate::support::*;
 /// A registry token for `scope` from the token service, as a step-wise
 /// client gets it.
 async fn token(server: &Server, auth: &str, scope: &str) -> String {
-    let r = client_with(Default::default())
-        .get(server.url(&format!("/v2/token?service=berth&scope={scope}")))
-        .header("Authorization", auth)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let v: serde_json::Value = r.json().await.unwrap();
+    let v = token_reply(server, auth, scope).await;
     format!("Bearer {}", v["token"].as_str().unwrap())
 }
 

@@ -1,6 +1,9 @@
 //! Berth's black-box test suite: real `berth` processes over real HTTP, real
 //! files on disk, and real docker and skopeo clients.
 
+// Test code: an unwrap that fails is a test that fails, with its line.
+#![allow(clippy::unwrap_used)]
+
 mod access;
 mod atomic;
 mod bad_input;

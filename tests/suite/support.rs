@@ -591,3 +591,16 @@ impl Docker {
         self.try_run(&["pull", tag])
     }
 }
+
+/// The reply of the token service to `auth` asking for `scope`, as a
+/// step-wise client gets it.
+pub async fn token_reply(server: &Server, auth: &str, scope: &str) -> serde_json::Value {
+    let r = client_with(Default::default())
+        .get(server.url(&format!("/v2/token?service=berth&scope={scope}")))
+        .header("Authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}

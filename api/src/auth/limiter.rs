@@ -23,7 +23,10 @@ pub struct LoginLimiter {
 impl LoginLimiter {
     /// `Err(wait)` when this login from this address must wait.
     pub fn check(&self, login: &str, addr: &str) -> Result<(), Duration> {
-        let map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match map.get(&(login.to_owned(), addr.to_owned())) {
             Some((n, since)) if *n >= MAX_FAILURES && since.elapsed() < WINDOW => {
                 Err(WINDOW - since.elapsed())
@@ -34,7 +37,10 @@ impl LoginLimiter {
 
     /// Records a failed attempt.
     pub fn failed(&self, login: &str, addr: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if map.len() > SWEEP_AT {
             map.retain(|_, (_, since)| since.elapsed() < WINDOW);
         }
@@ -49,7 +55,10 @@ impl LoginLimiter {
 
     /// Forgets failures after a successful login.
     pub fn succeeded(&self, login: &str, addr: &str) {
-        let mut map = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         map.remove(&(login.to_owned(), addr.to_owned()));
     }
 }

@@ -27,13 +27,11 @@ pub async fn hash_password_off_thread(password: String) -> Result<PasswordHash, 
 /// Checks a password against a stored verifier, in constant time with
 /// respect to the password (the comparison is argon2's own).
 pub fn verify_password(password: &str, stored: &PasswordHash) -> bool {
-    argon2::password_hash::PasswordHash::new(stored.as_str())
-        .map(|parsed| {
-            Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok()
-        })
-        .unwrap_or(false)
+    argon2::password_hash::PasswordHash::new(stored.as_str()).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
 }
 
 #[cfg(test)]

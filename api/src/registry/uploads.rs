@@ -6,7 +6,8 @@
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_domain::{Command, Digest, DomainError, Level, RepoCommand, RepoPath};
-use berth_store::{SessionGuard, StoreError};
+use berth_store::{BoxError, SessionGuard, StoreError};
+use futures_util::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
 use super::{set, Call};
@@ -117,7 +118,10 @@ async fn append(
     session: &mut SessionGuard,
 ) -> Result<(), ApiError> {
     let expected = check_range(&call.headers, repo, session)?;
-    let body = std::mem::take(&mut call.body).into_data_stream();
+    let body = std::mem::take(&mut call.body)
+        .into_data_stream()
+        .map_err(BoxError::from)
+        .boxed();
     call.app.uploads.append(session, body, expected).await?;
     Ok(())
 }
