@@ -3,6 +3,8 @@
 # CNCF distribution registry) side by side on loopback, drives the same load
 # at each in turn, and prints one table. Usage: bash bench/run.sh [bench flags]
 # e.g. --blob-mib 256 --images 200 --seconds 5 for a quicker run.
+# BERTH_BIN=path/to/berth measures another build of Berth (an earlier
+# commit, for a before/after record) with the same load generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +17,7 @@ if ! command -v docker-registry >/dev/null; then
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-registry >/dev/null
 fi
 cargo build --release -q -p berth -p berth-bench
+berth_bin=${BERTH_BIN:-target/release/berth}
 
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 pids=()
@@ -26,7 +29,7 @@ cleanup() {
 trap cleanup EXIT
 
 BERTH_ADMIN_PASSWORD=bench-operator-password BERTH_LOG=warn \
-    target/release/berth serve --listen 127.0.0.1:5101 --data-dir "$work/berth" >"$work/berth.out" 2>&1 &
+    "$berth_bin" serve --listen 127.0.0.1:5101 --data-dir "$work/berth" >"$work/berth.out" 2>&1 &
 pids+=($!)
 berth_pid=$!
 
@@ -68,7 +71,7 @@ sk=$(printf '%s' "$keys" | sed -E 's/.*"sk":"([^"]+)".*/\1/')
 password=$(printf "$ak" | openssl dgst -binary -sha256 -hmac "$sk" | od -An -vtx1 | tr -d ' \n')
 berth_auth="Basic $(printf '%s' "local@$ak:$password" | base64 -w0)"
 
-echo "berth $(git rev-parse --short HEAD 2>/dev/null || echo '?'), reference: $(docker-registry --version 2>&1 | head -1)"
+echo "berth $berth_bin at $(git rev-parse --short HEAD 2>/dev/null || echo '?'), reference: $(docker-registry --version 2>&1 | head -1)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), data on $(df -h "$work" | awk 'NR==2 {print $1}')"
 target/release/berth-bench \
     --berth http://127.0.0.1:5101 --berth-pid "$berth_pid" --berth-auth "$berth_auth" \
