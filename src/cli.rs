@@ -76,6 +76,14 @@ pub struct ServeArgs {
     /// Lifetime of registry bearer tokens, in seconds.
     #[arg(long, env = "BERTH_TOKEN_SECONDS", default_value_t = 300)]
     pub token_seconds: u64,
+    /// Seconds between records of counted manifest pulls (a crash loses at
+    /// most this many seconds of counts).
+    #[arg(long, env = "BERTH_PULL_COUNT_SECONDS", default_value_t = 10)]
+    pub pull_count_seconds: u64,
+    /// A file holding a number of seconds to shift the clock that share
+    /// deadlines are checked against (for tests and drills).
+    #[arg(long, env = "BERTH_CLOCK_OFFSET_FILE", hide = true)]
+    pub clock_offset_file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]

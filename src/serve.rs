@@ -12,6 +12,8 @@ use berth_api::auth::limiter::LoginLimiter;
 use berth_api::auth::passwords::hash_password_off_thread;
 use berth_api::auth::token::SigningKey;
 use berth_api::auth::Settings;
+use berth_api::clock::Clock;
+use berth_api::pulls::{self, PullCounter};
 use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
 use berth_domain::{AccountCommand, AccountName, Actor, Command, UserName};
@@ -55,6 +57,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         org_quota: args.org_quota,
         token_ttl: Duration::from_secs(args.token_seconds),
         temporary_login_ttl: Duration::from_secs(args.temporary_login_seconds),
+        clock: Clock::new(args.clock_offset_file.clone()),
         ..Settings::default()
     };
     let state = AppState::new(Parts {
@@ -66,6 +69,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         settings,
         key: signing_key(data)?,
         limiter: LoginLimiter::default(),
+        pulls: PullCounter::default(),
     });
     runtime.block_on(async move {
         let shutdown = shutdown_signal().map_err(CliError::Server)?;
@@ -87,11 +91,17 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         });
         tracing::info!(%addr, data_dir = %data.display(), "berth is serving");
         println!("berth listening on http://{addr}");
-        let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+        let flusher = pulls::spawn_flusher(
+            state.clone(),
+            Duration::from_secs(args.pull_count_seconds.max(1)),
+        );
+        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(CliError::Server)?;
+        flusher.abort();
+        pulls::flush(&state).await;
         Ok::<_, CliError>(())
     })?;
     drop(runtime);

@@ -116,12 +116,19 @@ impl ApiError {
                 DomainError::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
                 DomainError::AccountExists(_)
                 | DomainError::UserExists { .. }
-                | DomainError::OrgExists(_) => "CONFLICT",
+                | DomainError::OrgExists(_)
+                | DomainError::RepositoryExists(_)
+                | DomainError::OrgNotEmpty { .. }
+                | DomainError::ShareExists(_)
+                | DomainError::TagExists(_) => "CONFLICT",
                 DomainError::AccountUnknown(_)
                 | DomainError::OrgUnknown(_)
                 | DomainError::UserUnknown { .. }
-                | DomainError::AccessKeyUnknown(_) => "NOT_FOUND",
-                DomainError::Denied(_) => "DENIED",
+                | DomainError::AccessKeyUnknown(_)
+                | DomainError::ShareUnknown(_)
+                | DomainError::GrantUnknown { .. } => "NOT_FOUND",
+                DomainError::Denied(_) | DomainError::QuotaExceeded(_) => "DENIED",
+                DomainError::AttributeInvalid(_) | DomainError::ShareInvalid(_) => "INVALID",
             },
             Self::Store(s) => match s {
                 StoreError::UploadUnknown => "BLOB_UPLOAD_UNKNOWN",
@@ -156,11 +163,17 @@ impl ApiError {
                 | DomainError::AccountUnknown(_)
                 | DomainError::OrgUnknown(_)
                 | DomainError::UserUnknown { .. }
-                | DomainError::AccessKeyUnknown(_) => StatusCode::NOT_FOUND,
+                | DomainError::AccessKeyUnknown(_)
+                | DomainError::ShareUnknown(_)
+                | DomainError::GrantUnknown { .. } => StatusCode::NOT_FOUND,
                 DomainError::AccountExists(_)
                 | DomainError::UserExists { .. }
-                | DomainError::OrgExists(_) => StatusCode::CONFLICT,
-                DomainError::Denied(_) => StatusCode::FORBIDDEN,
+                | DomainError::OrgExists(_)
+                | DomainError::RepositoryExists(_)
+                | DomainError::OrgNotEmpty { .. }
+                | DomainError::ShareExists(_)
+                | DomainError::TagExists(_) => StatusCode::CONFLICT,
+                DomainError::Denied(_) | DomainError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
                 _ => StatusCode::BAD_REQUEST,
             },
             Self::Store(s) => match s {

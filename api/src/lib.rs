@@ -3,9 +3,11 @@
 
 pub mod access;
 pub mod auth;
+pub mod clock;
 pub mod endpoint;
 pub mod error;
 mod manage;
+pub mod pulls;
 mod registry;
 pub mod request;
 pub mod state;

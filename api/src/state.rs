@@ -9,6 +9,7 @@ use berth_store::{BlobStore, Engine, EventLog, StoreError, UploadStore};
 use crate::auth::limiter::LoginLimiter;
 use crate::auth::token::SigningKey;
 use crate::auth::Settings;
+use crate::pulls::PullCounter;
 
 /// The service's shared state. Cloning is cheap.
 #[derive(Clone)]
@@ -32,6 +33,8 @@ pub struct Parts {
     pub key: SigningKey,
     /// Failed-login throttle.
     pub limiter: LoginLimiter,
+    /// Manifest pulls not yet recorded.
+    pub pulls: PullCounter,
 }
 
 impl AppState {

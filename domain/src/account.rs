@@ -305,6 +305,7 @@ pub fn evolve(state: Option<Account>, event: &Event) -> Option<Account> {
     let mut a = state?;
     match event {
         Event::NamespaceCreated { .. } => a.orgs += 1,
+        Event::OrganizationDeleted { .. } => a.orgs = a.orgs.saturating_sub(1),
         Event::UserCreated { user_id, user, .. } => {
             a.users.insert(
                 user.clone(),

@@ -4,7 +4,7 @@
 use thiserror::Error;
 
 use crate::digest::Digest;
-use crate::names::{AccountName, OrgName, RepoPath, UserName};
+use crate::names::{AccountName, OrgName, RepoPath, TagName, UserName};
 
 /// A refusal decided by the domain: the request was understood and is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -45,7 +45,7 @@ pub enum DomainError {
         user: UserName,
     },
     /// An organization of that name exists (in any account).
-    #[error("organization {0} already exists")]
+    #[error("organization already exists: {0}")]
     OrgExists(OrgName),
     /// The organization does not exist.
     #[error("organization {0} is not known")]
@@ -64,6 +64,45 @@ pub enum DomainError {
     /// The action is not allowed (quota, limit, or permission).
     #[error("{0}")]
     Denied(String),
+    /// A repository of that name exists.
+    #[error("repository {0} already exists")]
+    RepositoryExists(RepoPath),
+    /// An attribute (category, description, deadline, note) out of range.
+    #[error("{0}")]
+    AttributeInvalid(String),
+    /// The organization still holds repositories.
+    #[error("organization {org} still holds {count} repositories ({}); delete them first", .sample.join(", "))]
+    OrgNotEmpty {
+        /// The organization.
+        org: OrgName,
+        /// How many repositories it holds.
+        count: usize,
+        /// Up to ten of their names.
+        sample: Vec<String>,
+    },
+    /// The account owns as many organizations as its quota allows.
+    #[error("your account may own at most {0} organizations; delete one first")]
+    QuotaExceeded(usize),
+    /// A share of this repository with that account already exists.
+    #[error("the repository is already shared with account {0}")]
+    ShareExists(AccountName),
+    /// No share of this repository with that account exists.
+    #[error("the repository is not shared with account {0}")]
+    ShareUnknown(AccountName),
+    /// A share that the rules do not allow (public repository, own account).
+    #[error("{0}")]
+    ShareInvalid(String),
+    /// The user holds no grant to revoke here.
+    #[error("user {user} of account {account} holds no grant here")]
+    GrantUnknown {
+        /// The account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+    },
+    /// A tag that a retag without override would overwrite.
+    #[error("tag {0} already exists; set override to move it")]
+    TagExists(TagName),
     /// A manifest refers to a blob or child manifest the repository does not hold.
     #[error("manifest references {0}, which is not in the repository")]
     ManifestBlobUnknown(Digest),

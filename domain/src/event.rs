@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::attributes::{Category, Deadline, Description, ShareNote};
 use crate::credentials::PasswordHash;
 use crate::digest::Digest;
 use crate::names::{AccountName, OrgName, RepoPath, TagName, UserName};
@@ -301,6 +302,128 @@ pub enum Event {
         /// The level granted (replaces an earlier repository grant).
         level: Level,
     },
+    /// A repository's category and description were set (both, as they now
+    /// are).
+    RepositoryAttributesChanged {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Repository name at the time.
+        repo: RepoPath,
+        /// The category.
+        category: Category,
+        /// The description.
+        description: Description,
+    },
+    /// A repository incarnation ended. Its tags, manifests, blob links and
+    /// shares were each removed by their own events just before.
+    RepositoryDeleted {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// Its name, now free.
+        repo: RepoPath,
+    },
+    /// A user's grant on an organization was taken away.
+    OrgAccessRevoked {
+        /// Stream of the organization.
+        org_id: Uuid,
+        /// The organization.
+        org: OrgName,
+        /// The grantee's account.
+        account: AccountName,
+        /// The grantee.
+        user: UserName,
+    },
+    /// A user's grant on one repository was taken away.
+    RepoAccessRevoked {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// The repository.
+        repo: RepoPath,
+        /// The grantee's account.
+        account: AccountName,
+        /// The grantee.
+        user: UserName,
+    },
+    /// An empty organization was deleted; its name is free again.
+    OrganizationDeleted {
+        /// Stream of the organization.
+        org_id: Uuid,
+        /// The organization.
+        org: OrgName,
+        /// The account that owned it.
+        owner: Option<AccountName>,
+    },
+    /// A private repository was shared, pull only, with another account.
+    ShareGranted {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// The repository.
+        repo: RepoPath,
+        /// The sharing account (the organization's owner).
+        owner: AccountName,
+        /// The account it is shared with.
+        with: AccountName,
+        /// Until when.
+        deadline: Deadline,
+        /// The sharer's note.
+        description: ShareNote,
+    },
+    /// A share's deadline or note changed.
+    ShareChanged {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// The repository.
+        repo: RepoPath,
+        /// The account it is shared with.
+        with: AccountName,
+        /// Until when, now.
+        deadline: Deadline,
+        /// The note, now.
+        description: ShareNote,
+    },
+    /// A share ended.
+    ShareEnded {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// The repository.
+        repo: RepoPath,
+        /// The account it was shared with.
+        with: AccountName,
+        /// Why.
+        reason: ShareEnd,
+    },
+    /// Manifest pulls of a repository since the last count (pulls are
+    /// counted in memory and recorded in aggregate, not one event each).
+    PullsCounted {
+        /// Stream of the repository.
+        repo_id: Uuid,
+        /// The repository.
+        repo: RepoPath,
+        /// Pulls in this interval.
+        pulls: u64,
+    },
+}
+
+/// Why a share ended. Variants are only ever appended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ShareEnd {
+    /// Its owner revoked it.
+    Revoked,
+    /// The repository became public, so a share means nothing.
+    MadePublic,
+    /// The repository was deleted.
+    RepositoryDeleted,
+}
+
+impl ShareEnd {
+    /// The API's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Revoked => "revoked",
+            Self::MadePublic => "made-public",
+            Self::RepositoryDeleted => "repository-deleted",
+        }
+    }
 }
 
 impl Event {
@@ -309,7 +432,9 @@ impl Event {
         match self {
             Self::OrgCreated { org_id, .. }
             | Self::NamespaceCreated { org_id, .. }
-            | Self::OrgAccessGranted { org_id, .. } => *org_id,
+            | Self::OrgAccessGranted { org_id, .. }
+            | Self::OrgAccessRevoked { org_id, .. }
+            | Self::OrganizationDeleted { org_id, .. } => *org_id,
             Self::RepositoryCreated { repo_id, .. }
             | Self::BlobUploaded { repo_id, .. }
             | Self::BlobMounted { repo_id, .. }
@@ -319,7 +444,14 @@ impl Event {
             | Self::ManifestDeleted { repo_id, .. }
             | Self::BlobDeleted { repo_id, .. }
             | Self::RepositoryVisibilityChanged { repo_id, .. }
-            | Self::RepoAccessGranted { repo_id, .. } => *repo_id,
+            | Self::RepoAccessGranted { repo_id, .. }
+            | Self::RepositoryAttributesChanged { repo_id, .. }
+            | Self::RepositoryDeleted { repo_id, .. }
+            | Self::RepoAccessRevoked { repo_id, .. }
+            | Self::ShareGranted { repo_id, .. }
+            | Self::ShareChanged { repo_id, .. }
+            | Self::ShareEnded { repo_id, .. }
+            | Self::PullsCounted { repo_id, .. } => *repo_id,
             Self::AccountCreated { account_id, .. } => *account_id,
             Self::UserCreated { user_id, .. }
             | Self::AccessKeyCreated { user_id, .. }
@@ -360,6 +492,15 @@ impl Event {
             Self::UserDisabled { .. } => "UserDisabled",
             Self::UserEnabled { .. } => "UserEnabled",
             Self::RepoAccessGranted { .. } => "RepoAccessGranted",
+            Self::RepositoryAttributesChanged { .. } => "RepositoryAttributesChanged",
+            Self::RepositoryDeleted { .. } => "RepositoryDeleted",
+            Self::OrgAccessRevoked { .. } => "OrgAccessRevoked",
+            Self::RepoAccessRevoked { .. } => "RepoAccessRevoked",
+            Self::OrganizationDeleted { .. } => "OrganizationDeleted",
+            Self::ShareGranted { .. } => "ShareGranted",
+            Self::ShareChanged { .. } => "ShareChanged",
+            Self::ShareEnded { .. } => "ShareEnded",
+            Self::PullsCounted { .. } => "PullsCounted",
         }
     }
 }

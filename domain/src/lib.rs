@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod actor;
+pub mod attributes;
 pub mod command;
 pub mod credentials;
 pub mod digest;
@@ -22,11 +23,12 @@ mod testing;
 
 pub use account::{Account, AccountCommand, User, UserCommand};
 pub use actor::{Actor, CredentialKind};
+pub use attributes::{Category, Deadline, Description, ShareNote};
 pub use command::{decide, Command, Fresh, Owner, Touches};
 pub use credentials::PasswordHash;
 pub use digest::{Algorithm, Digest, Reference};
 pub use error::DomainError;
-pub use event::Event;
+pub use event::{Event, ShareEnd};
 pub use loaded::Loaded;
 pub use manifest::{parse_manifest, ParsedManifest};
 pub use names::{AccountName, OrgName, RepoName, RepoPath, TagName, UserName};

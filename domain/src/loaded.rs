@@ -72,7 +72,13 @@ fn org_of(event: &Event) -> Option<&OrgName> {
     match event {
         Event::OrgCreated { org, .. }
         | Event::NamespaceCreated { org, .. }
-        | Event::OrgAccessGranted { org, .. } => Some(org),
+        | Event::OrgAccessGranted { org, .. }
+        | Event::OrgAccessRevoked { org, .. }
+        | Event::OrganizationDeleted { org, .. } => Some(org),
+        // An organization counts its repositories.
+        Event::RepositoryCreated { repo, .. } | Event::RepositoryDeleted { repo, .. } => {
+            Some(repo.org())
+        }
         _ => None,
     }
 }
@@ -88,7 +94,14 @@ fn repo_of(event: &Event) -> Option<&RepoPath> {
         | Event::ManifestDeleted { repo, .. }
         | Event::BlobDeleted { repo, .. }
         | Event::RepositoryVisibilityChanged { repo, .. }
-        | Event::RepoAccessGranted { repo, .. } => Some(repo),
+        | Event::RepoAccessGranted { repo, .. }
+        | Event::RepositoryAttributesChanged { repo, .. }
+        | Event::RepositoryDeleted { repo, .. }
+        | Event::RepoAccessRevoked { repo, .. }
+        | Event::ShareGranted { repo, .. }
+        | Event::ShareChanged { repo, .. }
+        | Event::ShareEnded { repo, .. }
+        | Event::PullsCounted { repo, .. } => Some(repo),
         _ => None,
     }
 }
@@ -106,6 +119,7 @@ fn account_of(event: &Event) -> Option<&AccountName> {
         | Event::UserPasswordChanged { account, .. }
         | Event::UserDisabled { account, .. }
         | Event::UserEnabled { account, .. } => Some(account),
+        Event::OrganizationDeleted { owner, .. } => owner.as_ref(),
         _ => None,
     }
 }

@@ -67,6 +67,61 @@ struct RawManifest {
     annotations: BTreeMap<String, String>,
 }
 
+/// One platform entry of an index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    /// The platform's manifest.
+    pub digest: Digest,
+    /// Operating system, when the index says.
+    pub os: Option<String>,
+    /// CPU architecture, when the index says.
+    pub architecture: Option<String>,
+    /// CPU variant, when the index says.
+    pub variant: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawPlatform {
+    os: Option<String>,
+    architecture: Option<String>,
+    variant: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct RawEntry {
+    digest: String,
+    platform: Option<RawPlatform>,
+}
+
+#[derive(Deserialize)]
+struct RawIndex {
+    #[serde(default)]
+    manifests: Vec<RawEntry>,
+}
+
+/// The platforms an index (or manifest list) names, in its order; nothing
+/// for a body that is not one. Only stored, already-validated manifests are
+/// read this way.
+pub fn platforms(body: &[u8]) -> Vec<Platform> {
+    let Ok(index) = serde_json::from_slice::<RawIndex>(body) else {
+        return Vec::new();
+    };
+    index
+        .manifests
+        .into_iter()
+        .filter_map(|e| {
+            let digest = Digest::parse(&e.digest).ok()?;
+            let p = e.platform;
+            Some(Platform {
+                digest,
+                os: p.as_ref().and_then(|p| p.os.clone()),
+                architecture: p.as_ref().and_then(|p| p.architecture.clone()),
+                variant: p.and_then(|p| p.variant),
+            })
+        })
+        .collect()
+}
+
 fn invalid(msg: impl Into<String>) -> DomainError {
     DomainError::ManifestInvalid(msg.into())
 }

@@ -2,13 +2,15 @@
 //! push, globally unique, owned by an account within its quota, and the
 //! access grants its users hold on it.
 
+use std::collections::{BTreeSet, HashMap};
+
 use uuid::Uuid;
 
 use crate::command::{Fresh, Owner};
 use crate::error::DomainError;
 use crate::event::Event;
 use crate::loaded::Loaded;
-use crate::names::{AccountName, OrgName, UserName};
+use crate::names::{AccountName, OrgName, RepoName, UserName};
 use crate::policy::{Level, DENIED_MESSAGE};
 
 /// An organization as decisions see it.
@@ -18,7 +20,16 @@ pub struct Organization {
     pub id: Uuid,
     /// Owning account (`None` for organizations from before accounts).
     pub owner: Option<AccountName>,
+    /// Users' grants on it.
+    pub grants: HashMap<(AccountName, UserName), Level>,
+    /// How many repositories it holds.
+    pub repos: usize,
+    /// Some of their names (up to [`SAMPLE`]), to name in a refusal.
+    pub sample: BTreeSet<RepoName>,
 }
+
+/// Repository names an organization's state keeps for messages.
+pub const SAMPLE: usize = 10;
 
 /// What may be asked of an organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,13 +51,33 @@ pub enum OrgCommand {
         /// Each grantee and the level they get.
         grants: Vec<(UserName, Level)>,
     },
+    /// Take a user's grant away.
+    Revoke {
+        /// The organization.
+        org: OrgName,
+        /// The grantee's account.
+        account: AccountName,
+        /// The grantee.
+        user: UserName,
+    },
+    /// Delete an organization that holds no repository.
+    Delete {
+        /// The organization.
+        org: OrgName,
+        /// The account asking (its state is read for nothing but kept
+        /// current: its organization count drops).
+        account: AccountName,
+    },
 }
 
 impl OrgCommand {
     /// The organization the command is about.
     pub fn org(&self) -> &OrgName {
         match self {
-            Self::Create { org, .. } | Self::Grant { org, .. } => org,
+            Self::Create { org, .. }
+            | Self::Grant { org, .. }
+            | Self::Revoke { org, .. }
+            | Self::Delete { org, .. } => org,
         }
     }
 
@@ -54,7 +85,9 @@ impl OrgCommand {
     pub fn account(&self) -> &AccountName {
         match self {
             Self::Create { by, .. } => &by.account,
-            Self::Grant { account, .. } => account,
+            Self::Grant { account, .. }
+            | Self::Revoke { account, .. }
+            | Self::Delete { account, .. } => account,
         }
     }
 }
@@ -98,6 +131,57 @@ pub fn decide(state: &Loaded, cmd: &OrgCommand, fresh: Fresh) -> Result<Vec<Even
                 })
                 .collect()
         }
+        OrgCommand::Revoke { org, account, user } => {
+            let current = state
+                .orgs
+                .get(org)
+                .ok_or_else(|| DomainError::OrgUnknown(org.clone()))?;
+            if !current
+                .grants
+                .contains_key(&(account.clone(), user.clone()))
+            {
+                return Err(DomainError::GrantUnknown {
+                    account: account.clone(),
+                    user: user.clone(),
+                });
+            }
+            Ok(vec![Event::OrgAccessRevoked {
+                org_id: current.id,
+                org: org.clone(),
+                account: account.clone(),
+                user: user.clone(),
+            }])
+        }
+        OrgCommand::Delete { org, .. } => {
+            let current = state
+                .orgs
+                .get(org)
+                .ok_or_else(|| DomainError::OrgUnknown(org.clone()))?;
+            if current.repos > 0 {
+                return Err(DomainError::OrgNotEmpty {
+                    org: org.clone(),
+                    count: current.repos,
+                    sample: current.sample.iter().map(ToString::to_string).collect(),
+                });
+            }
+            let mut grants: Vec<_> = current.grants.keys().cloned().collect();
+            grants.sort();
+            let mut events: Vec<Event> = grants
+                .into_iter()
+                .map(|(account, user)| Event::OrgAccessRevoked {
+                    org_id: current.id,
+                    org: org.clone(),
+                    account,
+                    user,
+                })
+                .collect();
+            events.push(Event::OrganizationDeleted {
+                org_id: current.id,
+                org: org.clone(),
+                owner: current.owner.clone(),
+            });
+            Ok(events)
+        }
     }
 }
 
@@ -116,7 +200,12 @@ pub(crate) fn create(
         .get(&by.account)
         .ok_or_else(|| DomainError::AccountUnknown(by.account.clone()))?;
     if account.orgs >= by.org_quota {
-        return Err(DomainError::Denied(DENIED_MESSAGE.into()));
+        // A push says nothing about why; an explicit request names the quota.
+        return Err(if auto {
+            DomainError::Denied(DENIED_MESSAGE.into())
+        } else {
+            DomainError::QuotaExceeded(by.org_quota)
+        });
     }
     events.push(Event::NamespaceCreated {
         org_id: fresh.org_id,
@@ -129,21 +218,50 @@ pub(crate) fn create(
     Ok(())
 }
 
-/// Folds an event into an organization; only a creation makes one exist.
+/// Folds an event into an organization; only a creation makes one exist,
+/// and a deletion ends it.
 pub fn evolve(state: Option<Organization>, event: &Event) -> Option<Organization> {
+    let created = |id: Uuid, owner: Option<AccountName>| Organization {
+        id,
+        owner,
+        grants: HashMap::new(),
+        repos: 0,
+        sample: BTreeSet::new(),
+    };
     match event {
-        Event::OrgCreated { org_id, .. } => Some(Organization {
-            id: *org_id,
-            owner: None,
-        }),
+        Event::OrgCreated { org_id, .. } => return Some(created(*org_id, None)),
         Event::NamespaceCreated {
             org_id, account, ..
-        } => Some(Organization {
-            id: *org_id,
-            owner: Some(account.clone()),
-        }),
-        _ => state,
+        } => return Some(created(*org_id, Some(account.clone()))),
+        Event::OrganizationDeleted { .. } => return None,
+        _ => {}
     }
+    let mut o = state?;
+    match event {
+        Event::OrgAccessGranted {
+            account,
+            user,
+            level,
+            ..
+        } => {
+            o.grants.insert((account.clone(), user.clone()), *level);
+        }
+        Event::OrgAccessRevoked { account, user, .. } => {
+            o.grants.remove(&(account.clone(), user.clone()));
+        }
+        Event::RepositoryCreated { repo, .. } => {
+            o.repos += 1;
+            if o.sample.len() < SAMPLE {
+                o.sample.insert(repo.name().clone());
+            }
+        }
+        Event::RepositoryDeleted { repo, .. } => {
+            o.repos = o.repos.saturating_sub(1);
+            o.sample.remove(repo.name());
+        }
+        _ => {}
+    }
+    Some(o)
 }
 
 #[cfg(test)]
@@ -176,8 +294,8 @@ mod tests {
         );
         assert_eq!(
             g.when(create_cmd("other", 1)),
-            Err(DomainError::Denied(DENIED_MESSAGE.into())),
-            "beyond the quota"
+            Err(DomainError::QuotaExceeded(1)),
+            "beyond the quota, named"
         );
     }
 
@@ -209,6 +327,62 @@ mod tests {
                 grants: vec![(user("alice"), Level::Read)],
             })),
             Err(DomainError::OrgUnknown(org_name("ghost")))
+        );
+    }
+
+    #[test]
+    fn revoking_needs_a_grant_and_deleting_needs_an_empty_organization() {
+        let mut history = acme().to_vec();
+        history.push(user_created("acme", "alice"));
+        history.extend(given(history.clone()).when(create_cmd("team", 5)).unwrap());
+        let grant = Command::Org(OrgCommand::Grant {
+            org: org_name("team"),
+            account: account("acme"),
+            grants: vec![(user("alice"), Level::Edit)],
+        });
+        history.extend(given(history.clone()).when(grant).unwrap());
+        let revoke = |u: &str| {
+            Command::Org(OrgCommand::Revoke {
+                org: org_name("team"),
+                account: account("acme"),
+                user: user(u),
+            })
+        };
+        let g = given(history.clone());
+        assert!(matches!(
+            g.when(revoke("alice")).unwrap().as_slice(),
+            [Event::OrgAccessRevoked { .. }]
+        ));
+        assert_eq!(
+            g.when(revoke("root")),
+            Err(DomainError::GrantUnknown {
+                account: account("acme"),
+                user: user("root")
+            })
+        );
+        let delete = Command::Org(OrgCommand::Delete {
+            org: org_name("team"),
+            account: account("acme"),
+        });
+        let kinds: Vec<_> = g
+            .when(delete.clone())
+            .unwrap()
+            .iter()
+            .map(Event::kind)
+            .collect();
+        assert_eq!(kinds, ["OrgAccessRevoked", "OrganizationDeleted"]);
+        history.push(Event::RepositoryCreated {
+            repo_id: FRESH.repo_id,
+            org_id: FRESH.org_id,
+            repo: repo("team/web"),
+        });
+        assert_eq!(
+            given(history).when(delete),
+            Err(DomainError::OrgNotEmpty {
+                org: org_name("team"),
+                count: 1,
+                sample: vec!["web".into()],
+            })
         );
     }
 

@@ -132,6 +132,9 @@ pub struct RepoFacts {
     pub public: bool,
     /// The caller's own grant on the repository, if any.
     pub grant: Option<Level>,
+    /// Whether it is shared with the caller's account, and the share has
+    /// not expired.
+    pub shared: bool,
 }
 
 /// Whether a principal administers an account: its own admins, and the
@@ -157,8 +160,8 @@ pub fn org_level(p: &Principal, org: &OrgFacts) -> Option<Level> {
 
 /// The level a caller holds on a repository of an existing organization:
 /// the highest of the organization level, the repository grant, and read for
-/// public repositories. Repository grants add to organization grants and
-/// never remove.
+/// public repositories and for a live share with the caller's account.
+/// Repository grants add to organization grants and never remove.
 pub fn repo_level(
     caller: Option<&Principal>,
     org: &OrgFacts,
@@ -169,7 +172,8 @@ pub fn repo_level(
     let Some(p) = caller else {
         return public_read.filter(|_| anonymous_pull);
     };
-    [org_level(p, org), repo.grant, public_read]
+    let shared_read = (repo.exists && repo.shared).then_some(Level::Read);
+    [org_level(p, org), repo.grant, public_read, shared_read]
         .into_iter()
         .flatten()
         .max()
@@ -226,11 +230,13 @@ mod tests {
         exists: true,
         public: false,
         grant: None,
+        shared: false,
     };
     const PUBLIC: RepoFacts = RepoFacts {
         exists: true,
         public: true,
         grant: None,
+        shared: false,
     };
 
     #[test]
@@ -333,6 +339,24 @@ mod tests {
         assert!(!may_update_user(&admin, &acme, &admin.user, false, true));
         let outsider = principal("other", true);
         assert!(!may_update_user(&outsider, &acme, &other, true, false));
+    }
+
+    #[test]
+    fn a_live_share_gives_read_to_the_other_account_only() {
+        let outsider = principal("other", false);
+        let shared = RepoFacts {
+            shared: true,
+            ..PRIVATE
+        };
+        assert_eq!(
+            repo_level(Some(&outsider), &org("acme", None), &shared, false),
+            Some(Level::Read)
+        );
+        assert_eq!(
+            repo_level(None, &org("acme", None), &shared, true),
+            None,
+            "a share is for an account's users, never anonymous"
+        );
     }
 
     #[test]

@@ -2,14 +2,15 @@
 //! linked blobs, manifests, tags, visibility and per-repository grants. A
 //! first push creates it (and its organization when that is free).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
+use crate::attributes::{Category, Deadline, Description, ShareNote};
 use crate::command::{Fresh, Owner};
 use crate::digest::Digest;
 use crate::error::DomainError;
-use crate::event::Event;
+use crate::event::{Event, ShareEnd};
 use crate::loaded::Loaded;
 use crate::manifest::ParsedManifest;
 use crate::names::{AccountName, RepoPath, TagName, UserName};
@@ -40,6 +41,42 @@ pub struct Repository {
     pub tags: HashMap<TagName, Digest>,
     /// Whether the repository is public.
     pub public: bool,
+    /// Its category.
+    pub category: Category,
+    /// Its description.
+    pub description: Description,
+    /// Users' grants on this repository alone.
+    pub grants: HashSet<(AccountName, UserName)>,
+    /// Accounts it is shared with, and the share's terms.
+    pub shares: HashMap<AccountName, (Deadline, ShareNote)>,
+}
+
+impl Repository {
+    /// A new, empty incarnation.
+    pub fn new(id: Uuid) -> Self {
+        Self {
+            id,
+            blobs: HashMap::new(),
+            manifests: HashMap::new(),
+            tags: HashMap::new(),
+            public: false,
+            category: Category::Other,
+            description: Description::default(),
+            grants: HashSet::new(),
+            shares: HashMap::new(),
+        }
+    }
+}
+
+/// New attribute values; `None` leaves one as it is.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Attributes {
+    /// Public or private.
+    pub public: Option<bool>,
+    /// The category.
+    pub category: Option<Category>,
+    /// The description.
+    pub description: Option<Description>,
 }
 
 /// What may be asked of a repository.
@@ -82,12 +119,12 @@ pub enum RepoCommand {
         /// What the manifest references.
         manifest: ParsedManifest,
     },
-    /// Remove a tag.
-    DeleteTag {
+    /// Remove tags, all or none.
+    DeleteTags {
         /// Repository.
         repo: RepoPath,
-        /// The tag.
-        tag: TagName,
+        /// The tags.
+        tags: Vec<TagName>,
     },
     /// Remove a manifest and every tag pointing at it.
     DeleteManifest {
@@ -103,12 +140,25 @@ pub enum RepoCommand {
         /// The blob.
         digest: Digest,
     },
-    /// Make a repository public or private.
-    SetVisibility {
+    /// Create an empty repository in an existing organization.
+    Create {
         /// The repository.
         repo: RepoPath,
-        /// Public or not.
-        public: bool,
+        /// Its first attributes.
+        attributes: Attributes,
+    },
+    /// Change attributes, as one change.
+    SetAttributes {
+        /// The repository.
+        repo: RepoPath,
+        /// What changes.
+        attributes: Attributes,
+    },
+    /// Delete the repository with all its tags, manifests, blob links,
+    /// grants and shares.
+    Delete {
+        /// The repository.
+        repo: RepoPath,
     },
     /// Give users of the owning account levels on this repository, all or
     /// none.
@@ -120,6 +170,64 @@ pub enum RepoCommand {
         /// Each grantee and the level they get.
         grants: Vec<(UserName, Level)>,
     },
+    /// Take a user's repository grant away.
+    Revoke {
+        /// The repository.
+        repo: RepoPath,
+        /// The grantee's account.
+        account: AccountName,
+        /// The grantee.
+        user: UserName,
+    },
+    /// Point a tag at the manifest another tag points at.
+    Retag {
+        /// The repository.
+        repo: RepoPath,
+        /// The tag whose manifest is taken.
+        source: TagName,
+        /// The tag that is pointed.
+        destination: TagName,
+        /// Whether an existing destination may be moved.
+        overwrite: bool,
+    },
+    /// Share the (private) repository, pull only, with another account.
+    Share {
+        /// The repository.
+        repo: RepoPath,
+        /// The sharing account (the organization's owner).
+        owner: AccountName,
+        /// The account it is shared with.
+        with: AccountName,
+        /// Until when.
+        deadline: Deadline,
+        /// The note.
+        description: ShareNote,
+    },
+    /// Change a share's deadline or note.
+    ChangeShare {
+        /// The repository.
+        repo: RepoPath,
+        /// The account it is shared with.
+        with: AccountName,
+        /// A new deadline.
+        deadline: Option<Deadline>,
+        /// A new note.
+        description: Option<ShareNote>,
+    },
+    /// End a share.
+    Unshare {
+        /// The repository.
+        repo: RepoPath,
+        /// The account it is shared with.
+        with: AccountName,
+    },
+    /// Record pulls counted since the last record.
+    CountPulls {
+        /// The repository.
+        repo: RepoPath,
+        /// How many.
+        pulls: u64,
+    },
 }
 
 impl RepoCommand {
@@ -129,11 +237,19 @@ impl RepoCommand {
             Self::LinkUploadedBlob { repo, .. }
             | Self::MountBlob { repo, .. }
             | Self::PushManifest { repo, .. }
-            | Self::DeleteTag { repo, .. }
+            | Self::DeleteTags { repo, .. }
             | Self::DeleteManifest { repo, .. }
             | Self::DeleteBlob { repo, .. }
-            | Self::SetVisibility { repo, .. }
-            | Self::Grant { repo, .. } => repo,
+            | Self::Create { repo, .. }
+            | Self::SetAttributes { repo, .. }
+            | Self::Delete { repo }
+            | Self::Grant { repo, .. }
+            | Self::Revoke { repo, .. }
+            | Self::Retag { repo, .. }
+            | Self::Share { repo, .. }
+            | Self::ChangeShare { repo, .. }
+            | Self::Unshare { repo, .. }
+            | Self::CountPulls { repo, .. } => repo,
         }
     }
 
@@ -146,13 +262,15 @@ impl RepoCommand {
     }
 
     /// The account whose state the decision reads: a pusher's (for the
-    /// quota of an organization the push may create) or the grantees'.
+    /// quota of an organization the push may create), the grantees', or the
+    /// one a share is for.
     pub fn account(&self) -> Option<&AccountName> {
         match self {
             Self::LinkUploadedBlob { by, .. }
             | Self::MountBlob { by, .. }
             | Self::PushManifest { by, .. } => by.as_ref().map(|o| &o.account),
             Self::Grant { account, .. } => Some(account),
+            Self::Share { with, .. } => Some(with),
             _ => None,
         }
     }
@@ -242,18 +360,21 @@ pub fn decide(state: &Loaded, cmd: &RepoCommand, fresh: Fresh) -> Result<Vec<Eve
                 }
             }
         }
-        RepoCommand::DeleteTag { repo, tag } => {
+        RepoCommand::DeleteTags { repo, tags } => {
             let current = state.repo(repo)?;
-            let digest = current
-                .tags
-                .get(tag)
-                .ok_or_else(|| DomainError::ManifestUnknown(tag.to_string()))?;
-            events.push(Event::TagDeleted {
-                repo_id: current.id,
-                repo: repo.clone(),
-                tag: tag.clone(),
-                digest: digest.clone(),
-            });
+            let mut seen = HashSet::new();
+            for tag in tags.iter().filter(|t| seen.insert(*t)) {
+                let digest = current
+                    .tags
+                    .get(tag)
+                    .ok_or_else(|| DomainError::ManifestUnknown(tag.to_string()))?;
+                events.push(Event::TagDeleted {
+                    repo_id: current.id,
+                    repo: repo.clone(),
+                    tag: tag.clone(),
+                    digest: digest.clone(),
+                });
+            }
         }
         RepoCommand::DeleteManifest { repo, digest } => {
             let current = state.repo(repo)?;
@@ -294,15 +415,72 @@ pub fn decide(state: &Loaded, cmd: &RepoCommand, fresh: Fresh) -> Result<Vec<Eve
                 digest: digest.clone(),
             });
         }
-        RepoCommand::SetVisibility { repo, public } => {
+        RepoCommand::Create { repo, attributes } => {
+            if state.repos.contains_key(repo) {
+                return Err(DomainError::RepositoryExists(repo.clone()));
+            }
+            let org = state
+                .orgs
+                .get(repo.org())
+                .ok_or_else(|| DomainError::OrgUnknown(repo.org().clone()))?;
+            events.push(Event::RepositoryCreated {
+                repo_id: fresh.repo_id,
+                org_id: org.id,
+                repo: repo.clone(),
+            });
+            let empty = Repository::new(fresh.repo_id);
+            attribute_events(&empty, repo, attributes, &mut events);
+        }
+        RepoCommand::SetAttributes { repo, attributes } => {
+            attribute_events(state.repo(repo)?, repo, attributes, &mut events);
+        }
+        RepoCommand::Delete { repo } => {
             let current = state.repo(repo)?;
-            if current.public != *public {
-                events.push(Event::RepositoryVisibilityChanged {
-                    repo_id: current.id,
+            let id = current.id;
+            let mut tags: Vec<_> = current.tags.iter().collect();
+            tags.sort();
+            for (tag, digest) in tags {
+                events.push(Event::TagDeleted {
+                    repo_id: id,
                     repo: repo.clone(),
-                    public: *public,
+                    tag: tag.clone(),
+                    digest: digest.clone(),
                 });
             }
+            let mut manifests: Vec<_> = current.manifests.iter().collect();
+            manifests.sort_by(|a, b| a.0.cmp(b.0));
+            for (digest, meta) in manifests {
+                events.push(Event::ManifestDeleted {
+                    repo_id: id,
+                    repo: repo.clone(),
+                    digest: digest.clone(),
+                    subject: meta.subject.clone(),
+                });
+            }
+            let mut blobs: Vec<_> = current.blobs.keys().collect();
+            blobs.sort();
+            for digest in blobs {
+                events.push(Event::BlobDeleted {
+                    repo_id: id,
+                    repo: repo.clone(),
+                    digest: digest.clone(),
+                });
+            }
+            let mut grants: Vec<_> = current.grants.iter().collect();
+            grants.sort();
+            for (account, user) in grants {
+                events.push(Event::RepoAccessRevoked {
+                    repo_id: id,
+                    repo: repo.clone(),
+                    account: account.clone(),
+                    user: user.clone(),
+                });
+            }
+            end_shares(current, repo, ShareEnd::RepositoryDeleted, &mut events);
+            events.push(Event::RepositoryDeleted {
+                repo_id: id,
+                repo: repo.clone(),
+            });
         }
         RepoCommand::Grant {
             repo,
@@ -328,8 +506,185 @@ pub fn decide(state: &Loaded, cmd: &RepoCommand, fresh: Fresh) -> Result<Vec<Eve
                 });
             }
         }
+        RepoCommand::Revoke {
+            repo,
+            account,
+            user,
+        } => {
+            let current = state.repo(repo)?;
+            if !current.grants.contains(&(account.clone(), user.clone())) {
+                return Err(DomainError::GrantUnknown {
+                    account: account.clone(),
+                    user: user.clone(),
+                });
+            }
+            events.push(Event::RepoAccessRevoked {
+                repo_id: current.id,
+                repo: repo.clone(),
+                account: account.clone(),
+                user: user.clone(),
+            });
+        }
+        RepoCommand::Retag {
+            repo,
+            source,
+            destination,
+            overwrite,
+        } => {
+            let current = state.repo(repo)?;
+            let digest = current
+                .tags
+                .get(source)
+                .ok_or_else(|| DomainError::ManifestUnknown(source.to_string()))?;
+            let previous = current.tags.get(destination).cloned();
+            let meta = current
+                .manifests
+                .get(digest)
+                .ok_or_else(|| DomainError::ManifestUnknown(digest.to_string()))?;
+            if previous.as_ref() != Some(digest) {
+                if previous.is_some() && !overwrite {
+                    return Err(DomainError::TagExists(destination.clone()));
+                }
+                events.push(Event::TagPointed {
+                    repo_id: current.id,
+                    repo: repo.clone(),
+                    tag: destination.clone(),
+                    digest: digest.clone(),
+                    media_type: meta.media_type.clone(),
+                    size: meta.total_size,
+                    previous,
+                });
+            }
+        }
+        RepoCommand::Share {
+            repo,
+            owner,
+            with,
+            deadline,
+            description,
+        } => {
+            let current = state.repo(repo)?;
+            if current.public {
+                return Err(DomainError::ShareInvalid(
+                    "a public repository is pullable by everyone; only private ones are shared"
+                        .into(),
+                ));
+            }
+            if with == owner {
+                return Err(DomainError::ShareInvalid(
+                    "an account cannot share with itself".into(),
+                ));
+            }
+            if !state.accounts.contains_key(with) {
+                return Err(DomainError::AccountUnknown(with.clone()));
+            }
+            if current.shares.contains_key(with) {
+                return Err(DomainError::ShareExists(with.clone()));
+            }
+            events.push(Event::ShareGranted {
+                repo_id: current.id,
+                repo: repo.clone(),
+                owner: owner.clone(),
+                with: with.clone(),
+                deadline: *deadline,
+                description: description.clone(),
+            });
+        }
+        RepoCommand::ChangeShare {
+            repo,
+            with,
+            deadline,
+            description,
+        } => {
+            let current = state.repo(repo)?;
+            let (old_deadline, old_note) = current
+                .shares
+                .get(with)
+                .ok_or_else(|| DomainError::ShareUnknown(with.clone()))?;
+            let deadline = deadline.unwrap_or(*old_deadline);
+            let description = description.clone().unwrap_or_else(|| old_note.clone());
+            if deadline != *old_deadline || description != *old_note {
+                events.push(Event::ShareChanged {
+                    repo_id: current.id,
+                    repo: repo.clone(),
+                    with: with.clone(),
+                    deadline,
+                    description,
+                });
+            }
+        }
+        RepoCommand::Unshare { repo, with } => {
+            let current = state.repo(repo)?;
+            if !current.shares.contains_key(with) {
+                return Err(DomainError::ShareUnknown(with.clone()));
+            }
+            events.push(Event::ShareEnded {
+                repo_id: current.id,
+                repo: repo.clone(),
+                with: with.clone(),
+                reason: ShareEnd::Revoked,
+            });
+        }
+        RepoCommand::CountPulls { repo, pulls } => {
+            // Pulls of a repository deleted since they were counted are
+            // simply dropped.
+            if let (Some(current), true) = (state.repos.get(repo), *pulls > 0) {
+                events.push(Event::PullsCounted {
+                    repo_id: current.id,
+                    repo: repo.clone(),
+                    pulls: *pulls,
+                });
+            }
+        }
     }
     Ok(events)
+}
+
+/// The events that set new attributes on `current`: only what differs,
+/// and a repository made public ends its shares.
+fn attribute_events(
+    current: &Repository,
+    repo: &RepoPath,
+    attributes: &Attributes,
+    events: &mut Vec<Event>,
+) {
+    if let Some(public) = attributes.public.filter(|p| *p != current.public) {
+        events.push(Event::RepositoryVisibilityChanged {
+            repo_id: current.id,
+            repo: repo.clone(),
+            public,
+        });
+        if public {
+            end_shares(current, repo, ShareEnd::MadePublic, events);
+        }
+    }
+    let category = attributes.category.unwrap_or(current.category);
+    let description = attributes
+        .description
+        .clone()
+        .unwrap_or_else(|| current.description.clone());
+    if category != current.category || description != current.description {
+        events.push(Event::RepositoryAttributesChanged {
+            repo_id: current.id,
+            repo: repo.clone(),
+            category,
+            description,
+        });
+    }
+}
+
+/// Ends every share of a repository, in account order.
+fn end_shares(current: &Repository, repo: &RepoPath, reason: ShareEnd, events: &mut Vec<Event>) {
+    let mut with: Vec<_> = current.shares.keys().collect();
+    with.sort();
+    for account in with {
+        events.push(Event::ShareEnded {
+            repo_id: current.id,
+            repo: repo.clone(),
+            with: account.clone(),
+            reason,
+        });
+    }
 }
 
 /// The size of everything a manifest references, all of which must already
@@ -395,16 +750,13 @@ fn ensure(
     Ok(fresh.repo_id)
 }
 
-/// Folds an event into a repository; only a creation makes one exist.
+/// Folds an event into a repository; only a creation makes one exist, and
+/// a deletion ends it.
 pub fn evolve(state: Option<Repository>, event: &Event) -> Option<Repository> {
-    if let Event::RepositoryCreated { repo_id, .. } = event {
-        return Some(Repository {
-            id: *repo_id,
-            blobs: HashMap::new(),
-            manifests: HashMap::new(),
-            tags: HashMap::new(),
-            public: false,
-        });
+    match event {
+        Event::RepositoryCreated { repo_id, .. } => return Some(Repository::new(*repo_id)),
+        Event::RepositoryDeleted { .. } => return None,
+        _ => {}
     }
     let mut r = state?;
     match event {
@@ -441,6 +793,38 @@ pub fn evolve(state: Option<Repository>, event: &Event) -> Option<Repository> {
             r.blobs.remove(digest);
         }
         Event::RepositoryVisibilityChanged { public, .. } => r.public = *public,
+        Event::RepositoryAttributesChanged {
+            category,
+            description,
+            ..
+        } => {
+            r.category = *category;
+            r.description = description.clone();
+        }
+        Event::RepoAccessGranted { account, user, .. } => {
+            r.grants.insert((account.clone(), user.clone()));
+        }
+        Event::RepoAccessRevoked { account, user, .. } => {
+            r.grants.remove(&(account.clone(), user.clone()));
+        }
+        Event::ShareGranted {
+            with,
+            deadline,
+            description,
+            ..
+        }
+        | Event::ShareChanged {
+            with,
+            deadline,
+            description,
+            ..
+        } => {
+            r.shares
+                .insert(with.clone(), (*deadline, description.clone()));
+        }
+        Event::ShareEnded { with, .. } => {
+            r.shares.remove(with);
+        }
         _ => {}
     }
     Some(r)
@@ -630,9 +1014,9 @@ mod tests {
     fn deletes_in_unknown_places_are_refused() {
         let g = given(created("acme/web"));
         assert_eq!(
-            g.when(cmd(RepoCommand::DeleteTag {
+            g.when(cmd(RepoCommand::DeleteTags {
                 repo: repo("acme/web"),
-                tag: tag("nope")
+                tags: vec![tag("nope")]
             })),
             Err(DomainError::ManifestUnknown("nope".into()))
         );
@@ -644,9 +1028,9 @@ mod tests {
             Err(DomainError::BlobUnknown(dg('f')))
         );
         assert_eq!(
-            g.when(cmd(RepoCommand::DeleteTag {
+            g.when(cmd(RepoCommand::DeleteTags {
                 repo: repo("acme/other"),
-                tag: tag("v1")
+                tags: vec![tag("v1")]
             })),
             Err(DomainError::RepositoryUnknown(repo("acme/other")))
         );
@@ -680,9 +1064,12 @@ mod tests {
     fn visibility_changes_only_when_it_differs() {
         let g = given(created("acme/web"));
         let public = |p| {
-            cmd(RepoCommand::SetVisibility {
+            cmd(RepoCommand::SetAttributes {
                 repo: repo("acme/web"),
-                public: p,
+                attributes: Attributes {
+                    public: Some(p),
+                    ..Attributes::default()
+                },
             })
         };
         assert!(g.when(public(false)).unwrap().is_empty());
@@ -715,6 +1102,148 @@ mod tests {
                 account: account("acme"),
                 user: user("nosuch")
             })
+        );
+    }
+
+    fn owned_repo() -> Vec<Event> {
+        let mut history = acme().to_vec();
+        history.push(Event::AccountCreated {
+            account_id: uuid::Uuid::from_u128(50),
+            account: account("beta"),
+        });
+        let e = given(history.clone())
+            .when(link("team/web", Some(owner("acme", "root", 5))))
+            .unwrap();
+        history.extend(e);
+        history
+    }
+
+    fn share(with: &str) -> Command {
+        cmd(RepoCommand::Share {
+            repo: repo("team/web"),
+            owner: account("acme"),
+            with: account(with),
+            deadline: Deadline::Forever,
+            description: ShareNote::default(),
+        })
+    }
+
+    #[test]
+    fn only_private_repositories_are_shared_once_with_another_existing_account() {
+        let mut history = owned_repo();
+        let granted = given(history.clone()).when(share("beta")).unwrap();
+        assert!(matches!(granted.as_slice(), [Event::ShareGranted { .. }]));
+        assert!(matches!(
+            given(history.clone()).when(share("acme")),
+            Err(DomainError::ShareInvalid(_))
+        ));
+        assert_eq!(
+            given(history.clone()).when(share("gamma")),
+            Err(DomainError::AccountUnknown(account("gamma")))
+        );
+        history.extend(granted);
+        assert_eq!(
+            given(history.clone()).when(share("beta")),
+            Err(DomainError::ShareExists(account("beta")))
+        );
+        let public = cmd(RepoCommand::SetAttributes {
+            repo: repo("team/web"),
+            attributes: Attributes {
+                public: Some(true),
+                ..Attributes::default()
+            },
+        });
+        let made_public = given(history.clone()).when(public).unwrap();
+        assert!(matches!(
+            made_public.as_slice(),
+            [
+                Event::RepositoryVisibilityChanged { public: true, .. },
+                Event::ShareEnded {
+                    reason: ShareEnd::MadePublic,
+                    ..
+                }
+            ]
+        ));
+        history.extend(made_public);
+        assert!(matches!(
+            given(history).when(share("beta")),
+            Err(DomainError::ShareInvalid(_))
+        ));
+    }
+
+    #[test]
+    fn deleting_a_repository_removes_everything_it_holds_first() {
+        let mut history = owned_repo();
+        let pushed = given(history.clone())
+            .when(push("team/web", "v1", dg('d'), vec![dg('a')]))
+            .unwrap();
+        history.extend(pushed);
+        history.extend(given(history.clone()).when(share("beta")).unwrap());
+        let events = given(history.clone())
+            .when(cmd(RepoCommand::Delete {
+                repo: repo("team/web"),
+            }))
+            .unwrap();
+        let kinds: Vec<_> = events.iter().map(Event::kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                "TagDeleted",
+                "ManifestDeleted",
+                "BlobDeleted",
+                "ShareEnded",
+                "RepositoryDeleted"
+            ]
+        );
+        history.extend(events);
+        let g = given(history);
+        assert_eq!(
+            g.when(cmd(RepoCommand::Delete {
+                repo: repo("team/web")
+            })),
+            Err(DomainError::RepositoryUnknown(repo("team/web")))
+        );
+        assert!(
+            g.when(link("team/web", Some(owner("acme", "root", 5))))
+                .is_ok(),
+            "the name is free for a new incarnation"
+        );
+    }
+
+    #[test]
+    fn retag_needs_override_to_move_an_existing_tag() {
+        let mut history = with_blob("acme/web", dg('a'), 5);
+        for (t, d) in [("v1", 'd'), ("v2", 'e')] {
+            let e = given(history.clone())
+                .when(push("acme/web", t, dg(d), vec![dg('a')]))
+                .unwrap();
+            history.extend(e);
+        }
+        let retag = |source: &str, destination: &str, overwrite| {
+            cmd(RepoCommand::Retag {
+                repo: repo("acme/web"),
+                source: tag(source),
+                destination: tag(destination),
+                overwrite,
+            })
+        };
+        let g = given(history);
+        assert!(matches!(
+            g.when(retag("v1", "stable", false)).unwrap().as_slice(),
+            [Event::TagPointed {
+                size: 15,
+                previous: None,
+                ..
+            }]
+        ));
+        assert_eq!(
+            g.when(retag("v1", "v2", false)),
+            Err(DomainError::TagExists(tag("v2")))
+        );
+        assert!(g.when(retag("v1", "v2", true)).is_ok());
+        assert_eq!(
+            g.when(retag("nope", "v3", false)),
+            Err(DomainError::ManifestUnknown("nope".into()))
         );
     }
 

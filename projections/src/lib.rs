@@ -1,14 +1,16 @@
-//! Berth's read models. Each module folds events into its own fjall
+//! Berth's read models. Each module folds events into its own tables
 //! keyspaces; [`ReadModels`] feeds them all from the engine's batch (so they
 //! are exactly as current as the log) and answers every query without
 //! touching the log.
 
 mod accounts;
 mod blob_links;
+mod images;
 mod keys;
 mod manifests;
 mod orgs;
 mod repositories;
+mod shares;
 mod tags;
 
 use berth_domain::{
@@ -19,14 +21,16 @@ use sha2::{Digest as _, Sha256};
 
 pub use accounts::{AccessKeyRow, AccountRow, Accounts, TemporaryLoginRow, UserRow};
 pub use blob_links::BlobLinks;
+pub use images::{sort_key, ImageRow, Images, Order, Scope};
 pub use manifests::{ManifestRow, Manifests, ReferrerRow};
-pub use orgs::{OrgRow, Orgs};
+pub use orgs::{Member, OrgRow, Orgs};
 pub use repositories::{RepoRow, Repositories};
+pub use shares::{ShareRow, Shares};
 pub use tags::{TagRow, Tags};
 
 /// Version of the row layouts. A data directory written with another
 /// version has its read models rebuilt from the log at startup.
-pub const PROJECTION_VERSION: u32 = 1;
+pub const PROJECTION_VERSION: u32 = 2;
 
 const CHECKPOINT: &[u8] = b"registry";
 
@@ -45,6 +49,10 @@ pub struct ReadModels {
     pub blob_links: BlobLinks,
     /// Accounts and users.
     pub accounts: Accounts,
+    /// The image list.
+    pub images: Images,
+    /// Shares.
+    pub shares: Shares,
     checkpoints: Table,
 }
 
@@ -52,10 +60,14 @@ impl ReadModels {
     /// Opens the read models in the log's database. Rows written under
     /// another layout version are dropped, so the engine rebuilds them.
     pub fn open(log: &EventLog) -> Result<Self, StoreError> {
+        let orgs = Orgs::open(log)?;
+        let tags = Tags::open(log)?;
         let models = Self {
-            orgs: Orgs::open(log)?,
+            images: Images::open(log, orgs.rows.clone(), tags.rows.clone())?,
+            shares: Shares::open(log)?,
+            orgs,
             repos: Repositories::open(log)?,
-            tags: Tags::open(log)?,
+            tags,
             manifests: Manifests::open(log)?,
             blob_links: BlobLinks::open(log)?,
             accounts: Accounts::open(log)?,
@@ -91,6 +103,15 @@ impl ReadModels {
             ("orgs", &self.orgs.rows),
             ("account_orgs", &self.orgs.by_account),
             ("org_grants", &self.orgs.grants),
+            ("org_grantees", &self.orgs.by_grantee),
+            ("org_repos", &self.orgs.repos),
+            ("images", &self.images.rows),
+            ("images_by_owner_name", &self.images.by_owner_name),
+            ("images_by_owner_time", &self.images.by_owner_time),
+            ("images_by_org_time", &self.images.by_org_time),
+            ("shares", &self.shares.rows),
+            ("shares_by_owner", &self.shares.by_owner),
+            ("shares_by_with", &self.shares.by_with),
             ("repos", &self.repos.by_name),
             ("public_repos", &self.repos.public),
             ("repo_grants", &self.repos.grants),
@@ -130,6 +151,10 @@ impl ReadModels {
 
 impl Projector for ReadModels {
     fn apply(&self, batch: &mut Batch, recorded: &Recorded) -> Result<(), StoreError> {
+        // The image list reads organization and tag rows as they were
+        // before this event: it goes first.
+        self.images.apply(batch, recorded)?;
+        self.shares.apply(batch, recorded)?;
         self.orgs.apply(batch, recorded);
         self.repos.apply(batch, recorded);
         self.tags.apply(batch, recorded);
@@ -178,12 +203,28 @@ impl StateLoader for ReadModels {
         let Some(row) = self.repos.get(path)? else {
             return Ok(None);
         };
-        Ok(Some(Repository {
-            id: row.id,
-            blobs: self.blob_links.load(row.id)?,
-            manifests: self.manifests.load(row.id)?,
-            tags: self.tags.load(row.id)?,
-            public: self.repos.is_public(row.id)?,
-        }))
+        let image = self.images.get(path)?;
+        let mut repository = Repository::new(row.id);
+        repository.blobs = self.blob_links.load(row.id)?;
+        repository.manifests = self.manifests.load(row.id)?;
+        repository.tags = self.tags.load(row.id)?;
+        repository.public = self.repos.is_public(row.id)?;
+        if let Some(image) = image {
+            repository.category = image.category;
+            repository.description = image.description;
+        }
+        repository.grants = self
+            .repos
+            .grants_on(row.id)?
+            .into_iter()
+            .map(|m| (m.account, m.user))
+            .collect();
+        repository.shares = self
+            .shares
+            .of_repo(row.id)?
+            .into_iter()
+            .map(|s| (s.with, (s.deadline, s.description)))
+            .collect();
+        Ok(Some(repository))
     }
 }

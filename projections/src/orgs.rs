@@ -1,6 +1,6 @@
 //! Organizations by name: existence, id, and how they were created.
 
-use berth_domain::{AccountName, Event, Level, OrgName, Organization, UserName};
+use berth_domain::{AccountName, Event, Level, OrgName, Organization, RepoName, UserName};
 use berth_store::{Batch, EventLog, Recorded, StoreError, Table};
 use chrono::{DateTime, Utc};
 
@@ -30,6 +30,22 @@ pub struct Orgs {
     pub(crate) rows: Table,
     pub(crate) by_account: Table,
     pub(crate) grants: Table,
+    /// `account ‖ 0 ‖ user ‖ 0 ‖ org`: the organizations a user holds a
+    /// grant on.
+    pub(crate) by_grantee: Table,
+    /// `org ‖ 0 ‖ name`: the repositories of each organization.
+    pub(crate) repos: Table,
+}
+
+/// A member of an organization and their grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Their account.
+    pub account: AccountName,
+    /// Their user name.
+    pub user: UserName,
+    /// Their level.
+    pub level: Level,
 }
 
 /// `a ‖ 0x00 ‖ b`: validated names never hold a zero byte.
@@ -37,6 +53,13 @@ fn pair(a: &str, b: &str) -> Vec<u8> {
     let mut k = a.as_bytes().to_vec();
     k.push(0);
     k.extend_from_slice(b.as_bytes());
+    k
+}
+
+fn grantee_key(account: &AccountName, user: &UserName, org: &OrgName) -> Vec<u8> {
+    let mut k = pair(account.as_str(), user.as_str());
+    k.push(0);
+    k.extend_from_slice(org.as_str().as_bytes());
     k
 }
 
@@ -53,6 +76,8 @@ impl Orgs {
             rows: log.table("p_orgs")?,
             by_account: log.table("p_account_orgs")?,
             grants: log.table("p_org_grants")?,
+            by_grantee: log.table("p_org_grantees")?,
+            repos: log.table("p_org_repos")?,
         })
     }
 
@@ -94,9 +119,108 @@ impl Orgs {
                 ..
             } => {
                 batch.insert(&self.grants, grant_key(org, account, user), encode(level));
+                batch.insert(&self.by_grantee, grantee_key(account, user, org), []);
+            }
+            Event::OrgAccessRevoked {
+                org, account, user, ..
+            } => {
+                batch.remove(&self.grants, grant_key(org, account, user));
+                batch.remove(&self.by_grantee, grantee_key(account, user, org));
+            }
+            Event::OrganizationDeleted { org, owner, .. } => {
+                batch.remove(&self.rows, org.as_str());
+                if let Some(owner) = owner {
+                    batch.remove(&self.by_account, pair(owner.as_str(), org.as_str()));
+                }
+            }
+            Event::RepositoryCreated { repo, .. } => {
+                batch.insert(
+                    &self.repos,
+                    pair(repo.org().as_str(), repo.name().as_str()),
+                    [],
+                );
+            }
+            Event::RepositoryDeleted { repo, .. } => {
+                batch.remove(&self.repos, pair(repo.org().as_str(), repo.name().as_str()));
             }
             _ => {}
         }
+    }
+
+    /// Every grant on an organization, by account and user.
+    pub fn members(&self, org: &OrgName) -> Result<Vec<Member>, StoreError> {
+        let mut prefix = org.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in self.grants.prefix(&prefix) {
+            let (k, v) = item?;
+            let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let Some((account, user)) = rest.split_once('\0') else {
+                continue;
+            };
+            if let (Ok(account), Ok(user)) = (AccountName::parse(account), UserName::parse(user)) {
+                out.push(Member {
+                    account,
+                    user,
+                    level: decode(&v)?,
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// The organizations a user holds a grant on.
+    pub fn granted_to(
+        &self,
+        account: &AccountName,
+        user: &UserName,
+    ) -> Result<Vec<OrgName>, StoreError> {
+        let mut prefix = pair(account.as_str(), user.as_str());
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in self.by_grantee.prefix(&prefix) {
+            let (k, _) = item?;
+            if let Ok(org) = OrgName::parse(&String::from_utf8_lossy(&k[prefix.len()..])) {
+                out.push(org);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The organizations an account owns, by name.
+    pub fn owned_by(&self, account: &AccountName) -> Result<Vec<OrgName>, StoreError> {
+        let mut prefix = account.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in self.by_account.prefix(&prefix) {
+            let (k, _) = item?;
+            if let Ok(org) = OrgName::parse(&String::from_utf8_lossy(&k[prefix.len()..])) {
+                out.push(org);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The names of an organization's repositories, in name order, at most
+    /// `limit`, and how many there are in all.
+    pub fn repositories(
+        &self,
+        org: &OrgName,
+        limit: usize,
+    ) -> Result<(Vec<RepoName>, usize), StoreError> {
+        let mut prefix = org.as_str().as_bytes().to_vec();
+        prefix.push(0);
+        let (mut names, mut count) = (Vec::new(), 0);
+        for item in self.repos.prefix(&prefix) {
+            let (k, _) = item?;
+            count += 1;
+            if names.len() < limit {
+                if let Ok(name) = RepoName::parse(&String::from_utf8_lossy(&k[prefix.len()..])) {
+                    names.push(name);
+                }
+            }
+        }
+        Ok((names, count))
     }
 
     /// A user's own grant on an organization.
@@ -114,14 +238,7 @@ impl Orgs {
 
     /// How many organizations an account owns.
     pub fn count_owned(&self, account: &AccountName) -> Result<usize, StoreError> {
-        let mut prefix = account.as_str().as_bytes().to_vec();
-        prefix.push(0);
-        let mut n = 0;
-        for item in self.by_account.prefix(prefix) {
-            item?;
-            n += 1;
-        }
-        Ok(n)
+        Ok(self.owned_by(account)?.len())
     }
 
     /// One organization.
@@ -133,9 +250,21 @@ impl Orgs {
     }
 
     pub(crate) fn load(&self, name: &OrgName) -> Result<Option<Organization>, StoreError> {
-        Ok(self.get(name)?.map(|row| Organization {
+        let Some(row) = self.get(name)? else {
+            return Ok(None);
+        };
+        let grants = self
+            .members(name)?
+            .into_iter()
+            .map(|m| ((m.account, m.user), m.level))
+            .collect();
+        let (sample, repos) = self.repositories(name, berth_domain::organization::SAMPLE)?;
+        Ok(Some(Organization {
             id: row.id,
             owner: row.owner,
+            grants,
+            repos,
+            sample: sample.into_iter().collect(),
         }))
     }
 }

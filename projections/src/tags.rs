@@ -98,6 +98,17 @@ impl Tags {
         Ok(out)
     }
 
+    /// Every tag of a repository with its row, by name.
+    pub fn all(&self, repo_id: Uuid) -> Result<Vec<(TagName, TagRow)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.rows.prefix(repo_id.as_bytes()) {
+            let (k, v) = item?;
+            let tag = TagName::parse(&String::from_utf8_lossy(suffix(&k)))?;
+            out.push((tag, decode(&v)?));
+        }
+        Ok(out)
+    }
+
     pub(crate) fn load(&self, repo_id: Uuid) -> Result<HashMap<TagName, Digest>, StoreError> {
         let mut out = HashMap::new();
         for item in self.rows.prefix(repo_id.as_bytes()) {

@@ -88,19 +88,20 @@ impl EventLog {
     /// A table of the database, for a read model's rows: in the same
     /// database as the log, so one batch covers both.
     pub fn table(&self, name: &str) -> Result<Table, StoreError> {
-        Ok(Table(
-            self.db.keyspace(name, KeyspaceCreateOptions::default)?,
-        ))
+        Ok(Table {
+            keyspace: self.db.keyspace(name, KeyspaceCreateOptions::default)?,
+            name: name.into(),
+        })
     }
 
     /// A new batch to append events and projection rows atomically.
     pub fn batch(&self) -> Batch {
-        Batch(self.db.batch())
+        Batch::new(self.db.batch())
     }
 
     /// Commits a batch and makes it durable before returning.
     pub fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        batch.0.commit()?;
+        batch.inner.commit()?;
         self.db.persist(PersistMode::SyncAll)?;
         Ok(())
     }
@@ -149,18 +150,18 @@ impl EventLog {
 
     /// Adds one sealed event to a batch.
     pub(crate) fn append(&self, batch: &mut Batch, seq: u64, value: Vec<u8>) {
-        batch.0.insert(&self.events, seq.to_be_bytes(), value);
+        batch.inner.insert(&self.events, seq.to_be_bytes(), value);
     }
 
     /// Adds the new head to a batch.
     pub(crate) fn set_head(&self, batch: &mut Batch, head: ChainPoint) {
-        batch.0.insert(&self.meta, HEAD, head.encode());
+        batch.inner.insert(&self.meta, HEAD, head.encode());
     }
 
     /// Adds a stream's new version to a batch.
     pub(crate) fn set_stream_version(&self, batch: &mut Batch, stream: Uuid, version: u64) {
         batch
-            .0
+            .inner
             .insert(&self.streams, stream.as_bytes(), version.to_be_bytes());
     }
 
@@ -168,7 +169,7 @@ impl EventLog {
     /// content lives in the database rather than in files so that it becomes
     /// durable in the same atomic write as the events that accept it.
     pub(crate) fn put_content(&self, batch: &mut Batch, digest: &Digest, bytes: &[u8]) {
-        batch.0.insert(&self.content, digest.to_string(), bytes);
+        batch.inner.insert(&self.content, digest.to_string(), bytes);
     }
 
     /// Stored content by digest.

@@ -3,7 +3,9 @@
 //! and rows) without fjall types leaving this crate. Rows come back as
 //! [`Bytes`].
 
+use std::collections::HashMap;
 use std::ops::RangeBounds;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use fjall::{Keyspace, OwnedWriteBatch};
@@ -12,7 +14,10 @@ use crate::error::StoreError;
 
 /// One keyspace of rows, ordered by key.
 #[derive(Clone)]
-pub struct Table(pub(crate) Keyspace);
+pub struct Table {
+    pub(crate) keyspace: Keyspace,
+    pub(crate) name: Arc<str>,
+}
 
 /// A key and its value.
 pub type Row = (Bytes, Bytes);
@@ -33,47 +38,88 @@ where
 impl Table {
     /// The value under `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, StoreError> {
-        Ok(self.0.get(key)?.map(|v| Bytes::copy_from_slice(&v)))
+        Ok(self.keyspace.get(key)?.map(|v| Bytes::copy_from_slice(&v)))
     }
 
     /// Whether `key` holds a value.
     pub fn contains(&self, key: impl AsRef<[u8]>) -> Result<bool, StoreError> {
-        Ok(self.0.contains_key(key)?)
+        Ok(self.keyspace.contains_key(key)?)
     }
 
     /// Every row whose key starts with `prefix`.
     pub fn prefix(&self, prefix: impl AsRef<[u8]>) -> Rows<'_> {
-        rows(self.0.prefix(prefix))
+        rows(self.keyspace.prefix(prefix))
     }
 
     /// Every row whose key lies in `range`.
     pub fn range<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Rows<'_> {
-        rows(self.0.range(range))
+        rows(self.keyspace.range(range))
+    }
+
+    /// Every row whose key starts with `prefix`, last key first.
+    pub fn prefix_rev(&self, prefix: impl AsRef<[u8]>) -> Rows<'_> {
+        rows(self.keyspace.prefix(prefix).rev())
+    }
+
+    /// Every row whose key lies in `range`, last key first.
+    pub fn range_rev<K: AsRef<[u8]>, R: RangeBounds<K>>(&self, range: R) -> Rows<'_> {
+        rows(self.keyspace.range(range).rev())
     }
 
     /// Every row.
     pub fn iter(&self) -> Rows<'_> {
-        rows(self.0.iter())
+        rows(self.keyspace.iter())
     }
 
     /// Removes every row (a read-model rebuild starts from nothing).
     pub fn clear(&self) -> Result<(), StoreError> {
-        Ok(self.0.clear()?)
+        Ok(self.keyspace.clear()?)
     }
 }
 
 /// Writes gathered for one atomic commit: the writer's events and every
-/// read model's rows go into the same batch.
-pub struct Batch(pub(crate) OwnedWriteBatch);
+/// read model's rows go into the same batch. A read model that keeps a
+/// running figure (a count, a total) reads its row through the batch, so it
+/// sees the rows earlier events of the same batch wrote: several commands
+/// in one batch never lose an update.
+pub struct Batch {
+    pub(crate) inner: OwnedWriteBatch,
+    pending: HashMap<(Arc<str>, Vec<u8>), Option<Bytes>>,
+}
 
 impl Batch {
+    pub(crate) fn new(inner: OwnedWriteBatch) -> Self {
+        Self {
+            inner,
+            pending: HashMap::new(),
+        }
+    }
+
     /// Sets `key` in `table`.
     pub fn insert(&mut self, table: &Table, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        self.0.insert(&table.0, key.as_ref(), value.as_ref());
+        let (key, value) = (key.as_ref(), value.as_ref());
+        self.inner.insert(&table.keyspace, key, value);
+        self.pending.insert(
+            (table.name.clone(), key.to_vec()),
+            Some(Bytes::copy_from_slice(value)),
+        );
     }
 
     /// Removes `key` from `table`.
     pub fn remove(&mut self, table: &Table, key: impl AsRef<[u8]>) {
-        self.0.remove(&table.0, key.as_ref());
+        let key = key.as_ref();
+        self.inner.remove(&table.keyspace, key);
+        self.pending
+            .insert((table.name.clone(), key.to_vec()), None);
+    }
+
+    /// The value under `key` as this batch leaves it: its own write if it
+    /// made one, else the committed value.
+    pub fn get(&self, table: &Table, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, StoreError> {
+        let key = key.as_ref();
+        match self.pending.get(&(table.name.clone(), key.to_vec())) {
+            Some(written) => Ok(written.clone()),
+            None => table.get(key),
+        }
     }
 }

@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use berth_domain::{
-    AccountName, Actor, CredentialKind, Digest, Event, Level, OrgName, PasswordHash, RepoPath,
-    TagName, UserName,
+    AccountName, Actor, Category, CredentialKind, Deadline, Description, Digest, Event, Level,
+    OrgName, PasswordHash, RepoPath, ShareEnd, ShareNote, TagName, UserName,
 };
 use berth_store::envelope::{encode_payload, open, seal, Envelope, GENESIS, SCHEMA_VERSION};
 use chrono::{TimeZone, Utc};
@@ -67,9 +67,18 @@ fn variant(e: &Event) -> usize {
         Event::UserDisabled { .. } => 20,
         Event::UserEnabled { .. } => 21,
         Event::RepoAccessGranted { .. } => 22,
+        Event::RepositoryAttributesChanged { .. } => 23,
+        Event::RepositoryDeleted { .. } => 24,
+        Event::OrgAccessRevoked { .. } => 25,
+        Event::RepoAccessRevoked { .. } => 26,
+        Event::OrganizationDeleted { .. } => 27,
+        Event::ShareGranted { .. } => 28,
+        Event::ShareChanged { .. } => 29,
+        Event::ShareEnded { .. } => 30,
+        Event::PullsCounted { .. } => 31,
     }
 }
-const VARIANTS: usize = 23;
+const VARIANTS: usize = 32;
 
 /// One sample of every variant.
 fn samples() -> Vec<Event> {
@@ -229,6 +238,59 @@ fn samples() -> Vec<Event> {
             account: account(),
             user: alice(),
             level: Level::Read,
+        },
+        Event::RepositoryAttributesChanged {
+            repo_id: REPO,
+            repo: repo(),
+            category: Category::Database,
+            description: Description::parse("PostgreSQL 15 with 镜像 notes").unwrap(),
+        },
+        Event::RepositoryDeleted {
+            repo_id: REPO,
+            repo: repo(),
+        },
+        Event::OrgAccessRevoked {
+            org_id: ORG,
+            org: OrgName::parse("acme").unwrap(),
+            account: account(),
+            user: alice(),
+        },
+        Event::RepoAccessRevoked {
+            repo_id: REPO,
+            repo: repo(),
+            account: account(),
+            user: alice(),
+        },
+        Event::OrganizationDeleted {
+            org_id: ORG,
+            org: OrgName::parse("acme").unwrap(),
+            owner: Some(account()),
+        },
+        Event::ShareGranted {
+            repo_id: REPO,
+            repo: repo(),
+            owner: account(),
+            with: AccountName::parse("partner").unwrap(),
+            deadline: Deadline::parse("2027-06-30").unwrap(),
+            description: ShareNote::parse("for the integration tests").unwrap(),
+        },
+        Event::ShareChanged {
+            repo_id: REPO,
+            repo: repo(),
+            with: AccountName::parse("partner").unwrap(),
+            deadline: Deadline::Forever,
+            description: ShareNote::parse("kept").unwrap(),
+        },
+        Event::ShareEnded {
+            repo_id: REPO,
+            repo: repo(),
+            with: AccountName::parse("partner").unwrap(),
+            reason: ShareEnd::MadePublic,
+        },
+        Event::PullsCounted {
+            repo_id: REPO,
+            repo: repo(),
+            pulls: 1234,
         },
     ];
     all

@@ -26,11 +26,16 @@ const ROLES: [Role; 7] = [
     Role::Operator,
 ];
 
+/// Management routes under acme's organization: another account, which
+/// holds nothing there, is answered as if nothing were there.
+const ACME_MANAGED: &str = "/v2/manage/namespaces/acme-apps";
+
 /// The expected outcome for a role: allowed, or refused with this status.
-fn outcome(allowed: bool, role: Role) -> Result<(), u16> {
+fn outcome(allowed: bool, role: Role, path: &str) -> Result<(), u16> {
     match (allowed, role) {
         (true, _) => Ok(()),
         (false, Role::Anonymous) => Err(401),
+        (false, Role::OtherAccount) if path.starts_with(ACME_MANAGED) => Err(404),
         (false, _) => Err(403),
     }
 }
@@ -107,6 +112,7 @@ async fn world() -> World {
         assert_eq!(status, 201, "{body}");
         auth.push((role, user.basic()));
     }
+    server.create_user(&admin, "temp");
     World {
         server,
         admin,
@@ -139,8 +145,45 @@ fn attempt(
     let (status, reply) = http(&w.server, method, path, &headers, &body);
     match status {
         401 | 403 => Err(status),
+        404 if path.starts_with(ACME_MANAGED) => Err(status),
         s if s >= 500 => panic!("{role:?} {method} {path}: {s} {reply}"),
         _ => Ok(()),
+    }
+}
+
+/// What a route needs to exist before a role tries it: a scratch
+/// repository of its own, or a grant of user `temp` to revoke.
+fn prepare(w: &World, path: &str) {
+    let admin = w.admin.basic();
+    // Made once per role; a second route on the same scratch repository
+    // finds it there (409) unless the first deleted it.
+    let must = |method: &str, route: &str, body: serde_json::Value| {
+        let (status, reply) = manage(&w.server, method, route, &admin, body);
+        assert!(
+            status < 300 || status == 409,
+            "{method} {route}: {status} {reply}"
+        );
+    };
+    if let Some(rest) = path.split("/repos/scratch-").nth(1) {
+        let name = rest.split('/').next().unwrap();
+        must(
+            "POST",
+            "/namespaces/acme-apps/repos",
+            json!({"repository": format!("scratch-{name}")}),
+        );
+    }
+    if path.ends_with("/repos/web/access/temp") {
+        must(
+            "POST",
+            "/namespaces/acme-apps/repos/web/access",
+            json!({"users": [{"user_name": "temp", "auth": 1}]}),
+        );
+    } else if path.ends_with("/access/temp") {
+        must(
+            "POST",
+            "/namespaces/acme-apps/access",
+            json!({"users": [{"user_name": "temp", "auth": 1}]}),
+        );
     }
 }
 
@@ -274,6 +317,120 @@ async fn every_route_for_every_role() {
             "",
             Box::new(any_user),
         ),
+        (
+            "GET",
+            "/v2/manage/namespaces".into(),
+            vec![],
+            "",
+            Box::new(any_user),
+        ),
+        ("GET", ACME_MANAGED.to_string(), vec![], "", Box::new(pull)),
+        // Not empty: the roles allowed get 409, the others their refusal.
+        (
+            "DELETE",
+            ACME_MANAGED.to_string(),
+            vec![],
+            "",
+            Box::new(delete),
+        ),
+        (
+            "DELETE",
+            format!("{ACME_MANAGED}/access/temp"),
+            vec![],
+            "",
+            Box::new(delete),
+        ),
+        (
+            "GET",
+            "/v2/manage/repos".into(),
+            vec![],
+            "",
+            Box::new(any_user),
+        ),
+        (
+            "GET",
+            format!("{ACME_MANAGED}/repos"),
+            vec![],
+            "",
+            Box::new(pull),
+        ),
+        (
+            "POST",
+            format!("{ACME_MANAGED}/repos"),
+            br#"{"repository":"new-{role}"}"#.to_vec(),
+            "application/json",
+            Box::new(push),
+        ),
+        (
+            "GET",
+            format!("{ACME_MANAGED}/repos/web"),
+            vec![],
+            "",
+            Box::new(pull),
+        ),
+        (
+            "DELETE",
+            format!("{ACME_MANAGED}/repos/scratch-{{role}}"),
+            vec![],
+            "",
+            Box::new(delete),
+        ),
+        (
+            "DELETE",
+            format!("{ACME_MANAGED}/repos/web/access/temp"),
+            vec![],
+            "",
+            Box::new(delete),
+        ),
+        (
+            "GET",
+            format!("{ACME_MANAGED}/repos/web/tags"),
+            vec![],
+            "",
+            Box::new(pull),
+        ),
+        (
+            "POST",
+            format!("{ACME_MANAGED}/repos/web/tags"),
+            br#"{"source_tag":"v1","destination_tag":"copy-{role}"}"#.to_vec(),
+            "application/json",
+            Box::new(push),
+        ),
+        (
+            "DELETE",
+            format!("{ACME_MANAGED}/repos/web/tags/{{role}}"),
+            vec![],
+            "",
+            Box::new(delete),
+        ),
+        (
+            "DELETE",
+            format!("{ACME_MANAGED}/repos/web/tags"),
+            br#"{"tags":["{role}"]}"#.to_vec(),
+            "application/json",
+            Box::new(delete),
+        ),
+        (
+            "POST",
+            format!("{ACME_MANAGED}/repos/scratch-{{role}}/access-domains"),
+            br#"{"access_domain":"beta","deadline":"forever"}"#.to_vec(),
+            "application/json",
+            Box::new(delete),
+        ),
+        (
+            "GET",
+            format!("{ACME_MANAGED}/repos/web/access-domains"),
+            vec![],
+            "",
+            Box::new(delete),
+        ),
+        (
+            "GET",
+            "/v2/manage/shared-repositories".into(),
+            vec![],
+            "",
+            Box::new(any_user),
+        ),
     ];
     let mut failures = Vec::new();
     for (method, path, body, content_type, rule) in &routes {
@@ -283,6 +440,7 @@ async fn every_route_for_every_role() {
             let body = String::from_utf8_lossy(body)
                 .replace("{role}", &tag)
                 .into_bytes();
+            prepare(&w, &path);
             if *method == "DELETE" {
                 // Something to delete, whoever tries.
                 let r = w
@@ -297,7 +455,7 @@ async fn every_route_for_every_role() {
                 assert_eq!(r.status(), 201);
             }
             let got = attempt(&w, role, method, &path, &body, content_type);
-            let want = outcome(rule(role), role);
+            let want = outcome(rule(role), role, &path);
             if got != want {
                 failures.push(format!(
                     "{role:?} {method} {path}: got {got:?}, want {want:?}"

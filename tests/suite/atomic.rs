@@ -31,7 +31,7 @@ async fn a_grant_list_naming_an_unknown_user_grants_nobody() {
         serde_json::json!({"namespace": "team"}),
     );
     assert_eq!(status, 201, "{reply}");
-    push_as(&server, &admin, "team/web").await;
+    push_image_as(&server, &admin.client(), "team/web", "v1", 1).await;
 
     let grants = |users: serde_json::Value| {
         manage(
@@ -81,31 +81,6 @@ async fn a_grant_list_naming_an_unknown_user_grants_nobody() {
         serde_json::json!(["pull"]),
         "the refused repository grant changed nothing"
     );
-}
-
-async fn push_as(server: &Server, who: &Identity, repo: &str) {
-    let client = who.client();
-    let config = b"{}".to_vec();
-    let r = client
-        .post(server.url(&format!(
-            "/v2/{repo}/blobs/uploads/?digest={}",
-            digest(&config)
-        )))
-        .header("Content-Type", "application/octet-stream")
-        .body(config.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let manifest = image_manifest(&config, &[], serde_json::json!({}));
-    let r = client
-        .put(server.url(&format!("/v2/{repo}/manifests/v1")))
-        .header("Content-Type", OCI_MANIFEST)
-        .body(manifest)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
 }
 
 #[test]

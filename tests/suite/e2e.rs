@@ -186,3 +186,87 @@ async fn skopeo_copies_a_multi_platform_index_in_and_out() {
         );
     }
 }
+
+/// A private image shared with another account, through the real Docker
+/// engine: the other account pulls it until the share is revoked or its
+/// deadline passes (moved past with the server's clock offset), and a share
+/// of an image made public disappears.
+#[test]
+fn docker_pulls_follow_shares() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = tmp.path().join("clock-offset");
+    let server = Server::start_with(&[("BERTH_CLOCK_OFFSET_FILE", clock.to_str().unwrap())]);
+    let host = server.host();
+    let a = server.create_account("acme");
+    let b = server.create_account("beta");
+    let user_b = server.create_user(&b, "builder");
+    let d = Docker::new();
+    let tag = format!("{host}/acme-apps/service:v1");
+    d.import(&tag, 77);
+    d.login(&server, &format!("local@{}", a.ak), &a.docker_password)
+        .unwrap();
+    d.run(&["push", &tag]);
+    d.login(
+        &server,
+        &format!("local@{}", user_b.ak),
+        &user_b.docker_password,
+    )
+    .unwrap();
+    assert!(d.pull_fresh(&tag).is_err(), "not shared yet");
+
+    let share = |deadline: &str| {
+        let (status, reply) = manage(
+            &server,
+            "POST",
+            "/namespaces/acme-apps/repos/service/access-domains",
+            &a.basic(),
+            json!({"access_domain": "beta", "permit": "read", "deadline": deadline}),
+        );
+        assert_eq!(status, 201, "{reply}");
+    };
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1))
+        .format("%Y-%m-%d")
+        .to_string();
+    share(&tomorrow);
+    d.pull_fresh(&tag)
+        .expect("1. a user of beta pulls the shared image");
+
+    let (status, _) = manage(
+        &server,
+        "DELETE",
+        "/namespaces/acme-apps/repos/service/access-domains/beta",
+        &a.basic(),
+        serde_json::Value::Null,
+    );
+    assert_eq!(status, 204);
+    let refused = d.pull_fresh(&tag).expect_err("2. revoked");
+    assert!(refused.contains("denied"), "{refused}");
+
+    share(&tomorrow);
+    d.pull_fresh(&tag).expect("shared again");
+    std::fs::write(&clock, (2 * 86_400).to_string()).unwrap();
+    assert!(d.pull_fresh(&tag).is_err(), "3. past the deadline");
+    std::fs::write(&clock, "0").unwrap();
+
+    let (status, _) = manage(
+        &server,
+        "PATCH",
+        "/namespaces/acme-apps/repos/service",
+        &a.basic(),
+        json!({"is_public": true}),
+    );
+    assert_eq!(status, 200);
+    let (_, shares) = manage(
+        &server,
+        "GET",
+        "/shared-repositories?center=self",
+        &a.basic(),
+        serde_json::Value::Null,
+    );
+    assert_eq!(
+        shares["repositories"],
+        json!([]),
+        "4. public: no share listed"
+    );
+    d.pull_fresh(&tag).expect("public now");
+}

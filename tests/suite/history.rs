@@ -46,6 +46,82 @@ async fn rebuilt_read_models_equal_the_live_ones() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
+
+    // Management history: many tags in flight at once (their events share
+    // group commits, and the image list keeps running counts across them),
+    // attributes, a share, a retag, deleted tags, a deleted image and a
+    // deleted organization.
+    let admin = server.create_account("acme");
+    server.create_account("beta");
+    let ac = admin.client();
+    let d = push_image_as(&server, &ac, "team/web", "v0", 300).await;
+    let manifest = ac
+        .get(server.url(&format!("/v2/team/web/manifests/{d}")))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let puts = (0..12).map(|i| {
+        ac.put(server.url(&format!("/v2/team/web/manifests/t{i}")))
+            .header("Content-Type", OCI_MANIFEST)
+            .body(manifest.clone())
+            .send()
+    });
+    for r in futures_util::future::join_all(puts).await {
+        assert_eq!(r.unwrap().status(), 201);
+    }
+    let admin_auth = admin.basic();
+    let must = |method: &str, path: &str, body: serde_json::Value| {
+        let (status, reply) = manage(&server, method, path, &admin_auth, body);
+        assert!(status < 300, "{method} {path}: {status} {reply}");
+    };
+    must(
+        "PATCH",
+        "/namespaces/team/repos/web",
+        serde_json::json!({"category": "linux", "description": "base"}),
+    );
+    must(
+        "POST",
+        "/namespaces/team/repos/web/access-domains",
+        serde_json::json!({"access_domain": "beta", "deadline": "2031-01-01"}),
+    );
+    must(
+        "POST",
+        "/namespaces/team/repos/web/tags",
+        serde_json::json!({"source_tag": "t0", "destination_tag": "stable"}),
+    );
+    must(
+        "DELETE",
+        "/namespaces/team/repos/web/tags",
+        serde_json::json!({"tags": ["t1", "t2"]}),
+    );
+    must(
+        "POST",
+        "/namespaces",
+        serde_json::json!({"namespace": "gone"}),
+    );
+    must(
+        "POST",
+        "/namespaces/gone/repos",
+        serde_json::json!({"repository": "x"}),
+    );
+    must(
+        "DELETE",
+        "/namespaces/gone/repos/x",
+        serde_json::Value::Null,
+    );
+    must("DELETE", "/namespaces/gone", serde_json::Value::Null);
+    let (_, web) = manage(
+        &server,
+        "GET",
+        "/namespaces/team/repos/web",
+        &admin_auth,
+        serde_json::Value::Null,
+    );
+    // v0, t0..t11 and stable, less t1 and t2.
+    assert_eq!(web["num_images"], 12, "{web}");
     server.stop();
 
     let (code, live) = berth(&["projections", "digest"], &server.dir);
@@ -67,6 +143,15 @@ async fn rebuilt_read_models_equal_the_live_ones() {
     server.restart();
     let tags: serde_json::Value = get_json(&server, "/v2/org1/app1/tags/list").await;
     assert_eq!(tags["tags"], serde_json::json!(["latest", "v1"]));
+    let (_, web) = manage(
+        &server,
+        "GET",
+        "/namespaces/team/repos/web",
+        &admin.basic(),
+        serde_json::Value::Null,
+    );
+    assert_eq!(web["num_images"], 12);
+    assert_eq!(web["category"], "linux");
 }
 
 #[tokio::test]
@@ -132,10 +217,22 @@ async fn acknowledged_pushes_survive_a_crash() {
     let tags = get_json(&server, "/v2/crash/app/tags/list").await;
     assert_eq!(tags["tags"].as_array().unwrap().len(), 20);
     server.stop();
+    // The 20 manifest pulls after the restart are recorded at shutdown, in
+    // one PullsCounted event.
+    let expected = BOOTSTRAP_EVENTS + 2 + 20 * 4 + 1;
     assert_eq!(
         event_count(&server.dir),
-        BOOTSTRAP_EVENTS + 2 + 20 * 4,
+        expected,
         "every acknowledged event, no more"
+    );
+    let (code, last) = berth(
+        &["log", "show", "--from", &expected.to_string()],
+        &server.dir,
+    );
+    assert_eq!(code, 0);
+    assert!(
+        last.contains(r#""type":"PullsCounted""#) && last.contains(r#""pulls":20"#),
+        "{last}"
     );
 }
 

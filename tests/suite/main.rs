@@ -11,4 +11,5 @@ mod clients;
 mod distribution;
 mod e2e;
 mod history;
+mod manage;
 mod support;

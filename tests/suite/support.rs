@@ -339,11 +339,20 @@ pub async fn get_bytes(server: &Server, path: &str) -> bytes::Bytes {
     get(server, path).await.bytes().await.unwrap()
 }
 
-/// Uploads a blob monolithically; returns its digest.
+/// Uploads a blob monolithically as the operator; returns its digest.
 pub async fn upload(server: &Server, repo: &str, bytes: &[u8]) -> String {
+    upload_as(server, &server.client(), repo, bytes).await
+}
+
+/// Uploads a blob monolithically with a client; returns its digest.
+pub async fn upload_as(
+    server: &Server,
+    client: &reqwest::Client,
+    repo: &str,
+    bytes: &[u8],
+) -> String {
     let d = digest(bytes);
-    let r = server
-        .client()
+    let r = client
         .post(server.url(&format!("/v2/{repo}/blobs/uploads/?digest={d}")))
         .body(bytes.to_vec())
         .send()
@@ -394,15 +403,32 @@ pub fn image_manifest(config: &[u8], layers: &[&[u8]], extra: serde_json::Value)
     serde_json::to_vec(&m).unwrap()
 }
 
-/// Uploads a config and layers and pushes an image manifest tagged `tag`;
-/// returns the manifest digest.
+/// Uploads a config and layers and pushes an image manifest tagged `tag`
+/// as the operator; returns the manifest digest.
 pub async fn push_image(server: &Server, repo: &str, tag: &str, seed: u64) -> String {
+    push_image_as(server, &server.client(), repo, tag, seed).await
+}
+
+/// The same with a client of one's own.
+pub async fn push_image_as(
+    server: &Server,
+    client: &reqwest::Client,
+    repo: &str,
+    tag: &str,
+    seed: u64,
+) -> String {
     let config = format!("{{\"seed\":{seed}}}").into_bytes();
     let layer = random_bytes(1000 + seed as usize, seed);
-    upload(server, repo, &config).await;
-    upload(server, repo, &layer).await;
+    upload_as(server, client, repo, &config).await;
+    upload_as(server, client, repo, &layer).await;
     let manifest = image_manifest(&config, &[&layer], serde_json::json!({}));
-    let r = put_manifest(server, repo, tag, OCI_MANIFEST, &manifest).await;
+    let r = client
+        .put(server.url(&format!("/v2/{repo}/manifests/{tag}")))
+        .header("Content-Type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     digest(&manifest)
 }

@@ -68,6 +68,15 @@ pub fn repo_level(
             (Some(r), Some(p)) => models.repos.grant(r.id, &p.account, &p.user)?,
             _ => None,
         },
+        // Checked against now on every authorization: an expired share
+        // stops pulls at once.
+        shared: match (&row, caller) {
+            (Some(r), Some(p)) => models
+                .shares
+                .get(r.id, &p.account)?
+                .is_some_and(|s| s.deadline.holds_at(settings.clock.now())),
+            _ => false,
+        },
     };
     Ok(policy::repo_level(
         caller,

@@ -24,6 +24,7 @@ use berth_store::{RequestMeta, StoreError};
 use chrono::Utc;
 use thiserror::Error;
 
+use crate::clock::Clock;
 use crate::request::Origin;
 use crate::state::AppState;
 use identity::Proven;
@@ -48,6 +49,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     /// Lifetime of temporary docker logins.
     pub temporary_login_ttl: Duration,
+    /// Now, for deadlines.
+    pub clock: Clock,
 }
 
 impl Default for Settings {
@@ -61,6 +64,7 @@ impl Default for Settings {
             token_ttl: Duration::from_secs(300),
             session_ttl: Duration::from_secs(12 * 3600),
             temporary_login_ttl: Duration::from_secs(24 * 3600),
+            clock: Clock::default(),
         }
     }
 }

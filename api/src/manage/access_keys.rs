@@ -2,7 +2,7 @@
 //! logins. Secrets are returned once and only their verifiers are stored.
 
 use axum::extract::{Path, Request, State};
-use axum::http::{header, StatusCode};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -102,22 +102,7 @@ pub(super) async fn temporary_login(
     member: Member,
     req: Request,
 ) -> Answer {
-    let host = app
-        .settings
-        .external_url
-        .as_deref()
-        .map(|u| {
-            u.trim_start_matches("https://")
-                .trim_start_matches("http://")
-                .to_owned()
-        })
-        .or_else(|| {
-            req.headers()
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| "localhost".into());
+    let host = super::registry_host(&app, req.headers());
     let login_id = format!(
         "t{}",
         random_string(31, b"abcdefghijklmnopqrstuvwxyz0123456789")

@@ -4,15 +4,21 @@
 
 mod access_keys;
 mod accounts;
+mod grants;
 mod namespaces;
+mod repos;
 mod session;
+mod shares;
+mod tags;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts as RequestParts;
+use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{patch, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
-use berth_domain::Principal;
+use berth_domain::policy::{allows, DENIED_MESSAGE};
+use berth_domain::{Level, Principal};
 use serde::de::DeserializeOwned;
 
 use crate::auth::{self, Caller, Surface};
@@ -22,6 +28,7 @@ use crate::state::AppState;
 
 /// The management routes.
 pub fn router() -> Router<AppState> {
+    let repo = "/namespaces/{ns}/repos/{repo}";
     Router::new()
         .route("/session", post(session::login))
         .route("/accounts", post(accounts::create_account))
@@ -39,16 +46,49 @@ pub fn router() -> Router<AppState> {
             patch(access_keys::update).delete(access_keys::delete),
         )
         .route("/utils/secret", post(access_keys::temporary_login))
-        .route("/namespaces", post(namespaces::create))
-        .route("/namespaces/{ns}/access", post(namespaces::grant))
         .route(
-            "/namespaces/{ns}/repos/{repo}/access",
-            post(namespaces::grant_repo),
+            "/namespaces",
+            post(namespaces::create).get(namespaces::list),
         )
         .route(
-            "/namespaces/{ns}/repos/{repo}",
-            patch(namespaces::update_repo),
+            "/namespaces/{ns}",
+            get(namespaces::detail).delete(namespaces::remove),
         )
+        .route(
+            "/namespaces/{ns}/access",
+            post(namespaces::grant).patch(namespaces::grant),
+        )
+        .route("/namespaces/{ns}/access/{user}", delete(namespaces::revoke))
+        .route("/repos", get(repos::list))
+        .route(
+            "/namespaces/{ns}/repos",
+            post(repos::create).get(repos::list_in),
+        )
+        .route(
+            repo,
+            get(repos::detail)
+                .patch(repos::update)
+                .delete(repos::remove),
+        )
+        .route(
+            &format!("{repo}/access"),
+            post(repos::grant).patch(repos::grant),
+        )
+        .route(&format!("{repo}/access/{{user}}"), delete(repos::revoke))
+        .route(
+            &format!("{repo}/tags"),
+            get(tags::list).post(tags::retag).delete(tags::remove_many),
+        )
+        .route(&format!("{repo}/tags/{{tag}}"), delete(tags::remove_one))
+        .route(
+            &format!("{repo}/access-domains"),
+            post(shares::create).get(shares::list),
+        )
+        .route(
+            &format!("{repo}/access-domains/{{account}}"),
+            patch(shares::update).delete(shares::revoke),
+        )
+        .route("/shared-repositories", get(shares::shared_repositories))
 }
 
 /// A management error, rendered in the management shape.
@@ -101,18 +141,29 @@ impl FromRequestParts<AppState> for Member {
     }
 }
 
-/// Reads a JSON body, answering a parse failure with the field at fault
-/// when serde names one.
+/// Largest management request body: a 30 000-character description in
+/// any script fits.
+const MAX_BODY: usize = 256 * 1024;
+
+/// Reads a JSON body, answering a parse failure with the field at fault:
+/// its path for a wrong value (`users[2].auth`), its name for an unknown
+/// one.
 pub async fn json_body<T: DeserializeOwned>(req: Request) -> Result<T, Refusal> {
-    let bytes = axum::body::to_bytes(req.into_body(), 64 * 1024)
+    let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
         .await
         .map_err(|_| ApiError::Invalid {
             field: String::new(),
-            message: "request body is missing or larger than 64 KiB".into(),
+            message: "request body is missing or larger than 256 KiB".into(),
         })?;
-    serde_json::from_slice(&bytes).map_err(|e| {
-        let text = e.to_string();
-        let field = text.split('`').nth(1).unwrap_or_default().to_owned();
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let text = e.inner().to_string();
+        let path = e.path().to_string();
+        let field = match text.split('`').nth(1) {
+            Some(unknown) if text.starts_with("unknown field") => unknown.to_owned(),
+            _ if path == "." => String::new(),
+            _ => path,
+        };
         Refusal(ApiError::Invalid {
             field,
             message: format!("request body is not what this route takes: {text}"),
@@ -120,12 +171,93 @@ pub async fn json_body<T: DeserializeOwned>(req: Request) -> Result<T, Refusal> 
     })
 }
 
+/// Holds a caller to a level on a resource. No level at all looks exactly
+/// like a resource that does not exist (`missing`); too low a level is
+/// refused and recorded.
+pub async fn require(
+    app: &AppState,
+    member: &Member,
+    held: Option<Level>,
+    needed: Level,
+    action: &str,
+    resource: &str,
+    missing: impl FnOnce() -> ApiError,
+) -> Result<(), Refusal> {
+    match held {
+        None => Err(Refusal(missing())),
+        Some(_) if allows(held, needed) => Ok(()),
+        Some(_) => Err(deny(app, member, action, resource).await),
+    }
+}
+
+/// The registry's address as clients name it: the configured external URL,
+/// else this request's `Host`.
+pub fn registry_host(app: &AppState, headers: &HeaderMap) -> String {
+    app.settings
+        .external_url
+        .as_deref()
+        .map(|u| {
+            u.trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .to_owned()
+        })
+        .or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| "localhost".into())
+}
+
+/// Query parameters of a listing, refusing any the route does not know.
+pub struct Query(std::collections::HashMap<String, String>);
+
+impl Query {
+    /// Parses a query string; `known` are the parameters the route takes.
+    pub fn parse(raw: Option<&str>, known: &[&str]) -> Result<Self, Refusal> {
+        let map = crate::request::query_map(raw);
+        if let Some(unknown) = map.keys().find(|k| !known.contains(&k.as_str())) {
+            return Err(Refusal(ApiError::Invalid {
+                field: unknown.clone(),
+                message: format!(
+                    "unknown query parameter {unknown}; this route takes {}",
+                    known.join(", ")
+                ),
+            }));
+        }
+        Ok(Self(map))
+    }
+
+    /// A parameter's value.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    /// A parameter parsed by `parse`, the parameter named on failure.
+    pub fn parsed<T>(
+        &self,
+        key: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<Option<T>, Refusal> {
+        self.get(key)
+            .map(|v| {
+                parse(v).ok_or_else(|| {
+                    Refusal(ApiError::Invalid {
+                        field: key.to_owned(),
+                        message: format!("{key} must be {expected}, not {v:?}"),
+                    })
+                })
+            })
+            .transpose()
+    }
+}
+
 /// Refuses an authenticated caller, recording the attempt.
 pub async fn deny(app: &AppState, member: &Member, action: &str, resource: &str) -> Refusal {
     auth::record_denial(app, &member.caller, action, resource).await;
-    Refusal(ApiError::Denied(
-        berth_domain::policy::DENIED_MESSAGE.into(),
-    ))
+    Refusal(ApiError::Denied(DENIED_MESSAGE.into()))
 }
 
 /// Parses a name field, naming the field when it is wrong.

@@ -1,19 +1,18 @@
-//! Organizations (namespaces): explicit creation, access grants, and
-//! repository attributes.
+//! Organizations (namespaces): creation, the caller's list, detail,
+//! deletion when empty, and members.
 
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use berth_domain::policy::allows;
-use berth_domain::{
-    AccountName, Command, DomainError, Level, OrgCommand, OrgName, RepoCommand, RepoName, RepoPath,
-    UserName,
-};
+use berth_domain::policy::{self, OrgFacts};
+use berth_domain::{Command, DomainError, Level, OrgCommand, OrgName, Principal, UserName};
+use berth_projections::{OrgRow, ReadModels};
+use berth_store::StoreError;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
-use super::{deny, field, json_body, Answer, Member, Refusal};
-use crate::auth::{self, levels};
+use super::grants::Grants;
+use super::{field, json_body, require, Answer, Member, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -43,172 +42,200 @@ pub(super) async fn create(State(app): State<AppState>, member: Member, req: Req
         .into_response())
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Grantee {
-    user_name: String,
-    auth: u64,
+/// The caller's level on an organization, from its row.
+fn level_of(
+    models: &ReadModels,
+    p: &Principal,
+    org: &OrgName,
+    row: &OrgRow,
+) -> Result<Option<Level>, StoreError> {
+    let facts = OrgFacts {
+        owner: row.owner.clone(),
+        creator: row.creator.clone(),
+        grant: models.orgs.grant(org, &p.account, &p.user)?,
+    };
+    Ok(policy::org_level(p, &facts))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct Grants {
-    users: Vec<Grantee>,
-}
-
-/// The users and levels of a grant request, each checked with the field
-/// at fault named.
-fn grantees(body: &Grants) -> Result<Vec<(UserName, Level)>, Refusal> {
-    body.users
-        .iter()
-        .enumerate()
-        .map(|(i, g)| {
-            let user = field(
-                &format!("users[{i}].user_name"),
-                &g.user_name,
-                UserName::parse,
-            )?;
-            let level = Level::from_code(g.auth).ok_or_else(|| {
-                Refusal(ApiError::Invalid {
-                    field: format!("users[{i}].auth"),
-                    message: "auth must be 1 (read), 3 (edit) or 7 (manage)".into(),
-                })
-            })?;
-            Ok((user, level))
-        })
-        .collect()
-}
-
-/// Submits a grant list as one command, so it commits whole or not at all;
-/// a grantee who does not exist is named with the field at fault.
-async fn submit_grants(
+/// An organization and the caller's level on it; `None` when it does not
+/// exist or the caller holds nothing on it (the two look the same).
+async fn visible(
     app: &AppState,
     member: &Member,
-    command: Command,
-    body: &Grants,
-) -> Result<(), Refusal> {
-    match app.engine.submit(command, member.meta()).await {
-        Ok(_) => Ok(()),
-        Err(berth_store::StoreError::Rejected(DomainError::UserUnknown { account, user })) => {
-            let i = body
-                .users
-                .iter()
-                .position(|g| g.user_name == user.as_str())
-                .unwrap_or_default();
-            Err(Refusal(ApiError::Unknown {
-                field: format!("users[{i}].user_name"),
-                message: format!(
-                    "user {user} is not known in account {account}; no grant of this request was made"
-                ),
-            }))
-        }
-        Err(e) => Err(e.into()),
-    }
+    ns: &str,
+) -> Result<(OrgName, OrgRow, Level), Refusal> {
+    let org = field("namespace", ns, OrgName::parse)?;
+    let (p, lookup) = (member.principal.clone(), org.clone());
+    let found = app
+        .read(move |parts| {
+            let Some(row) = parts.models.orgs.get(&lookup)? else {
+                return Ok(None);
+            };
+            Ok(level_of(&parts.models, &p, &lookup, &row)?.map(|l| (row, l)))
+        })
+        .await?;
+    let (row, level) =
+        found.ok_or_else(|| Refusal(ApiError::Domain(DomainError::OrgUnknown(org.clone()))))?;
+    Ok((org, row, level))
 }
 
-/// `POST /v2/manage/namespaces/{ns}/access` `{"users":[{"user_name","auth"}]}`
-/// (manage on the organization).
+fn summary(org: &OrgName, row: &OrgRow, level: Level, repos: usize) -> Value {
+    json!({
+        "name": org.as_str(),
+        "owner": row.owner.as_ref().map(berth_domain::AccountName::as_str),
+        "creator": row.creator.as_ref().map(berth_domain::UserName::as_str),
+        "created_at": row.created_at.to_rfc3339(),
+        "auth": level.code(),
+        "num_repos": repos,
+    })
+}
+
+/// `GET /v2/manage/namespaces`: the organizations the caller holds a level
+/// on, by name, each with that level and its repository count.
+pub(super) async fn list(State(app): State<AppState>, member: Member) -> Answer {
+    let p = member.principal.clone();
+    let namespaces = app
+        .read(move |parts| {
+            let models = &parts.models;
+            let mut names = models.orgs.owned_by(&p.account)?;
+            names.extend(models.orgs.granted_to(&p.account, &p.user)?);
+            names.sort();
+            names.dedup();
+            let mut out = Vec::new();
+            for org in names {
+                let Some(row) = models.orgs.get(&org)? else {
+                    continue;
+                };
+                if let Some(level) = level_of(models, &p, &org, &row)? {
+                    let (_, count) = models.orgs.repositories(&org, 0)?;
+                    out.push(summary(&org, &row, level, count));
+                }
+            }
+            Ok(out)
+        })
+        .await?;
+    Ok(axum::Json(json!({ "namespaces": namespaces })).into_response())
+}
+
+/// Repository names an organization's detail lists.
+const DETAIL_REPOS: usize = 1000;
+
+/// `GET /v2/manage/namespaces/{ns}`: creator, created time, members with
+/// their levels, and repositories (the first 1 000 by name).
+pub(super) async fn detail(
+    State(app): State<AppState>,
+    Path(ns): Path<String>,
+    member: Member,
+) -> Answer {
+    let (org, row, level) = visible(&app, &member, &ns).await?;
+    let lookup = org.clone();
+    let (members, (repos, count)) = app
+        .read(move |p| {
+            Ok((
+                p.models.orgs.members(&lookup)?,
+                p.models.orgs.repositories(&lookup, DETAIL_REPOS)?,
+            ))
+        })
+        .await?;
+    let mut body = summary(&org, &row, level, count);
+    body["members"] = members
+        .iter()
+        .map(|m| json!({"account": m.account.as_str(), "user_name": m.user.as_str(), "auth": m.level.code()}))
+        .collect();
+    body["repos"] = repos.iter().map(|r| json!(r.as_str())).collect();
+    Ok(axum::Json(body).into_response())
+}
+
+/// `DELETE /v2/manage/namespaces/{ns}` (manage): only an organization that
+/// holds no repository; otherwise 409 naming up to ten of them.
+pub(super) async fn remove(
+    State(app): State<AppState>,
+    Path(ns): Path<String>,
+    member: Member,
+) -> Answer {
+    let (org, _, level) = visible(&app, &member, &ns).await?;
+    require(
+        &app,
+        &member,
+        Some(level),
+        Level::Manage,
+        "delete",
+        org.as_str(),
+        || ApiError::Domain(DomainError::OrgUnknown(org.clone())),
+    )
+    .await?;
+    let command = Command::Org(OrgCommand::Delete {
+        org,
+        account: member.principal.account.clone(),
+    });
+    app.engine.submit(command, member.meta()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The organization a grant route names, its owner, and that the caller
+/// manages it.
+async fn managed(
+    app: &AppState,
+    member: &Member,
+    ns: &str,
+) -> Result<(OrgName, berth_domain::AccountName), Refusal> {
+    let (org, row, level) = visible(app, member, ns).await?;
+    let missing = || ApiError::Domain(DomainError::OrgUnknown(org.clone()));
+    require(
+        app,
+        member,
+        Some(level),
+        Level::Manage,
+        "grant",
+        org.as_str(),
+        missing,
+    )
+    .await?;
+    let owner = row.owner.ok_or_else(|| {
+        Refusal(ApiError::Domain(DomainError::Denied(
+            "this organization predates accounts and has no members".into(),
+        )))
+    })?;
+    Ok((org, owner))
+}
+
+/// `POST` (or `PATCH`) `/v2/manage/namespaces/{ns}/access`
+/// `{"users":[{"user_name","auth"}]}` (manage): grants or changes levels,
+/// all or none.
 pub(super) async fn grant(
     State(app): State<AppState>,
     Path(ns): Path<String>,
     member: Member,
     req: Request,
 ) -> Answer {
-    let org = field("namespace", &ns, OrgName::parse)?;
-    let (principal, lookup) = (member.principal.clone(), org.clone());
-    let (level, owner) = app
-        .read(move |p| {
-            let owner = p.models.orgs.get(&lookup)?.and_then(|r| r.owner);
-            Ok((levels::org_level(&p.models, &principal, &lookup)?, owner))
-        })
-        .await?;
-    let Some(owner) = owner.filter(|_| allows(level, Level::Manage)) else {
-        return Err(deny(&app, &member, "grant", org.as_str()).await);
-    };
+    let (org, owner) = managed(&app, &member, &ns).await?;
     let body: Grants = json_body(req).await?;
     let command = Command::Org(OrgCommand::Grant {
         org: org.clone(),
         account: owner,
-        grants: grantees(&body)?,
+        grants: body.parse(Level::Manage)?,
     });
-    submit_grants(&app, &member, command, &body).await?;
+    body.submit(&app, &member, command).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(json!({ "namespace": org.as_str(), "granted": body.users.len() })),
+        axum::Json(json!({ "namespace": org.as_str(), "granted": body.len() })),
     )
         .into_response())
 }
 
-/// The repository named by a route, the caller's level on it, and the
-/// account owning its organization.
-async fn repo_access(
-    app: &AppState,
-    member: &Member,
-    ns: &str,
-    name: &str,
-) -> Result<(RepoPath, Option<Level>, Option<AccountName>), Refusal> {
-    let org = field("namespace", ns, OrgName::parse)?;
-    let name = field("repo", name, RepoName::parse)?;
-    let repo = RepoPath::new(org, name);
-    let level = auth::repo_level(app, &member.caller, &repo).await?;
-    let lookup = repo.clone();
-    let owner = app
-        .read(move |p| Ok(p.models.orgs.get(lookup.org())?.and_then(|r| r.owner)))
-        .await?;
-    Ok((repo, level, owner))
-}
-
-/// `POST /v2/manage/namespaces/{ns}/repos/{repo}/access`
-/// `{"users":[{"user_name","auth"}]}` (manage on the repository). Repository
-/// grants add to organization grants, never remove.
-pub(super) async fn grant_repo(
+/// `DELETE /v2/manage/namespaces/{ns}/access/{user}` (manage).
+pub(super) async fn revoke(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path((ns, user)): Path<(String, String)>,
     member: Member,
-    req: Request,
 ) -> Answer {
-    let (repo, level, owner) = repo_access(&app, &member, &ns, &name).await?;
-    let Some(owner) = owner.filter(|_| allows(level, Level::Manage)) else {
-        return Err(deny(&app, &member, "grant", &repo.to_string()).await);
-    };
-    let body: Grants = json_body(req).await?;
-    let command = Command::Repo(RepoCommand::Grant {
-        repo: repo.clone(),
+    let (org, owner) = managed(&app, &member, &ns).await?;
+    let user = field("user", &user, UserName::parse)?;
+    let command = Command::Org(OrgCommand::Revoke {
+        org,
         account: owner,
-        grants: grantees(&body)?,
+        user,
     });
-    submit_grants(&app, &member, command, &body).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "namespace": repo.org().as_str(), "repo": repo.name().as_str(), "granted": body.users.len() })),
-    )
-        .into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RepoUpdate {
-    is_public: Option<bool>,
-}
-
-/// `PATCH /v2/manage/namespaces/{ns}/repos/{repo}` `{"is_public":bool}` (edit).
-pub(super) async fn update_repo(
-    State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
-    member: Member,
-    req: Request,
-) -> Answer {
-    let (repo, level, _) = repo_access(&app, &member, &ns, &name).await?;
-    if !allows(level, Level::Edit) {
-        return Err(deny(&app, &member, "edit", &repo.to_string()).await);
-    }
-    let body: RepoUpdate = json_body(req).await?;
-    if let Some(public) = body.is_public {
-        let command = Command::Repo(RepoCommand::SetVisibility {
-            repo: repo.clone(),
-            public,
-        });
-        app.engine.submit(command, member.meta()).await?;
-    }
-    Ok(axum::Json(json!({ "namespace": repo.org().as_str(), "repo": repo.name().as_str(), "is_public": body.is_public })).into_response())
+    app.engine.submit(command, member.meta()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }

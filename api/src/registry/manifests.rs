@@ -21,6 +21,7 @@ pub(crate) async fn get(
     repo: RepoPath,
     reference: Reference,
 ) -> Result<Response, ApiError> {
+    let pulled = repo.clone();
     let found = call
         .app
         .read(move |p| {
@@ -48,6 +49,7 @@ pub(crate) async fn get(
     set(headers, header::ETAG, &format!("\"{digest}\""));
     if call.method != axum::http::Method::HEAD {
         *response.body_mut() = Body::from(bytes);
+        call.app.pulls.count(&pulled);
     }
     Ok(response)
 }
@@ -130,7 +132,10 @@ pub(crate) async fn delete(
     reference: Reference,
 ) -> Result<Response, ApiError> {
     let command = match reference {
-        Reference::Tag(tag) => RepoCommand::DeleteTag { repo, tag },
+        Reference::Tag(tag) => RepoCommand::DeleteTags {
+            repo,
+            tags: vec![tag],
+        },
         Reference::Digest(digest) => RepoCommand::DeleteManifest { repo, digest },
     };
     let command = Command::Repo(command);

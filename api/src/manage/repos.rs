@@ -1,0 +1,578 @@
+//! Images (repositories): creation of an empty one, listings with filters,
+//! sorting and cursors, detail with the pull and push guide, attributes,
+//! deletion, and per-repository grants.
+
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use berth_domain::policy::{allows, manages_account};
+use berth_domain::repository::Attributes;
+use berth_domain::{
+    AccountName, Category, Command, Description, DomainError, Level, OrgName, Principal,
+    RepoCommand, RepoName, RepoPath, UserName,
+};
+use berth_projections::{sort_key, ImageRow, Order, ReadModels, Scope};
+use berth_store::StoreError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::grants::Grants;
+use super::{field, json_body, registry_host, require, Answer, Member, Query, Refusal};
+use crate::auth::{self, levels};
+use crate::error::ApiError;
+use crate::state::{AppState, Parts};
+
+/// A repository named by a route, the caller's level on it, and the
+/// account owning its organization.
+pub(super) struct Target {
+    pub repo: RepoPath,
+    pub level: Option<Level>,
+    pub owner: Option<AccountName>,
+}
+
+impl Target {
+    /// The answer for a repository the caller may not see: the same as for
+    /// one that does not exist.
+    pub fn missing(&self) -> ApiError {
+        ApiError::Domain(DomainError::RepositoryUnknown(self.repo.clone()))
+    }
+
+    /// Holds the caller to `needed` on this repository.
+    pub async fn require(
+        &self,
+        app: &AppState,
+        member: &Member,
+        needed: Level,
+        action: &str,
+    ) -> Result<(), Refusal> {
+        let resource = self.repo.to_string();
+        require(app, member, self.level, needed, action, &resource, || {
+            self.missing()
+        })
+        .await
+    }
+}
+
+/// Resolves `{ns}/{repo}` for the caller.
+pub(super) async fn target(
+    app: &AppState,
+    member: &Member,
+    ns: &str,
+    name: &str,
+) -> Result<Target, Refusal> {
+    let org = field("namespace", ns, OrgName::parse)?;
+    let name = field("repo", name, RepoName::parse)?;
+    let repo = RepoPath::new(org, name);
+    let exists = {
+        let lookup = repo.clone();
+        app.read(move |p| Ok(p.models.repos.get(&lookup)?.is_some()))
+            .await?
+    };
+    // A repository that does not exist yet has no level to hold, whatever
+    // the caller could create by pushing.
+    let level = if exists {
+        auth::repo_level(app, &member.caller, &repo).await?
+    } else {
+        None
+    };
+    let lookup = repo.clone();
+    let owner = app
+        .read(move |p| Ok(p.models.orgs.get(lookup.org())?.and_then(|r| r.owner)))
+        .await?;
+    Ok(Target { repo, level, owner })
+}
+
+/// The lines a user needs to log in, tag, push and pull this image.
+fn guide(host: &str, region: &str, repo: &RepoPath) -> Value {
+    json!({
+        "registry": host,
+        "temporary_login": format!("POST /v2/manage/utils/secret, then run the docker login command it returns"),
+        "long_term_login": format!("docker login -u {region}@<AK> -p <lowercase hex of HMAC-SHA256(key=SK, message=AK)> {host}"),
+        "tag": format!("docker tag <local image>:<tag> {host}/{repo}:<tag>"),
+        "push": format!("docker push {host}/{repo}:<tag>"),
+        "pull": format!("docker pull {host}/{repo}:<tag>"),
+    })
+}
+
+/// An image as the API shows it.
+pub(super) fn image(host: &str, repo: &RepoPath, row: &ImageRow, shared: bool) -> Value {
+    json!({
+        "name": repo.name().as_str(),
+        "namespace": repo.org().as_str(),
+        "owner": row.owner.as_ref().map(berth_domain::AccountName::as_str),
+        "category": row.category.as_str(),
+        "description": row.description.as_str(),
+        "size": row.size,
+        "is_public": row.public,
+        "num_images": row.num_images,
+        "num_download": row.num_download,
+        "created_at": row.created_at.to_rfc3339(),
+        "updated_at": row.updated_at.to_rfc3339(),
+        "path": format!("{host}/{repo}"),
+        "shared": shared,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewRepo {
+    repository: String,
+    #[serde(default)]
+    is_public: bool,
+    category: Option<String>,
+    description: Option<String>,
+}
+
+/// The attribute fields of a body, checked with the field at fault named.
+fn attributes(
+    public: Option<bool>,
+    category: Option<&str>,
+    description: Option<&str>,
+) -> Result<Attributes, Refusal> {
+    Ok(Attributes {
+        public,
+        category: category
+            .map(|c| field("category", c, Category::parse))
+            .transpose()?,
+        description: description
+            .map(|d| field("description", d, Description::parse))
+            .transpose()?,
+    })
+}
+
+/// `POST /v2/manage/namespaces/{ns}/repos`
+/// `{"repository","is_public"?,"category"?,"description"?}` (edit on the
+/// organization): an empty image.
+pub(super) async fn create(
+    State(app): State<AppState>,
+    Path(ns): Path<String>,
+    member: Member,
+    req: Request,
+) -> Answer {
+    let org = field("namespace", &ns, OrgName::parse)?;
+    let (p, lookup) = (member.principal.clone(), org.clone());
+    let level = app
+        .read(move |parts| levels::org_level(&parts.models, &p, &lookup))
+        .await?;
+    let missing = || ApiError::Domain(DomainError::OrgUnknown(org.clone()));
+    require(
+        &app,
+        &member,
+        level,
+        Level::Edit,
+        "create-repo",
+        org.as_str(),
+        missing,
+    )
+    .await?;
+    let body: NewRepo = json_body(req).await?;
+    let name = field("repository", &body.repository, RepoName::parse)?;
+    let repo = RepoPath::new(org, name);
+    let attributes = attributes(
+        Some(body.is_public),
+        body.category.as_deref(),
+        body.description.as_deref(),
+    )?;
+    let command = Command::Repo(RepoCommand::Create {
+        repo: repo.clone(),
+        attributes,
+    });
+    app.engine.submit(command, member.meta()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "namespace": repo.org().as_str(), "repository": repo.name().as_str() })),
+    )
+        .into_response())
+}
+
+/// Most images on one page.
+const MAX_LIMIT: usize = 1000;
+/// Images on a page unless asked.
+const DEFAULT_LIMIT: usize = 100;
+
+/// A listing request, parsed and checked.
+struct Listing {
+    namespace: Option<OrgName>,
+    name: Option<String>,
+    public: Option<bool>,
+    category: Option<Category>,
+    order: Order,
+    limit: usize,
+    after: Option<Vec<u8>>,
+}
+
+impl Listing {
+    fn parse(raw: Option<&str>, namespace: Option<OrgName>) -> Result<Self, Refusal> {
+        let mut known = vec![
+            "name",
+            "is_public",
+            "category",
+            "sort",
+            "order",
+            "limit",
+            "cursor",
+        ];
+        if namespace.is_none() {
+            known.push("namespace");
+        }
+        let q = Query::parse(raw, &known)?;
+        let namespace = match namespace {
+            Some(ns) => Some(ns),
+            None => q
+                .get("namespace")
+                .map(|n| field("namespace", n, OrgName::parse))
+                .transpose()?,
+        };
+        let by_name = match q.get("sort").unwrap_or("updated_at") {
+            "name" => true,
+            "updated_at" => false,
+            other => {
+                return Err(Refusal(ApiError::Invalid {
+                    field: "sort".into(),
+                    message: format!("sort must be updated_at or name, not {other:?}"),
+                }))
+            }
+        };
+        let descending = q
+            .parsed(
+                "order",
+                |o| match o {
+                    "asc" => Some(false),
+                    "desc" => Some(true),
+                    _ => None,
+                },
+                "asc or desc",
+            )?
+            // Newest first and a to z unless asked otherwise.
+            .unwrap_or(!by_name);
+        let order = match (by_name, descending) {
+            (true, false) => Order::NameAsc,
+            (true, true) => Order::NameDesc,
+            (false, true) => Order::NewestFirst,
+            (false, false) => Order::OldestFirst,
+        };
+        let limit = q
+            .parsed(
+                "limit",
+                |l| {
+                    l.parse::<usize>()
+                        .ok()
+                        .filter(|n| (1..=MAX_LIMIT).contains(n))
+                },
+                "a number from 1 to 1000",
+            )?
+            .unwrap_or(DEFAULT_LIMIT);
+        let after = q.parsed(
+            "cursor",
+            |c| URL_SAFE_NO_PAD.decode(c).ok(),
+            "a cursor this route returned",
+        )?;
+        Ok(Self {
+            namespace,
+            name: q.get("name").map(str::to_owned),
+            public: q.parsed("is_public", |b| b.parse().ok(), "true or false")?,
+            category: q
+                .get("category")
+                .map(|c| field("category", c, Category::parse))
+                .transpose()?,
+            order,
+            limit,
+            after,
+        })
+    }
+
+    fn matches(&self, repo: &RepoPath, row: &ImageRow) -> bool {
+        self.name
+            .as_deref()
+            .is_none_or(|n| repo.name().as_str().contains(n))
+            && self.public.is_none_or(|p| p == row.public)
+            && self.category.is_none_or(|c| c == row.category)
+    }
+
+    /// Whether `key` comes after the cursor in this listing's direction.
+    fn after_cursor(&self, key: &[u8]) -> bool {
+        let forward = matches!(self.order, Order::NameAsc | Order::NewestFirst);
+        self.after
+            .as_deref()
+            .is_none_or(|a| if forward { key > a } else { key < a })
+    }
+}
+
+/// One listed image and where it stands.
+struct Listed {
+    key: Vec<u8>,
+    repo: RepoPath,
+    row: ImageRow,
+    shared: bool,
+}
+
+/// Whether the caller may see an image: everything in an account they
+/// administer, else what they hold a level on.
+fn may_see(
+    parts: &Parts,
+    p: &Principal,
+    repo: &RepoPath,
+    row: &ImageRow,
+) -> Result<bool, StoreError> {
+    if row.owner.as_ref().is_some_and(|o| manages_account(p, o)) || p.is_operator() {
+        return Ok(true);
+    }
+    let level = levels::repo_level(&parts.models, &parts.settings, Some(p), repo)?;
+    Ok(allows(level, Level::Read))
+}
+
+/// The images shared with the caller's account, live ones only, placed
+/// for this listing.
+fn shared_with(parts: &Parts, p: &Principal, listing: &Listing) -> Result<Vec<Listed>, StoreError> {
+    let models: &ReadModels = &parts.models;
+    let now = parts.settings.clock.now();
+    let mut out = Vec::new();
+    for share in models.shares.shared_with(&p.account)? {
+        if !share.deadline.holds_at(now) {
+            continue;
+        }
+        let Some(row) = models.images.get(&share.repo)? else {
+            continue;
+        };
+        let key = sort_key(listing.order, &share.repo, &row);
+        if listing.matches(&share.repo, &row) && listing.after_cursor(&key) {
+            out.push(Listed {
+                key,
+                repo: share.repo,
+                row,
+                shared: true,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Runs a listing: the scope's own images, with shared ones merged in when
+/// listing across organizations; a page and whether more follow.
+fn run(parts: &Parts, p: &Principal, listing: &Listing) -> Result<(Vec<Listed>, bool), StoreError> {
+    let scope = match &listing.namespace {
+        Some(org) => Scope::Org(org.clone()),
+        None => Scope::Account(Some(p.account.clone())),
+    };
+    let mut own = Vec::new();
+    parts.models.images.walk(
+        &scope,
+        listing.order,
+        listing.after.as_deref(),
+        |repo, row, key| {
+            if listing.matches(&repo, &row) && may_see(parts, p, &repo, &row)? {
+                own.push(Listed {
+                    key,
+                    repo,
+                    row,
+                    shared: false,
+                });
+            }
+            Ok(own.len() <= listing.limit)
+        },
+    )?;
+    let mut all = own;
+    if listing.namespace.is_none() {
+        all.extend(shared_with(parts, p, listing)?);
+        let forward = matches!(listing.order, Order::NameAsc | Order::NewestFirst);
+        all.sort_by(|a, b| {
+            if forward {
+                a.key.cmp(&b.key)
+            } else {
+                b.key.cmp(&a.key)
+            }
+        });
+    }
+    let more = all.len() > listing.limit;
+    all.truncate(listing.limit);
+    Ok((all, more))
+}
+
+async fn respond(app: AppState, member: Member, headers: &HeaderMap, listing: Listing) -> Answer {
+    let host = registry_host(&app, headers);
+    let p = member.principal.clone();
+    let namespace = listing.namespace.clone();
+    let (page, more, org_level) = app
+        .read(move |parts| {
+            let (page, more) = run(parts, &p, &listing)?;
+            let org_level = match &listing.namespace {
+                Some(org) => levels::org_level(&parts.models, &p, org)?,
+                None => None,
+            };
+            Ok((page, more, org_level))
+        })
+        .await?;
+    // An organization the caller holds nothing on, and sees nothing in,
+    // looks exactly like one that does not exist.
+    if let (Some(org), None, true) = (namespace, org_level, page.is_empty()) {
+        return Err(Refusal(ApiError::Domain(DomainError::OrgUnknown(org))));
+    }
+    let next = more
+        .then(|| page.last().map(|l| URL_SAFE_NO_PAD.encode(&l.key)))
+        .flatten();
+    let repos: Vec<Value> = page
+        .iter()
+        .map(|l| image(&host, &l.repo, &l.row, l.shared))
+        .collect();
+    Ok(axum::Json(json!({ "repos": repos, "next_cursor": next })).into_response())
+}
+
+/// `GET /v2/manage/repos`: the caller's images across organizations, and
+/// those shared with their account, with `namespace`, `name` (contains),
+/// `is_public`, `category`, `sort` (`updated_at`|`name`), `order`
+/// (`asc`|`desc`), `limit` (1–1000, default 100) and `cursor`.
+pub(super) async fn list(State(app): State<AppState>, member: Member, req: Request) -> Answer {
+    let listing = Listing::parse(req.uri().query(), None)?;
+    respond(app, member, req.headers(), listing).await
+}
+
+/// `GET /v2/manage/namespaces/{ns}/repos`: the same within one
+/// organization.
+pub(super) async fn list_in(
+    State(app): State<AppState>,
+    Path(ns): Path<String>,
+    member: Member,
+    req: Request,
+) -> Answer {
+    let org = field("namespace", &ns, OrgName::parse)?;
+    let listing = Listing::parse(req.uri().query(), Some(org))?;
+    respond(app, member, req.headers(), listing).await
+}
+
+/// `GET /v2/manage/namespaces/{ns}/repos/{repo}` (read): the image with its
+/// pull and push guide.
+pub(super) async fn detail(
+    State(app): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    member: Member,
+    headers: HeaderMap,
+) -> Answer {
+    let target = target(&app, &member, &ns, &name).await?;
+    target.require(&app, &member, Level::Read, "pull").await?;
+    let (lookup, account) = (target.repo.clone(), member.principal.account.clone());
+    let row = app
+        .read(move |p| p.models.images.get(&lookup))
+        .await?
+        .ok_or_else(|| Refusal(target.missing()))?;
+    let host = registry_host(&app, &headers);
+    let shared = target.owner.as_ref() != Some(&account);
+    let mut body = image(&host, &target.repo, &row, shared);
+    body["auth"] = json!(target.level.map(Level::code));
+    body["guide"] = guide(&host, &app.settings.region, &target.repo);
+    Ok(axum::Json(body).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RepoUpdate {
+    is_public: Option<bool>,
+    category: Option<String>,
+    description: Option<String>,
+}
+
+/// `PATCH /v2/manage/namespaces/{ns}/repos/{repo}`
+/// `{"is_public"?,"category"?,"description"?}` (edit), as one change.
+pub(super) async fn update(
+    State(app): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    member: Member,
+    req: Request,
+) -> Answer {
+    let target = target(&app, &member, &ns, &name).await?;
+    target.require(&app, &member, Level::Edit, "edit").await?;
+    let host = registry_host(&app, req.headers());
+    let body: RepoUpdate = json_body(req).await?;
+    let attributes = attributes(
+        body.is_public,
+        body.category.as_deref(),
+        body.description.as_deref(),
+    )?;
+    let command = Command::Repo(RepoCommand::SetAttributes {
+        repo: target.repo.clone(),
+        attributes,
+    });
+    app.engine.submit(command, member.meta()).await?;
+    let lookup = target.repo.clone();
+    let row = app
+        .read(move |p| p.models.images.get(&lookup))
+        .await?
+        .ok_or_else(|| Refusal(target.missing()))?;
+    Ok(axum::Json(image(&host, &target.repo, &row, false)).into_response())
+}
+
+/// `DELETE /v2/manage/namespaces/{ns}/repos/{repo}` (manage): the image
+/// with all its tags, manifests, grants and shares.
+pub(super) async fn remove(
+    State(app): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    member: Member,
+) -> Answer {
+    let target = target(&app, &member, &ns, &name).await?;
+    target
+        .require(&app, &member, Level::Manage, "delete")
+        .await?;
+    let command = Command::Repo(RepoCommand::Delete { repo: target.repo });
+    app.engine.submit(command, member.meta()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The repository of a grant route, its owner, and that the caller manages
+/// it.
+async fn managed(
+    app: &AppState,
+    member: &Member,
+    ns: &str,
+    name: &str,
+) -> Result<(RepoPath, AccountName), Refusal> {
+    let target = target(app, member, ns, name).await?;
+    target.require(app, member, Level::Manage, "grant").await?;
+    let owner = target.owner.ok_or_else(|| {
+        Refusal(ApiError::Domain(DomainError::Denied(
+            "this organization predates accounts and has no members".into(),
+        )))
+    })?;
+    Ok((target.repo, owner))
+}
+
+/// `POST` (or `PATCH`) `/v2/manage/namespaces/{ns}/repos/{repo}/access`
+/// `{"users":[{"user_name","auth"}]}` (manage). Repository grants add to
+/// organization grants, never remove.
+pub(super) async fn grant(
+    State(app): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    member: Member,
+    req: Request,
+) -> Answer {
+    let (repo, owner) = managed(&app, &member, &ns, &name).await?;
+    let body: Grants = json_body(req).await?;
+    let command = Command::Repo(RepoCommand::Grant {
+        repo: repo.clone(),
+        account: owner,
+        grants: body.parse(Level::Manage)?,
+    });
+    body.submit(&app, &member, command).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({ "namespace": repo.org().as_str(), "repo": repo.name().as_str(), "granted": body.len() })),
+    )
+        .into_response())
+}
+
+/// `DELETE /v2/manage/namespaces/{ns}/repos/{repo}/access/{user}` (manage).
+pub(super) async fn revoke(
+    State(app): State<AppState>,
+    Path((ns, name, user)): Path<(String, String, String)>,
+    member: Member,
+) -> Answer {
+    let (repo, owner) = managed(&app, &member, &ns, &name).await?;
+    let user = field("user", &user, UserName::parse)?;
+    let command = Command::Repo(RepoCommand::Revoke {
+        repo,
+        account: owner,
+        user,
+    });
+    app.engine.submit(command, member.meta()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}

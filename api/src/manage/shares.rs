@@ -1,0 +1,214 @@
+//! Shares (`access-domains`): a private image made pullable by another
+//! account until a date or forever, and the two views of them, "shared by
+//! me" and "shared with me".
+
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use berth_domain::{AccountName, Command, Deadline, Level, RepoCommand, ShareNote};
+use berth_projections::ShareRow;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::repos::target;
+use super::{field, json_body, registry_host, Answer, Member, Query, Refusal};
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// A share as the API shows it, with its status at `now`.
+fn share(host: &str, row: &ShareRow, now: DateTime<Utc>) -> Value {
+    json!({
+        "namespace": row.repo.org().as_str(),
+        "repo": row.repo.name().as_str(),
+        "path": format!("{host}/{}", row.repo),
+        "sharer": row.owner.as_str(),
+        "access_domain": row.with.as_str(),
+        "permit": "read",
+        "deadline": row.deadline.label(),
+        "status": if row.deadline.holds_at(now) { "valid" } else { "expired" },
+        "description": row.description.as_str(),
+        "created_at": row.created_at.to_rfc3339(),
+        "updated_at": row.updated_at.to_rfc3339(),
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct NewShare {
+    access_domain: String,
+    #[serde(default = "read")]
+    permit: String,
+    deadline: String,
+    #[serde(default)]
+    description: String,
+}
+
+fn read() -> String {
+    "read".into()
+}
+
+/// `POST …/repos/{repo}/access-domains`
+/// `{"access_domain","permit":"read","deadline":"YYYY-MM-DD"|"forever","description"?}`
+/// (manage): a pull-only share with another account.
+pub(super) async fn create(
+    State(app): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    member: Member,
+    req: Request,
+) -> Answer {
+    let target = target(&app, &member, &ns, &name).await?;
+    target
+        .require(&app, &member, Level::Manage, "share")
+        .await?;
+    let body: NewShare = json_body(req).await?;
+    let with = field("access_domain", &body.access_domain, AccountName::parse)?;
+    if body.permit != "read" {
+        return Err(Refusal(ApiError::Invalid {
+            field: "permit".into(),
+            message: "a share is pull only: permit must be \"read\"".into(),
+        }));
+    }
+    let deadline = field("deadline", &body.deadline, Deadline::parse)?;
+    let description = field("description", &body.description, ShareNote::parse)?;
+    let owner = target
+        .owner
+        .clone()
+        .ok_or_else(|| Refusal(target.missing()))?;
+    let command = Command::Repo(RepoCommand::Share {
+        repo: target.repo.clone(),
+        owner,
+        with: with.clone(),
+        deadline,
+        description,
+    });
+    app.engine.submit(command, member.meta()).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(json!({
+            "namespace": target.repo.org().as_str(),
+            "repo": target.repo.name().as_str(),
+            "access_domain": with.as_str(),
+            "permit": "read",
+            "deadline": deadline.label(),
+        })),
+    )
+        .into_response())
+}
+
+/// `GET …/repos/{repo}/access-domains` (manage): the image's shares.
+pub(super) async fn list(
+    State(app): State<AppState>,
+    Path((ns, name)): Path<(String, String)>,
+    member: Member,
+    req: Request,
+) -> Answer {
+    let target = target(&app, &member, &ns, &name).await?;
+    target
+        .require(&app, &member, Level::Manage, "list-shares")
+        .await?;
+    let host = registry_host(&app, req.headers());
+    let repo = target.repo.clone();
+    let rows = app
+        .read(move |p| match p.models.repos.get(&repo)? {
+            Some(row) => p.models.shares.of_repo(row.id),
+            None => Ok(Vec::new()),
+        })
+        .await?;
+    let now = app.settings.clock.now();
+    let shares: Vec<Value> = rows.iter().map(|r| share(&host, r, now)).collect();
+    Ok(axum::Json(json!({ "access_domains": shares })).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ShareUpdate {
+    deadline: Option<String>,
+    description: Option<String>,
+}
+
+/// `PATCH …/repos/{repo}/access-domains/{account}` `{"deadline"?,"description"?}`
+/// (manage).
+pub(super) async fn update(
+    State(app): State<AppState>,
+    Path((ns, name, account)): Path<(String, String, String)>,
+    member: Member,
+    req: Request,
+) -> Answer {
+    let target = target(&app, &member, &ns, &name).await?;
+    target
+        .require(&app, &member, Level::Manage, "share")
+        .await?;
+    let with = field("access_domain", &account, AccountName::parse)?;
+    let body: ShareUpdate = json_body(req).await?;
+    let command = Command::Repo(RepoCommand::ChangeShare {
+        repo: target.repo,
+        with: with.clone(),
+        deadline: body
+            .deadline
+            .map(|d| field("deadline", &d, Deadline::parse))
+            .transpose()?,
+        description: body
+            .description
+            .map(|d| field("description", &d, ShareNote::parse))
+            .transpose()?,
+    });
+    app.engine.submit(command, member.meta()).await?;
+    Ok(axum::Json(json!({ "access_domain": with.as_str() })).into_response())
+}
+
+/// `DELETE …/repos/{repo}/access-domains/{account}` (manage): ends the
+/// share at once.
+pub(super) async fn revoke(
+    State(app): State<AppState>,
+    Path((ns, name, account)): Path<(String, String, String)>,
+    member: Member,
+) -> Answer {
+    let target = target(&app, &member, &ns, &name).await?;
+    target
+        .require(&app, &member, Level::Manage, "share")
+        .await?;
+    let with = field("access_domain", &account, AccountName::parse)?;
+    let command = Command::Repo(RepoCommand::Unshare {
+        repo: target.repo,
+        with,
+    });
+    app.engine.submit(command, member.meta()).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `GET /v2/manage/shared-repositories?center=self|thirdparty`: what the
+/// caller's account shared (`self`, the default) or what was shared with
+/// it (`thirdparty`), each with its status.
+pub(super) async fn shared_repositories(
+    State(app): State<AppState>,
+    member: Member,
+    req: Request,
+) -> Answer {
+    let q = Query::parse(req.uri().query(), &["center"])?;
+    let by_me = q
+        .parsed(
+            "center",
+            |c| match c {
+                "self" => Some(true),
+                "thirdparty" => Some(false),
+                _ => None,
+            },
+            "self or thirdparty",
+        )?
+        .unwrap_or(true);
+    let host = registry_host(&app, req.headers());
+    let account = member.principal.account.clone();
+    let rows = app
+        .read(move |p| {
+            if by_me {
+                p.models.shares.shared_by(&account)
+            } else {
+                p.models.shares.shared_with(&account)
+            }
+        })
+        .await?;
+    let now = app.settings.clock.now();
+    let repos: Vec<Value> = rows.iter().map(|r| share(&host, r, now)).collect();
+    Ok(axum::Json(json!({ "repositories": repos })).into_response())
+}
