@@ -108,8 +108,13 @@ pub async fn caller(
     app: &AppState,
     origin: crate::request::Origin,
     headers: &HeaderMap,
+    needs: &Needs,
 ) -> Result<Caller, ApiError> {
-    auth::authenticate(app, origin, headers, auth::Surface::Registry)
+    let focus = match needs {
+        Needs::Repo(repo, _) => Some(repo),
+        _ => None,
+    };
+    auth::authenticate(app, origin, headers, auth::Surface::Registry, focus)
         .await
         .map_err(|e| match &e {
             AuthError::Store(_) | AuthError::Throttled(_) => ApiError::from(e),

@@ -39,7 +39,8 @@ pub async fn token(State(app): State<AppState>, req: Request) -> Response {
 
 async fn issue(app: AppState, req: Request) -> Result<Response, ApiError> {
     let origin = Origin::of(req.extensions(), req.headers());
-    let caller = auth::authenticate(&app, origin, req.headers(), Surface::TokenService).await?;
+    let caller =
+        auth::authenticate(&app, origin, req.headers(), Surface::TokenService, None).await?;
     let scopes: Vec<(RepoPath, Vec<Action>)> = query_pairs(req.uri().query())
         .filter(|(k, _)| k == "scope")
         .flat_map(|(_, v)| v.split(' ').filter_map(parse_scope).collect::<Vec<_>>())

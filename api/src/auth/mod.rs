@@ -207,6 +207,9 @@ pub struct Caller {
     pub grants: Option<Vec<Access>>,
     /// Where the request came from.
     pub origin: Origin,
+    /// The caller's level on the request's repository, when it was read on
+    /// the same trip to storage as the credentials.
+    known: Option<(RepoPath, Option<Level>)>,
 }
 
 impl Caller {
@@ -217,6 +220,7 @@ impl Caller {
             credential_id: None,
             grants: None,
             origin,
+            known: None,
         }
     }
 
@@ -227,6 +231,7 @@ impl Caller {
             credential_id: proven.credential_id,
             grants: None,
             origin,
+            known: None,
         }
     }
 
@@ -270,44 +275,54 @@ impl Caller {
 }
 
 /// Authenticates a request's credentials for a surface. No credentials at
-/// all is an anonymous caller; the surface decides what that may do.
+/// all is an anonymous caller; the surface decides what that may do. With a
+/// `focus` repository, a password or docker credential is checked and the
+/// caller's level there read in one trip to storage.
 pub async fn authenticate(
     app: &AppState,
     origin: Origin,
     headers: &HeaderMap,
     surface: Surface,
+    focus: Option<&RepoPath>,
 ) -> Result<Caller, AuthError> {
+    let focus = focus.cloned();
     match (surface, presented(headers)?) {
         (_, Presented::Nothing) => Ok(Caller::anonymous(origin)),
         (Surface::TokenService, Presented::Bearer(_)) => Err(AuthError::BearerNotAccepted),
         (Surface::Registry, Presented::Bearer(t)) => registry_token(app, origin, t).await,
         (Surface::Manage, Presented::Bearer(t)) => session(app, origin, t).await,
         (Surface::Manage, Presented::Basic { user, password }) if user.contains('/') => {
-            login(
-                app,
-                origin,
-                Credentials::Password {
-                    login: user,
-                    password,
-                },
-            )
-            .await
+            let credentials = Credentials::Password {
+                login: user,
+                password,
+            };
+            check(app, origin, credentials, focus).await
         }
         (_, Presented::Basic { user, password }) => {
             if user.contains('/') && !user.contains('@') {
                 return Err(AuthError::PasswordNotAccepted);
             }
-            login(app, origin, Credentials::Docker { user, password }).await
+            check(app, origin, Credentials::Docker { user, password }, focus).await
         }
     }
 }
 
-/// Checks a password or docker credential, throttling repeated failures
-/// per login name and client address.
+/// Checks a password or docker credential sent in a body.
 pub async fn login(
     app: &AppState,
     origin: Origin,
     credentials: Credentials,
+) -> Result<Caller, AuthError> {
+    check(app, origin, credentials, None).await
+}
+
+/// Checks a password or docker credential, throttling repeated failures
+/// per login name and client address, and reads the level on `focus`.
+async fn check(
+    app: &AppState,
+    origin: Origin,
+    credentials: Credentials,
+    focus: Option<RepoPath>,
 ) -> Result<Caller, AuthError> {
     let name = credentials.login().to_owned();
     let addr = origin.client_addr.clone().unwrap_or_default();
@@ -315,19 +330,33 @@ pub async fn login(
         .check(&name, &addr)
         .map_err(AuthError::Throttled)?;
     let found = app
-        .read(move |p| match credentials {
-            Credentials::Password { login, password } => {
-                identity::password_login(&p.models, &login, &password)
-            }
-            Credentials::Docker { user, password } => {
-                identity::docker_login(&p.models, &p.settings, &user, &password)
-            }
+        .read(move |p| {
+            let proven = match credentials {
+                Credentials::Password { login, password } => {
+                    identity::password_login(&p.models, &login, &password)?
+                }
+                Credentials::Docker { user, password } => {
+                    identity::docker_login(&p.models, &p.settings, &user, &password)?
+                }
+            };
+            let known = match (&proven, focus) {
+                (Some(proven), Some(repo)) => {
+                    let level =
+                        levels::repo_level(&p.models, &p.settings, Some(&proven.principal), &repo)?;
+                    Some((repo, level))
+                }
+                _ => None,
+            };
+            Ok(proven.map(|proven| (proven, known)))
         })
         .await?;
     match found {
-        Some(proven) => {
+        Some((proven, known)) => {
             app.limiter.succeeded(&name, &addr);
-            Ok(Caller::proven(proven, origin))
+            Ok(Caller {
+                known,
+                ..Caller::proven(proven, origin)
+            })
         }
         None => {
             app.limiter.failed(&name, &addr);
@@ -368,6 +397,7 @@ async fn registry_token(
         grants: Some(claims.access),
         principal,
         origin,
+        known: None,
     })
 }
 
@@ -389,12 +419,18 @@ async fn session(app: &AppState, origin: Origin, token: String) -> Result<Caller
     ))
 }
 
-/// The level a caller holds on a repository, read off a storage thread.
+/// The level a caller holds on a repository, read off a storage thread
+/// unless it was read with the credentials.
 pub async fn repo_level(
     app: &AppState,
     caller: &Caller,
     repo: &RepoPath,
 ) -> Result<Option<Level>, StoreError> {
+    if let Some((known, level)) = &caller.known {
+        if known == repo {
+            return Ok(*level);
+        }
+    }
     let (principal, repo) = (caller.principal.clone(), repo.clone());
     app.read(move |p| levels::repo_level(&p.models, &p.settings, principal.as_ref(), &repo))
         .await

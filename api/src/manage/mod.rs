@@ -129,7 +129,7 @@ impl FromRequestParts<AppState> for Member {
 
     async fn from_request_parts(parts: &mut RequestParts, app: &AppState) -> Result<Self, Refusal> {
         let origin = Origin::of_parts(parts);
-        let caller = auth::authenticate(app, origin, &parts.headers, Surface::Manage).await?;
+        let caller = auth::authenticate(app, origin, &parts.headers, Surface::Manage, None).await?;
         let principal = caller
             .principal
             .clone()

@@ -46,7 +46,7 @@ async fn route(app: AppState, req: Request) -> Result<Response, ApiError> {
     let endpoint = endpoint::parse(req.uri().path())?.ok_or(ApiError::NotFound)?;
     let origin = Origin::of(req.extensions(), req.headers());
     let needs = access::needs(&endpoint, req.method());
-    let caller = access::caller(&app, origin, req.headers()).await?;
+    let caller = access::caller(&app, origin, req.headers(), &needs).await?;
     access::admit(&app, req.headers(), &caller, &needs).await?;
     let meta = caller.meta();
     let query = query_map(req.uri().query());
