@@ -101,35 +101,42 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// A domain refusal's status and code, in one table.
+fn domain(d: &DomainError) -> (StatusCode, &'static str) {
+    match d {
+        DomainError::NameInvalid(_) => (StatusCode::BAD_REQUEST, "NAME_INVALID"),
+        DomainError::TagInvalid(_) => (StatusCode::BAD_REQUEST, "TAG_INVALID"),
+        DomainError::DigestInvalid(_) => (StatusCode::BAD_REQUEST, "DIGEST_INVALID"),
+        DomainError::ManifestInvalid(_) => (StatusCode::BAD_REQUEST, "MANIFEST_INVALID"),
+        DomainError::ManifestBlobUnknown(_) => (StatusCode::BAD_REQUEST, "MANIFEST_BLOB_UNKNOWN"),
+        DomainError::AttributeInvalid(_) | DomainError::ShareInvalid(_) => {
+            (StatusCode::BAD_REQUEST, "INVALID")
+        }
+        DomainError::RepositoryUnknown(_) => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
+        DomainError::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
+        DomainError::ManifestUnknown(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
+        DomainError::AccountUnknown(_)
+        | DomainError::OrgUnknown(_)
+        | DomainError::UserUnknown { .. }
+        | DomainError::AccessKeyUnknown(_)
+        | DomainError::ShareUnknown(_)
+        | DomainError::GrantUnknown { .. } => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        DomainError::AccountExists(_)
+        | DomainError::UserExists { .. }
+        | DomainError::OrgExists(_)
+        | DomainError::RepositoryExists(_)
+        | DomainError::OrgNotEmpty { .. }
+        | DomainError::ShareExists(_)
+        | DomainError::TagExists(_) => (StatusCode::CONFLICT, "CONFLICT"),
+        DomainError::Denied(_) | DomainError::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "DENIED"),
+    }
+}
+
 impl ApiError {
     /// The registry error code of the OCI distribution spec.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::Domain(d) => match d {
-                DomainError::NameInvalid(_) => "NAME_INVALID",
-                DomainError::TagInvalid(_) => "TAG_INVALID",
-                DomainError::DigestInvalid(_) => "DIGEST_INVALID",
-                DomainError::ManifestInvalid(_) => "MANIFEST_INVALID",
-                DomainError::RepositoryUnknown(_) => "NAME_UNKNOWN",
-                DomainError::BlobUnknown(_) => "BLOB_UNKNOWN",
-                DomainError::ManifestUnknown(_) => "MANIFEST_UNKNOWN",
-                DomainError::ManifestBlobUnknown(_) => "MANIFEST_BLOB_UNKNOWN",
-                DomainError::AccountExists(_)
-                | DomainError::UserExists { .. }
-                | DomainError::OrgExists(_)
-                | DomainError::RepositoryExists(_)
-                | DomainError::OrgNotEmpty { .. }
-                | DomainError::ShareExists(_)
-                | DomainError::TagExists(_) => "CONFLICT",
-                DomainError::AccountUnknown(_)
-                | DomainError::OrgUnknown(_)
-                | DomainError::UserUnknown { .. }
-                | DomainError::AccessKeyUnknown(_)
-                | DomainError::ShareUnknown(_)
-                | DomainError::GrantUnknown { .. } => "NOT_FOUND",
-                DomainError::Denied(_) | DomainError::QuotaExceeded(_) => "DENIED",
-                DomainError::AttributeInvalid(_) | DomainError::ShareInvalid(_) => "INVALID",
-            },
+            Self::Domain(d) => domain(d).1,
             Self::Store(s) => match s {
                 StoreError::UploadUnknown => "BLOB_UPLOAD_UNKNOWN",
                 StoreError::TooLarge { .. } => "SIZE_INVALID",
@@ -156,26 +163,7 @@ impl ApiError {
     /// The HTTP status.
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Domain(d) => match d {
-                DomainError::RepositoryUnknown(_)
-                | DomainError::BlobUnknown(_)
-                | DomainError::ManifestUnknown(_)
-                | DomainError::AccountUnknown(_)
-                | DomainError::OrgUnknown(_)
-                | DomainError::UserUnknown { .. }
-                | DomainError::AccessKeyUnknown(_)
-                | DomainError::ShareUnknown(_)
-                | DomainError::GrantUnknown { .. } => StatusCode::NOT_FOUND,
-                DomainError::AccountExists(_)
-                | DomainError::UserExists { .. }
-                | DomainError::OrgExists(_)
-                | DomainError::RepositoryExists(_)
-                | DomainError::OrgNotEmpty { .. }
-                | DomainError::ShareExists(_)
-                | DomainError::TagExists(_) => StatusCode::CONFLICT,
-                DomainError::Denied(_) | DomainError::QuotaExceeded(_) => StatusCode::FORBIDDEN,
-                _ => StatusCode::BAD_REQUEST,
-            },
+            Self::Domain(d) => domain(d).0,
             Self::Store(s) => match s {
                 StoreError::UploadUnknown => StatusCode::NOT_FOUND,
                 StoreError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,

@@ -56,6 +56,27 @@ fn pair(a: &str, b: &str) -> Vec<u8> {
     k
 }
 
+/// The grants in a table keyed `prefix ‖ account ‖ 0 ‖ user`, with the
+/// level as value: an organization's or a repository's members.
+pub(crate) fn members_under(grants: &Table, prefix: &[u8]) -> Result<Vec<Member>, StoreError> {
+    let mut out = Vec::new();
+    for item in grants.prefix(prefix) {
+        let (k, v) = item?;
+        let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+        let Some((account, user)) = rest.split_once('\0') else {
+            continue;
+        };
+        if let (Ok(account), Ok(user)) = (AccountName::parse(account), UserName::parse(user)) {
+            out.push(Member {
+                account,
+                user,
+                level: decode(&v)?,
+            });
+        }
+    }
+    Ok(out)
+}
+
 fn grantee_key(account: &AccountName, user: &UserName, org: &OrgName) -> Vec<u8> {
     let mut k = pair(account.as_str(), user.as_str());
     k.push(0);
@@ -151,22 +172,7 @@ impl Orgs {
     pub fn members(&self, org: &OrgName) -> Result<Vec<Member>, StoreError> {
         let mut prefix = org.as_str().as_bytes().to_vec();
         prefix.push(0);
-        let mut out = Vec::new();
-        for item in self.grants.prefix(&prefix) {
-            let (k, v) = item?;
-            let rest = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            let Some((account, user)) = rest.split_once('\0') else {
-                continue;
-            };
-            if let (Ok(account), Ok(user)) = (AccountName::parse(account), UserName::parse(user)) {
-                out.push(Member {
-                    account,
-                    user,
-                    level: decode(&v)?,
-                });
-            }
-        }
-        Ok(out)
+        members_under(&self.grants, &prefix)
     }
 
     /// The organizations a user holds a grant on.

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::keys::{decode, encode};
-use crate::orgs::Member;
+use crate::orgs::{members_under, Member};
 
 /// A repository incarnation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,27 +113,12 @@ impl Repositories {
             .transpose()
     }
 
-    /// Whether a repository incarnation is public.
     /// Every grant on one repository, by account and user.
     pub fn grants_on(&self, repo_id: Uuid) -> Result<Vec<Member>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.grants.prefix(repo_id.as_bytes()) {
-            let (k, v) = item?;
-            let rest = String::from_utf8_lossy(&k[16..]).into_owned();
-            let Some((account, user)) = rest.split_once('\0') else {
-                continue;
-            };
-            if let (Ok(account), Ok(user)) = (AccountName::parse(account), UserName::parse(user)) {
-                out.push(Member {
-                    account,
-                    user,
-                    level: decode(&v)?,
-                });
-            }
-        }
-        Ok(out)
+        members_under(&self.grants, repo_id.as_bytes())
     }
 
+    /// Whether a repository incarnation is public.
     pub fn is_public(&self, repo_id: Uuid) -> Result<bool, StoreError> {
         self.public.contains(repo_id.as_bytes())
     }

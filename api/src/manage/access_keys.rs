@@ -11,7 +11,7 @@ use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{json_body, Answer, Member};
+use super::{done, json_body, Answer, Member};
 use crate::auth::secrets::{login_password, random_string, verifier, AK_ALPHABET, SK_ALPHABET};
 use crate::state::AppState;
 
@@ -91,8 +91,7 @@ pub(super) async fn delete(
     member: Member,
 ) -> Answer {
     let command = own(&member, UserCommand::DeleteAccessKey { ak });
-    app.engine.submit(command, member.meta()).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    done(&app, &member, command).await
 }
 
 /// `POST /v2/manage/utils/secret`: a temporary docker login, in the docker

@@ -2,13 +2,23 @@
 //! body, its checks (each entry's fields named), and its submission as one
 //! command.
 
-use berth_domain::{Command, DomainError, Level, UserName};
+use berth_domain::{AccountName, Command, DomainError, Level, UserName};
 use berth_store::StoreError;
 use serde::Deserialize;
 
 use super::{field, Member, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// The account whose users may be granted access: the owner. An
+/// organization from before accounts has none, and no members.
+pub(super) fn grantable(owner: Option<AccountName>) -> Result<AccountName, Refusal> {
+    owner.ok_or_else(|| {
+        Refusal(ApiError::Domain(DomainError::Denied(
+            "this organization predates accounts and has no members".into(),
+        )))
+    })
+}
 
 /// One grantee.
 #[derive(Deserialize)]

@@ -5,6 +5,7 @@
 mod access_keys;
 mod accounts;
 mod grants;
+mod listing;
 mod namespaces;
 mod repos;
 mod session;
@@ -252,6 +253,12 @@ impl Query {
             })
             .transpose()
     }
+}
+
+/// Submits a member's command and answers `204 No Content`.
+pub async fn done(app: &AppState, member: &Member, command: berth_domain::Command) -> Answer {
+    app.engine.submit(command, member.meta()).await?;
+    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
 }
 
 /// Refuses an authenticated caller, recording the attempt.

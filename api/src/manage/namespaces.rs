@@ -11,8 +11,8 @@ use berth_store::StoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::grants::Grants;
-use super::{field, json_body, require, Answer, Member, Refusal};
+use super::grants::{grantable, Grants};
+use super::{done, field, json_body, require, Answer, Member, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -168,8 +168,7 @@ pub(super) async fn remove(
         org,
         account: member.principal.account.clone(),
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    done(&app, &member, command).await
 }
 
 /// The organization a grant route names, its owner, and that the caller
@@ -191,11 +190,7 @@ async fn managed(
         missing,
     )
     .await?;
-    let owner = row.owner.ok_or_else(|| {
-        Refusal(ApiError::Domain(DomainError::Denied(
-            "this organization predates accounts and has no members".into(),
-        )))
-    })?;
+    let owner = grantable(row.owner)?;
     Ok((org, owner))
 }
 
@@ -236,6 +231,5 @@ pub(super) async fn revoke(
         account: owner,
         user,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    done(&app, &member, command).await
 }

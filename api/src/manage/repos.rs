@@ -7,22 +7,21 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use berth_domain::policy::{allows, manages_account};
 use berth_domain::repository::Attributes;
 use berth_domain::{
-    AccountName, Category, Command, Description, DomainError, Level, OrgName, Principal,
-    RepoCommand, RepoName, RepoPath, UserName,
+    AccountName, Category, Command, Description, DomainError, Level, OrgName, RepoCommand,
+    RepoName, RepoPath, UserName,
 };
-use berth_projections::{sort_key, ImageRow, Order, ReadModels, Scope};
-use berth_store::StoreError;
+use berth_projections::ImageRow;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::grants::Grants;
-use super::{field, json_body, registry_host, require, Answer, Member, Query, Refusal};
+use super::grants::{grantable, Grants};
+use super::listing::{run, Listing};
+use super::{done, field, json_body, registry_host, require, Answer, Member, Refusal};
 use crate::auth::{self, levels};
 use crate::error::ApiError;
-use crate::state::{AppState, Parts};
+use crate::state::AppState;
 
 /// A repository named by a route, the caller's level on it, and the
 /// account owning its organization.
@@ -82,6 +81,20 @@ pub(super) async fn target(
         .read(move |p| Ok(p.models.orgs.get(lookup.org())?.and_then(|r| r.owner)))
         .await?;
     Ok(Target { repo, level, owner })
+}
+
+/// Resolves `{ns}/{repo}` and holds the caller to `needed` there.
+pub(super) async fn held(
+    app: &AppState,
+    member: &Member,
+    ns: &str,
+    name: &str,
+    needed: Level,
+    action: &str,
+) -> Result<Target, Refusal> {
+    let target = target(app, member, ns, name).await?;
+    target.require(app, member, needed, action).await?;
+    Ok(target)
 }
 
 /// The lines a user needs to log in, tag, push and pull this image.
@@ -187,209 +200,6 @@ pub(super) async fn create(
         .into_response())
 }
 
-/// Most images on one page.
-const MAX_LIMIT: usize = 1000;
-/// Images on a page unless asked.
-const DEFAULT_LIMIT: usize = 100;
-
-/// A listing request, parsed and checked.
-struct Listing {
-    namespace: Option<OrgName>,
-    name: Option<String>,
-    public: Option<bool>,
-    category: Option<Category>,
-    order: Order,
-    limit: usize,
-    after: Option<Vec<u8>>,
-}
-
-impl Listing {
-    fn parse(raw: Option<&str>, namespace: Option<OrgName>) -> Result<Self, Refusal> {
-        let mut known = vec![
-            "name",
-            "is_public",
-            "category",
-            "sort",
-            "order",
-            "limit",
-            "cursor",
-        ];
-        if namespace.is_none() {
-            known.push("namespace");
-        }
-        let q = Query::parse(raw, &known)?;
-        let namespace = match namespace {
-            Some(ns) => Some(ns),
-            None => q
-                .get("namespace")
-                .map(|n| field("namespace", n, OrgName::parse))
-                .transpose()?,
-        };
-        let by_name = match q.get("sort").unwrap_or("updated_at") {
-            "name" => true,
-            "updated_at" => false,
-            other => {
-                return Err(Refusal(ApiError::Invalid {
-                    field: "sort".into(),
-                    message: format!("sort must be updated_at or name, not {other:?}"),
-                }))
-            }
-        };
-        let descending = q
-            .parsed(
-                "order",
-                |o| match o {
-                    "asc" => Some(false),
-                    "desc" => Some(true),
-                    _ => None,
-                },
-                "asc or desc",
-            )?
-            // Newest first and a to z unless asked otherwise.
-            .unwrap_or(!by_name);
-        let order = match (by_name, descending) {
-            (true, false) => Order::NameAsc,
-            (true, true) => Order::NameDesc,
-            (false, true) => Order::NewestFirst,
-            (false, false) => Order::OldestFirst,
-        };
-        let limit = q
-            .parsed(
-                "limit",
-                |l| {
-                    l.parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                },
-                "a number from 1 to 1000",
-            )?
-            .unwrap_or(DEFAULT_LIMIT);
-        let after = q.parsed(
-            "cursor",
-            |c| URL_SAFE_NO_PAD.decode(c).ok(),
-            "a cursor this route returned",
-        )?;
-        Ok(Self {
-            namespace,
-            name: q.get("name").map(str::to_owned),
-            public: q.parsed("is_public", |b| b.parse().ok(), "true or false")?,
-            category: q
-                .get("category")
-                .map(|c| field("category", c, Category::parse))
-                .transpose()?,
-            order,
-            limit,
-            after,
-        })
-    }
-
-    fn matches(&self, repo: &RepoPath, row: &ImageRow) -> bool {
-        self.name
-            .as_deref()
-            .is_none_or(|n| repo.name().as_str().contains(n))
-            && self.public.is_none_or(|p| p == row.public)
-            && self.category.is_none_or(|c| c == row.category)
-    }
-
-    /// Whether `key` comes after the cursor in this listing's direction.
-    fn after_cursor(&self, key: &[u8]) -> bool {
-        let forward = matches!(self.order, Order::NameAsc | Order::NewestFirst);
-        self.after
-            .as_deref()
-            .is_none_or(|a| if forward { key > a } else { key < a })
-    }
-}
-
-/// One listed image and where it stands.
-struct Listed {
-    key: Vec<u8>,
-    repo: RepoPath,
-    row: ImageRow,
-    shared: bool,
-}
-
-/// Whether the caller may see an image: everything in an account they
-/// administer, else what they hold a level on.
-fn may_see(
-    parts: &Parts,
-    p: &Principal,
-    repo: &RepoPath,
-    row: &ImageRow,
-) -> Result<bool, StoreError> {
-    if row.owner.as_ref().is_some_and(|o| manages_account(p, o)) || p.is_operator() {
-        return Ok(true);
-    }
-    let level = levels::repo_level(&parts.models, &parts.settings, Some(p), repo)?;
-    Ok(allows(level, Level::Read))
-}
-
-/// The images shared with the caller's account, live ones only, placed
-/// for this listing.
-fn shared_with(parts: &Parts, p: &Principal, listing: &Listing) -> Result<Vec<Listed>, StoreError> {
-    let models: &ReadModels = &parts.models;
-    let now = parts.settings.clock.now();
-    let mut out = Vec::new();
-    for share in models.shares.shared_with(&p.account)? {
-        if !share.deadline.holds_at(now) {
-            continue;
-        }
-        let Some(row) = models.images.get(&share.repo)? else {
-            continue;
-        };
-        let key = sort_key(listing.order, &share.repo, &row);
-        if listing.matches(&share.repo, &row) && listing.after_cursor(&key) {
-            out.push(Listed {
-                key,
-                repo: share.repo,
-                row,
-                shared: true,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// Runs a listing: the scope's own images, with shared ones merged in when
-/// listing across organizations; a page and whether more follow.
-fn run(parts: &Parts, p: &Principal, listing: &Listing) -> Result<(Vec<Listed>, bool), StoreError> {
-    let scope = match &listing.namespace {
-        Some(org) => Scope::Org(org.clone()),
-        None => Scope::Account(Some(p.account.clone())),
-    };
-    let mut own = Vec::new();
-    parts.models.images.walk(
-        &scope,
-        listing.order,
-        listing.after.as_deref(),
-        |repo, row, key| {
-            if listing.matches(&repo, &row) && may_see(parts, p, &repo, &row)? {
-                own.push(Listed {
-                    key,
-                    repo,
-                    row,
-                    shared: false,
-                });
-            }
-            Ok(own.len() <= listing.limit)
-        },
-    )?;
-    let mut all = own;
-    if listing.namespace.is_none() {
-        all.extend(shared_with(parts, p, listing)?);
-        let forward = matches!(listing.order, Order::NameAsc | Order::NewestFirst);
-        all.sort_by(|a, b| {
-            if forward {
-                a.key.cmp(&b.key)
-            } else {
-                b.key.cmp(&a.key)
-            }
-        });
-    }
-    let more = all.len() > listing.limit;
-    all.truncate(listing.limit);
-    Ok((all, more))
-}
-
 async fn respond(app: AppState, member: Member, headers: &HeaderMap, listing: Listing) -> Answer {
     let host = registry_host(&app, headers);
     let p = member.principal.clone();
@@ -449,8 +259,7 @@ pub(super) async fn detail(
     member: Member,
     headers: HeaderMap,
 ) -> Answer {
-    let target = target(&app, &member, &ns, &name).await?;
-    target.require(&app, &member, Level::Read, "pull").await?;
+    let target = held(&app, &member, &ns, &name, Level::Read, "pull").await?;
     let (lookup, account) = (target.repo.clone(), member.principal.account.clone());
     let row = app
         .read(move |p| p.models.images.get(&lookup))
@@ -480,8 +289,7 @@ pub(super) async fn update(
     member: Member,
     req: Request,
 ) -> Answer {
-    let target = target(&app, &member, &ns, &name).await?;
-    target.require(&app, &member, Level::Edit, "edit").await?;
+    let target = held(&app, &member, &ns, &name, Level::Edit, "edit").await?;
     let host = registry_host(&app, req.headers());
     let body: RepoUpdate = json_body(req).await?;
     let attributes = attributes(
@@ -509,13 +317,9 @@ pub(super) async fn remove(
     Path((ns, name)): Path<(String, String)>,
     member: Member,
 ) -> Answer {
-    let target = target(&app, &member, &ns, &name).await?;
-    target
-        .require(&app, &member, Level::Manage, "delete")
-        .await?;
+    let target = held(&app, &member, &ns, &name, Level::Manage, "delete").await?;
     let command = Command::Repo(RepoCommand::Delete { repo: target.repo });
-    app.engine.submit(command, member.meta()).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    done(&app, &member, command).await
 }
 
 /// The repository of a grant route, its owner, and that the caller manages
@@ -526,13 +330,8 @@ async fn managed(
     ns: &str,
     name: &str,
 ) -> Result<(RepoPath, AccountName), Refusal> {
-    let target = target(app, member, ns, name).await?;
-    target.require(app, member, Level::Manage, "grant").await?;
-    let owner = target.owner.ok_or_else(|| {
-        Refusal(ApiError::Domain(DomainError::Denied(
-            "this organization predates accounts and has no members".into(),
-        )))
-    })?;
+    let target = held(app, member, ns, name, Level::Manage, "grant").await?;
+    let owner = grantable(target.owner)?;
     Ok((target.repo, owner))
 }
 
@@ -573,6 +372,5 @@ pub(super) async fn revoke(
         account: owner,
         user,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    done(&app, &member, command).await
 }

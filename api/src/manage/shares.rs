@@ -11,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::repos::target;
-use super::{field, json_body, registry_host, Answer, Member, Query, Refusal};
+use super::repos::held;
+use super::{done, field, json_body, registry_host, Answer, Member, Query, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -57,10 +57,7 @@ pub(super) async fn create(
     member: Member,
     req: Request,
 ) -> Answer {
-    let target = target(&app, &member, &ns, &name).await?;
-    target
-        .require(&app, &member, Level::Manage, "share")
-        .await?;
+    let target = held(&app, &member, &ns, &name, Level::Manage, "share").await?;
     let body: NewShare = json_body(req).await?;
     let with = field("access_domain", &body.access_domain, AccountName::parse)?;
     if body.permit != "read" {
@@ -103,10 +100,7 @@ pub(super) async fn list(
     member: Member,
     req: Request,
 ) -> Answer {
-    let target = target(&app, &member, &ns, &name).await?;
-    target
-        .require(&app, &member, Level::Manage, "list-shares")
-        .await?;
+    let target = held(&app, &member, &ns, &name, Level::Manage, "list-shares").await?;
     let host = registry_host(&app, req.headers());
     let repo = target.repo.clone();
     let rows = app
@@ -135,10 +129,7 @@ pub(super) async fn update(
     member: Member,
     req: Request,
 ) -> Answer {
-    let target = target(&app, &member, &ns, &name).await?;
-    target
-        .require(&app, &member, Level::Manage, "share")
-        .await?;
+    let target = held(&app, &member, &ns, &name, Level::Manage, "share").await?;
     let with = field("access_domain", &account, AccountName::parse)?;
     let body: ShareUpdate = json_body(req).await?;
     let command = Command::Repo(RepoCommand::ChangeShare {
@@ -164,17 +155,13 @@ pub(super) async fn revoke(
     Path((ns, name, account)): Path<(String, String, String)>,
     member: Member,
 ) -> Answer {
-    let target = target(&app, &member, &ns, &name).await?;
-    target
-        .require(&app, &member, Level::Manage, "share")
-        .await?;
+    let target = held(&app, &member, &ns, &name, Level::Manage, "share").await?;
     let with = field("access_domain", &account, AccountName::parse)?;
     let command = Command::Repo(RepoCommand::Unshare {
         repo: target.repo,
         with,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    done(&app, &member, command).await
 }
 
 /// `GET /v2/manage/shared-repositories?center=self|thirdparty`: what the

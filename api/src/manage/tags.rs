@@ -12,13 +12,11 @@ use berth_projections::TagRow;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::repos::target;
-use super::{field, json_body, registry_host, Answer, Member, Query, Refusal};
+use super::listing::Paging;
+use super::repos::held;
+use super::{done, field, json_body, registry_host, Answer, Member, Query, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
-
-/// Most tags on one page.
-const MAX_LIMIT: usize = 1000;
 
 /// `GET …/repos/{repo}/tags` (read), with `sort` (`updated_at`|`name`),
 /// `order`, `limit` (1–1000, default 100) and `cursor` (the last tag of the
@@ -30,38 +28,11 @@ pub(super) async fn list(
     req: Request,
 ) -> Answer {
     let q = Query::parse(req.uri().query(), &["sort", "order", "limit", "cursor"])?;
-    let by_name = match q.get("sort").unwrap_or("updated_at") {
-        "name" => true,
-        "updated_at" => false,
-        other => {
-            return Err(Refusal(ApiError::Invalid {
-                field: "sort".into(),
-                message: format!("sort must be updated_at or name, not {other:?}"),
-            }))
-        }
-    };
-    let descending = q
-        .parsed(
-            "order",
-            |o| match o {
-                "asc" => Some(false),
-                "desc" => Some(true),
-                _ => None,
-            },
-            "asc or desc",
-        )?
-        .unwrap_or(!by_name);
-    let limit = q
-        .parsed(
-            "limit",
-            |l| {
-                l.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=MAX_LIMIT).contains(n))
-            },
-            "a number from 1 to 1000",
-        )?
-        .unwrap_or(100);
+    let Paging {
+        by_name,
+        descending,
+        limit,
+    } = Paging::parse(&q)?;
     let cursor = q.parsed(
         "cursor",
         |c| {
@@ -73,8 +44,7 @@ pub(super) async fn list(
         },
         "a cursor this route returned",
     )?;
-    let target = target(&app, &member, &ns, &name).await?;
-    target.require(&app, &member, Level::Read, "pull").await?;
+    let target = held(&app, &member, &ns, &name, Level::Read, "pull").await?;
     let host = registry_host(&app, req.headers());
     let repo = target.repo.clone();
     let (tags, more) = app
@@ -150,14 +120,12 @@ async fn delete_tags(
     name: &str,
     tags: Vec<TagName>,
 ) -> Answer {
-    let target = target(app, member, ns, name).await?;
-    target.require(app, member, Level::Manage, "delete").await?;
+    let target = held(app, member, ns, name, Level::Manage, "delete").await?;
     let command = Command::Repo(RepoCommand::DeleteTags {
         repo: target.repo,
         tags,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    done(app, member, command).await
 }
 
 /// `DELETE …/repos/{repo}/tags/{tag}` (manage).
@@ -216,8 +184,7 @@ pub(super) async fn retag(
     member: Member,
     req: Request,
 ) -> Answer {
-    let target = target(&app, &member, &ns, &name).await?;
-    target.require(&app, &member, Level::Edit, "push").await?;
+    let target = held(&app, &member, &ns, &name, Level::Edit, "push").await?;
     let body: Retag = json_body(req).await?;
     let source = field("source_tag", &body.source_tag, TagName::parse)?;
     let destination = field("destination_tag", &body.destination_tag, TagName::parse)?;
