@@ -671,3 +671,48 @@ async fn manifest_pulls_are_counted() {
     }
     assert_eq!(seen, 3);
 }
+
+/// The served OpenAPI document and the server agree: every documented
+/// operation is routed (it answers, if only to say who may call it), and
+/// every other method on a documented path is 405.
+#[test]
+fn the_openapi_document_describes_exactly_the_routes_served() {
+    let server = Server::start();
+    let (status, body) = http(&server, "GET", "/v2/manage/openapi.json", &[], "");
+    assert_eq!(status, 200);
+    let doc: Value = serde_json::from_str(&body).unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.len() >= 20, "{} paths", paths.len());
+    let mut checked = 0;
+    for (template, operations) in paths {
+        let path = template
+            .replace("{ns}", "acme-apps")
+            .replace("{repo}", "web")
+            .replace("{account}", "acme")
+            .replace("{user}", "alice")
+            .replace("{ak}", "AKNOSUCH")
+            .replace("{tag}", "v1");
+        for method in ["GET", "POST", "PUT", "PATCH", "DELETE"] {
+            let documented = operations.get(method.to_lowercase()).is_some();
+            let (status, reply) = http(&server, method, &path, &[], "{}");
+            if documented {
+                assert_ne!(
+                    status, 405,
+                    "{method} {template} is documented but not routed"
+                );
+                assert!(
+                    reply.contains("\"code\"") && !reply.contains("\"errors\""),
+                    "{method} {template} answered outside the management API: {status} {reply}"
+                );
+                checked += 1;
+            } else {
+                assert_eq!(
+                    status, 405,
+                    "{method} {template} is routed but not documented"
+                );
+            }
+        }
+    }
+    assert_eq!(checked, 32, "every documented operation was tried");
+}

@@ -10,7 +10,9 @@ use berth_domain::{AccountCommand, Command, UserCommand};
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::ErrorBody;
 use super::{done, json_body, Answer, Member};
 use crate::auth::secrets::{login_password, random_string, verifier, AK_ALPHABET, SK_ALPHABET};
 use crate::state::AppState;
@@ -24,6 +26,18 @@ fn own(member: &Member, change: UserCommand) -> Command {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/access-keys",
+    operation_id = "access_keys_create",
+    tag = "credentials",
+    summary = "Create an access key; the secret key is shown only in this reply.",
+    responses(
+        (status = 201, description = "{\"ak\",\"sk\"}"),
+        (status = 403, description = "already two keys", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST /v2/manage/access-keys` → `{"ak","sk"}`; the SK is never shown again.
 pub(super) async fn create(State(app): State<AppState>, member: Member) -> Answer {
     let ak = random_string(20, AK_ALPHABET);
@@ -43,6 +57,17 @@ pub(super) async fn create(State(app): State<AppState>, member: Member) -> Answe
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/manage/access-keys",
+    operation_id = "access_keys_list",
+    tag = "credentials",
+    summary = "The caller's access keys, without secrets.",
+    responses(
+        (status = 200, description = "{\"access_keys\":[...]}"),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `GET /v2/manage/access-keys`: the caller's keys, without secrets.
 pub(super) async fn list(State(app): State<AppState>, member: Member) -> Answer {
     let (account, user) = (
@@ -59,12 +84,28 @@ pub(super) async fn list(State(app): State<AppState>, member: Member) -> Answer 
     Ok(axum::Json(json!({ "access_keys": keys })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Update {
     enabled: bool,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v2/manage/access-keys/{ak}",
+    operation_id = "access_keys_update",
+    tag = "credentials",
+    summary = "Enable or disable one of the caller's access keys.",
+    request_body = Update,
+    params(
+        ("ak" = String, Path, description = "access key id"),
+    ),
+    responses(
+        (status = 200, description = "changed"),
+        (status = 404, description = "no such key", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `PATCH /v2/manage/access-keys/{ak}` `{"enabled":false}`.
 pub(super) async fn update(
     State(app): State<AppState>,
@@ -84,6 +125,21 @@ pub(super) async fn update(
     Ok(axum::Json(json!({ "ak": ak, "enabled": body.enabled })).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/manage/access-keys/{ak}",
+    operation_id = "access_keys_delete",
+    tag = "credentials",
+    summary = "Delete one of the caller's access keys.",
+    params(
+        ("ak" = String, Path, description = "access key id"),
+    ),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, description = "no such key", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `DELETE /v2/manage/access-keys/{ak}`.
 pub(super) async fn delete(
     State(app): State<AppState>,
@@ -94,6 +150,17 @@ pub(super) async fn delete(
     done(&app, &member, command).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/utils/secret",
+    operation_id = "access_keys_temporary_login",
+    tag = "credentials",
+    summary = "A temporary docker login (24 h) in the docker config shape.",
+    responses(
+        (status = 201, description = "{\"auths\",\"command\",\"expires_at\"}"),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST /v2/manage/utils/secret`: a temporary docker login, in the docker
 /// config shape, with the ready `docker login` command and its expiry.
 pub(super) async fn temporary_login(

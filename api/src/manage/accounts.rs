@@ -8,12 +8,14 @@ use berth_domain::policy::{manages_account, may_update_user};
 use berth_domain::{AccountCommand, AccountName, Command, UserCommand, UserName};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::ErrorBody;
 use super::{deny, field, json_body, Answer, Member};
 use crate::auth::passwords::hash_password_off_thread;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewAccount {
     name: String,
@@ -21,7 +23,7 @@ pub(super) struct NewAccount {
     admin_password: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewUser {
     name: String,
@@ -47,6 +49,20 @@ async fn hash(password: String) -> Result<berth_domain::PasswordHash, super::Ref
     Ok(hash_password_off_thread(password).await?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/accounts",
+    operation_id = "accounts_create_account",
+    tag = "accounts",
+    summary = "Create an account with its first admin (operator only).",
+    request_body = NewAccount,
+    responses(
+        (status = 201, description = "created"),
+        (status = 403, description = "not the operator", body = ErrorBody),
+        (status = 409, description = "the account exists", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST /v2/manage/accounts` (operator only).
 pub(super) async fn create_account(
     State(app): State<AppState>,
@@ -73,6 +89,23 @@ pub(super) async fn create_account(
         .into_response())
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/accounts/{account}/users",
+    operation_id = "accounts_create_user",
+    tag = "accounts",
+    summary = "Add a user to an account (its admins, the operator).",
+    request_body = NewUser,
+    params(
+        ("account" = String, Path, description = "account"),
+    ),
+    responses(
+        (status = 201, description = "created"),
+        (status = 403, description = "not an admin of this account", body = ErrorBody),
+        (status = 409, description = "the user exists", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST /v2/manage/accounts/{account}/users` (that account's admins, or the operator).
 pub(super) async fn create_user(
     State(app): State<AppState>,
@@ -103,13 +136,31 @@ pub(super) async fn create_user(
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct UserUpdate {
     password: Option<String>,
     enabled: Option<bool>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v2/manage/accounts/{account}/users/{user}",
+    operation_id = "accounts_update_user",
+    tag = "accounts",
+    summary = "Change a password and/or enable or disable a user, as one change.",
+    request_body = UserUpdate,
+    params(
+        ("account" = String, Path, description = "account"),
+        ("user" = String, Path, description = "user"),
+    ),
+    responses(
+        (status = 200, description = "changed"),
+        (status = 403, description = "not allowed", body = ErrorBody),
+        (status = 404, description = "no such user", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `PATCH /v2/manage/accounts/{account}/users/{user}` `{"password"?,"enabled"?}`:
 /// users change their own password; the account's admins (and the operator)
 /// change anyone's and disable or re-enable users, but not themselves. Both

@@ -5,6 +5,7 @@
 use berth_domain::{AccountName, Command, DomainError, Level, UserName};
 use berth_store::StoreError;
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::{field, Member, Refusal};
 use crate::error::ApiError;
@@ -21,7 +22,7 @@ pub(super) fn grantable(owner: Option<AccountName>) -> Result<AccountName, Refus
 }
 
 /// One grantee.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Grantee {
     user_name: String,
@@ -29,7 +30,7 @@ pub(super) struct Grantee {
 }
 
 /// `{"users":[{"user_name","auth"}]}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Grants {
     users: Vec<Grantee>,

@@ -7,6 +7,7 @@ mod accounts;
 mod grants;
 mod listing;
 mod namespaces;
+mod openapi;
 mod repos;
 mod session;
 mod shares;
@@ -16,7 +17,7 @@ use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts as RequestParts;
 use axum::http::{header, HeaderMap};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, MethodRouter};
 use axum::Router;
 use berth_domain::policy::{allows, DENIED_MESSAGE};
 use berth_domain::{Level, Principal};
@@ -27,69 +28,71 @@ use crate::error::ApiError;
 use crate::request::Origin;
 use crate::state::AppState;
 
+/// Every management route, under `/v2/manage`: the router is built from
+/// this table, and a test holds the OpenAPI document to it.
+pub(crate) const ROUTES: &[(&str, fn() -> MethodRouter<AppState>)] = &[
+    ("/openapi.json", || get(openapi::document)),
+    ("/session", || post(session::login)),
+    ("/accounts", || post(accounts::create_account)),
+    ("/accounts/{account}/users", || post(accounts::create_user)),
+    ("/accounts/{account}/users/{user}", || {
+        patch(accounts::update_user)
+    }),
+    ("/access-keys", || {
+        post(access_keys::create).get(access_keys::list)
+    }),
+    ("/access-keys/{ak}", || {
+        patch(access_keys::update).delete(access_keys::delete)
+    }),
+    ("/utils/secret", || post(access_keys::temporary_login)),
+    ("/namespaces", || {
+        post(namespaces::create).get(namespaces::list)
+    }),
+    ("/namespaces/{ns}", || {
+        get(namespaces::detail).delete(namespaces::remove)
+    }),
+    ("/namespaces/{ns}/access", || post(namespaces::grant)),
+    ("/namespaces/{ns}/access/{user}", || {
+        delete(namespaces::revoke)
+    }),
+    ("/repos", || get(repos::list)),
+    ("/namespaces/{ns}/repos", || {
+        post(repos::create).get(repos::list_in)
+    }),
+    ("/namespaces/{ns}/repos/{repo}", || {
+        get(repos::detail)
+            .patch(repos::update)
+            .delete(repos::remove)
+    }),
+    ("/namespaces/{ns}/repos/{repo}/access", || {
+        post(repos::grant)
+    }),
+    ("/namespaces/{ns}/repos/{repo}/access/{user}", || {
+        delete(repos::revoke)
+    }),
+    ("/namespaces/{ns}/repos/{repo}/tags", || {
+        get(tags::list).post(tags::retag).delete(tags::remove_many)
+    }),
+    ("/namespaces/{ns}/repos/{repo}/tags/{tag}", || {
+        delete(tags::remove_one)
+    }),
+    ("/namespaces/{ns}/repos/{repo}/access-domains", || {
+        post(shares::create).get(shares::list)
+    }),
+    (
+        "/namespaces/{ns}/repos/{repo}/access-domains/{account}",
+        || patch(shares::update).delete(shares::revoke),
+    ),
+    ("/shared-repositories", || get(shares::shared_repositories)),
+];
+
 /// The management routes.
 pub fn router() -> Router<AppState> {
-    let repo = "/namespaces/{ns}/repos/{repo}";
-    Router::new()
-        .route("/session", post(session::login))
-        .route("/accounts", post(accounts::create_account))
-        .route("/accounts/{account}/users", post(accounts::create_user))
-        .route(
-            "/accounts/{account}/users/{user}",
-            patch(accounts::update_user),
-        )
-        .route(
-            "/access-keys",
-            post(access_keys::create).get(access_keys::list),
-        )
-        .route(
-            "/access-keys/{ak}",
-            patch(access_keys::update).delete(access_keys::delete),
-        )
-        .route("/utils/secret", post(access_keys::temporary_login))
-        .route(
-            "/namespaces",
-            post(namespaces::create).get(namespaces::list),
-        )
-        .route(
-            "/namespaces/{ns}",
-            get(namespaces::detail).delete(namespaces::remove),
-        )
-        .route(
-            "/namespaces/{ns}/access",
-            post(namespaces::grant).patch(namespaces::grant),
-        )
-        .route("/namespaces/{ns}/access/{user}", delete(namespaces::revoke))
-        .route("/repos", get(repos::list))
-        .route(
-            "/namespaces/{ns}/repos",
-            post(repos::create).get(repos::list_in),
-        )
-        .route(
-            repo,
-            get(repos::detail)
-                .patch(repos::update)
-                .delete(repos::remove),
-        )
-        .route(
-            &format!("{repo}/access"),
-            post(repos::grant).patch(repos::grant),
-        )
-        .route(&format!("{repo}/access/{{user}}"), delete(repos::revoke))
-        .route(
-            &format!("{repo}/tags"),
-            get(tags::list).post(tags::retag).delete(tags::remove_many),
-        )
-        .route(&format!("{repo}/tags/{{tag}}"), delete(tags::remove_one))
-        .route(
-            &format!("{repo}/access-domains"),
-            post(shares::create).get(shares::list),
-        )
-        .route(
-            &format!("{repo}/access-domains/{{account}}"),
-            patch(shares::update).delete(shares::revoke),
-        )
-        .route("/shared-repositories", get(shares::shared_repositories))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, (path, methods)| {
+            router.route(path, methods())
+        })
 }
 
 /// A management error, rendered in the management shape.

@@ -10,18 +10,34 @@ use berth_projections::{OrgRow, ReadModels};
 use berth_store::StoreError;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::grants::{grantable, Grants};
+use super::openapi::ErrorBody;
 use super::{done, field, json_body, require, Answer, Member, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewNamespace {
     namespace: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/namespaces",
+    operation_id = "namespaces_create",
+    tag = "namespaces",
+    summary = "Create an organization; names are unique across all accounts.",
+    request_body = NewNamespace,
+    responses(
+        (status = 201, description = "created"),
+        (status = 403, description = "over the account's quota", body = ErrorBody),
+        (status = 409, description = "organization already exists", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST /v2/manage/namespaces` `{"namespace"}`.
 pub(super) async fn create(State(app): State<AppState>, member: Member, req: Request) -> Answer {
     let body: NewNamespace = json_body(req).await?;
@@ -90,6 +106,17 @@ fn summary(org: &OrgName, row: &OrgRow, level: Level, repos: usize) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/manage/namespaces",
+    operation_id = "namespaces_list",
+    tag = "namespaces",
+    summary = "The organizations the caller holds a level on, with that level and their repository count.",
+    responses(
+        (status = 200, description = "{\"namespaces\":[...]}"),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `GET /v2/manage/namespaces`: the organizations the caller holds a level
 /// on, by name, each with that level and its repository count.
 pub(super) async fn list(State(app): State<AppState>, member: Member) -> Answer {
@@ -120,6 +147,21 @@ pub(super) async fn list(State(app): State<AppState>, member: Member) -> Answer 
 /// Repository names an organization's detail lists.
 const DETAIL_REPOS: usize = 1000;
 
+#[utoipa::path(
+    get,
+    path = "/v2/manage/namespaces/{ns}",
+    operation_id = "namespaces_detail",
+    tag = "namespaces",
+    summary = "Creator, created time, members with their levels, and repositories.",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+    ),
+    responses(
+        (status = 200, description = "the organization"),
+        (status = 404, description = "unknown, or another account's", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `GET /v2/manage/namespaces/{ns}`: creator, created time, members with
 /// their levels, and repositories (the first 1 000 by name).
 pub(super) async fn detail(
@@ -146,6 +188,23 @@ pub(super) async fn detail(
     Ok(axum::Json(body).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/manage/namespaces/{ns}",
+    operation_id = "namespaces_remove",
+    tag = "namespaces",
+    summary = "Delete an organization that holds no repository (manage).",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+    ),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 403, description = "not manage", body = ErrorBody),
+        (status = 404, description = "unknown", body = ErrorBody),
+        (status = 409, description = "still holds repositories (up to ten named)", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `DELETE /v2/manage/namespaces/{ns}` (manage): only an organization that
 /// holds no repository; otherwise 409 naming up to ten of them.
 pub(super) async fn remove(
@@ -194,6 +253,23 @@ async fn managed(
     Ok((org, owner))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/namespaces/{ns}/access",
+    operation_id = "namespaces_grant",
+    tag = "namespaces",
+    summary = "Grant or change members' levels (1 read, 3 edit, 7 manage), all or none (manage).",
+    request_body = Grants,
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+    ),
+    responses(
+        (status = 201, description = "granted"),
+        (status = 400, description = "a bad entry, named in field", body = ErrorBody),
+        (status = 404, description = "an unknown grantee, named in field", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST` (or `PATCH`) `/v2/manage/namespaces/{ns}/access`
 /// `{"users":[{"user_name","auth"}]}` (manage): grants or changes levels,
 /// all or none.
@@ -218,6 +294,22 @@ pub(super) async fn grant(
         .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/manage/namespaces/{ns}/access/{user}",
+    operation_id = "namespaces_revoke",
+    tag = "namespaces",
+    summary = "Revoke a member's grant (manage).",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("user" = String, Path, description = "user of the owning account"),
+    ),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 404, description = "no such grant", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `DELETE /v2/manage/namespaces/{ns}/access/{user}` (manage).
 pub(super) async fn revoke(
     State(app): State<AppState>,

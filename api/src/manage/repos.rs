@@ -15,9 +15,11 @@ use berth_domain::{
 use berth_projections::ImageRow;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::grants::{grantable, Grants};
 use super::listing::{run, Listing};
+use super::openapi::ErrorBody;
 use super::{done, field, json_body, registry_host, require, Answer, Member, Refusal};
 use crate::auth::{self, levels};
 use crate::error::ApiError;
@@ -128,7 +130,7 @@ pub(super) fn image(host: &str, repo: &RepoPath, row: &ImageRow, shared: bool) -
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewRepo {
     repository: String,
@@ -155,6 +157,23 @@ fn attributes(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/namespaces/{ns}/repos",
+    operation_id = "repos_create",
+    tag = "images",
+    summary = "Create an empty image (edit on the organization).",
+    request_body = NewRepo,
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+    ),
+    responses(
+        (status = 201, description = "created"),
+        (status = 400, description = "a bad attribute, named in field", body = ErrorBody),
+        (status = 409, description = "the image exists", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST /v2/manage/namespaces/{ns}/repos`
 /// `{"repository","is_public"?,"category"?,"description"?}` (edit on the
 /// organization): an empty image.
@@ -229,6 +248,28 @@ async fn respond(app: AppState, member: Member, headers: &HeaderMap, listing: Li
     Ok(axum::Json(json!({ "repos": repos, "next_cursor": next })).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/manage/repos",
+    operation_id = "repos_list",
+    tag = "images",
+    summary = "The caller's images across organizations and those shared with their account, filtered, sorted and paged by cursor.",
+    params(
+        ("namespace" = Option<String>, Query, description = "organization"),
+        ("name" = Option<String>, Query, description = "name contains"),
+        ("is_public" = Option<bool>, Query, description = "public or private"),
+        ("category" = Option<String>, Query, description = "category"),
+        ("sort" = Option<String>, Query, description = "updated_at (default) or name"),
+        ("order" = Option<String>, Query, description = "asc or desc"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "{\"repos\":[...],\"next_cursor\"}"),
+        (status = 400, description = "a bad parameter, named in field", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `GET /v2/manage/repos`: the caller's images across organizations, and
 /// those shared with their account, with `namespace`, `name` (contains),
 /// `is_public`, `category`, `sort` (`updated_at`|`name`), `order`
@@ -238,6 +279,28 @@ pub(super) async fn list(State(app): State<AppState>, member: Member, req: Reque
     respond(app, member, req.headers(), listing).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/manage/namespaces/{ns}/repos",
+    operation_id = "repos_list_in",
+    tag = "images",
+    summary = "The same within one organization.",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("name" = Option<String>, Query, description = "name contains"),
+        ("is_public" = Option<bool>, Query, description = "public or private"),
+        ("category" = Option<String>, Query, description = "category"),
+        ("sort" = Option<String>, Query, description = "updated_at (default) or name"),
+        ("order" = Option<String>, Query, description = "asc or desc"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "{\"repos\":[...],\"next_cursor\"}"),
+        (status = 404, description = "unknown organization", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `GET /v2/manage/namespaces/{ns}/repos`: the same within one
 /// organization.
 pub(super) async fn list_in(
@@ -251,6 +314,22 @@ pub(super) async fn list_in(
     respond(app, member, req.headers(), listing).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}",
+    operation_id = "repos_detail",
+    tag = "images",
+    summary = "The image with its attributes, counts, times and the pull and push guide (read).",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+    ),
+    responses(
+        (status = 200, description = "the image"),
+        (status = 404, description = "unknown, or another account's private image", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `GET /v2/manage/namespaces/{ns}/repos/{repo}` (read): the image with its
 /// pull and push guide.
 pub(super) async fn detail(
@@ -273,7 +352,7 @@ pub(super) async fn detail(
     Ok(axum::Json(body).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RepoUpdate {
     is_public: Option<bool>,
@@ -281,6 +360,23 @@ pub(super) struct RepoUpdate {
     description: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}",
+    operation_id = "repos_update",
+    tag = "images",
+    summary = "Change is_public, category and description as one change (edit).",
+    request_body = RepoUpdate,
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+    ),
+    responses(
+        (status = 200, description = "the image as it now is"),
+        (status = 400, description = "a bad attribute, named in field", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `PATCH /v2/manage/namespaces/{ns}/repos/{repo}`
 /// `{"is_public"?,"category"?,"description"?}` (edit), as one change.
 pub(super) async fn update(
@@ -310,6 +406,21 @@ pub(super) async fn update(
     Ok(axum::Json(image(&host, &target.repo, &row, false)).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}",
+    operation_id = "repos_remove",
+    tag = "images",
+    summary = "Delete the image with all its tags, manifests, grants and shares (manage).",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+    ),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `DELETE /v2/manage/namespaces/{ns}/repos/{repo}` (manage): the image
 /// with all its tags, manifests, grants and shares.
 pub(super) async fn remove(
@@ -335,6 +446,23 @@ async fn managed(
     Ok((target.repo, owner))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/access",
+    operation_id = "repos_grant",
+    tag = "images",
+    summary = "Grant or change levels on this image alone, all or none (manage); adds to organization grants.",
+    request_body = Grants,
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+    ),
+    responses(
+        (status = 201, description = "granted"),
+        (status = 404, description = "an unknown grantee, named in field", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST` (or `PATCH`) `/v2/manage/namespaces/{ns}/repos/{repo}/access`
 /// `{"users":[{"user_name","auth"}]}` (manage). Repository grants add to
 /// organization grants, never remove.
@@ -359,6 +487,23 @@ pub(super) async fn grant(
         .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/access/{user}",
+    operation_id = "repos_revoke",
+    tag = "images",
+    summary = "Revoke a grant on this image (manage).",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+        ("user" = String, Path, description = "user"),
+    ),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 404, description = "no such grant", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `DELETE /v2/manage/namespaces/{ns}/repos/{repo}/access/{user}` (manage).
 pub(super) async fn revoke(
     State(app): State<AppState>,

@@ -7,8 +7,10 @@ use axum::response::IntoResponse;
 use chrono::{Duration, Utc};
 use serde::Deserialize;
 use serde_json::json;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
+use super::openapi::ErrorBody;
 use super::{json_body, Answer, Refusal};
 use crate::auth::token::{sign, Claims, SESSION_AUDIENCE};
 use crate::auth::{self, AuthError, Credentials, SESSION_COOKIE};
@@ -16,13 +18,26 @@ use crate::error::ApiError;
 use crate::request::Origin;
 use crate::state::AppState;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Login {
     account: String,
     user: String,
     password: String,
 }
+#[utoipa::path(
+    post,
+    path = "/v2/manage/session",
+    operation_id = "session_login",
+    tag = "session",
+    summary = "Open a console/API session with an account password.",
+    request_body = Login,
+    responses(
+        (status = 200, description = "session token (also set as an HttpOnly cookie)"),
+        (status = 401, description = "wrong account, user or password", body = ErrorBody),
+        (status = 429, description = "too many failed logins", body = ErrorBody),
+    ),
+)]
 
 pub(super) async fn login(State(app): State<AppState>, req: Request) -> Answer {
     let origin = Origin::of(req.extensions(), req.headers());

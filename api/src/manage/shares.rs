@@ -10,7 +10,9 @@ use berth_projections::ShareRow;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
+use super::openapi::ErrorBody;
 use super::repos::held;
 use super::{done, field, json_body, registry_host, Answer, Member, Query, Refusal};
 use crate::error::ApiError;
@@ -33,7 +35,7 @@ fn share(host: &str, row: &ShareRow, now: DateTime<Utc>) -> Value {
     })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct NewShare {
     access_domain: String,
@@ -48,6 +50,25 @@ fn read() -> String {
     "read".into()
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/access-domains",
+    operation_id = "shares_create",
+    tag = "shares",
+    summary = "Share a private image with another account, pull only, until a date (end of that day, UTC) or forever (manage).",
+    request_body = NewShare,
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+    ),
+    responses(
+        (status = 201, description = "shared"),
+        (status = 400, description = "public image, own account or a bad field", body = ErrorBody),
+        (status = 404, description = "unknown account", body = ErrorBody),
+        (status = 409, description = "already shared with that account", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST …/repos/{repo}/access-domains`
 /// `{"access_domain","permit":"read","deadline":"YYYY-MM-DD"|"forever","description"?}`
 /// (manage): a pull-only share with another account.
@@ -93,6 +114,21 @@ pub(super) async fn create(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/access-domains",
+    operation_id = "shares_list",
+    tag = "shares",
+    summary = "The image's shares with their status (manage).",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+    ),
+    responses(
+        (status = 200, description = "{\"access_domains\":[...]}"),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `GET …/repos/{repo}/access-domains` (manage): the image's shares.
 pub(super) async fn list(
     State(app): State<AppState>,
@@ -114,13 +150,31 @@ pub(super) async fn list(
     Ok(axum::Json(json!({ "access_domains": shares })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ShareUpdate {
     deadline: Option<String>,
     description: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/access-domains/{account}",
+    operation_id = "shares_update",
+    tag = "shares",
+    summary = "Change a share's deadline or description (manage).",
+    request_body = ShareUpdate,
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+        ("account" = String, Path, description = "the account it is shared with"),
+    ),
+    responses(
+        (status = 200, description = "changed"),
+        (status = 404, description = "no such share", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `PATCH …/repos/{repo}/access-domains/{account}` `{"deadline"?,"description"?}`
 /// (manage).
 pub(super) async fn update(
@@ -148,6 +202,23 @@ pub(super) async fn update(
     Ok(axum::Json(json!({ "access_domain": with.as_str() })).into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/access-domains/{account}",
+    operation_id = "shares_revoke",
+    tag = "shares",
+    summary = "End a share at once (manage).",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+        ("account" = String, Path, description = "the account it is shared with"),
+    ),
+    responses(
+        (status = 204, description = "revoked"),
+        (status = 404, description = "no such share", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `DELETE …/repos/{repo}/access-domains/{account}` (manage): ends the
 /// share at once.
 pub(super) async fn revoke(
@@ -164,6 +235,20 @@ pub(super) async fn revoke(
     done(&app, &member, command).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v2/manage/shared-repositories",
+    operation_id = "shares_shared_repositories",
+    tag = "shares",
+    summary = "What the caller's account shared (center=self, the default) or what was shared with it (center=thirdparty).",
+    params(
+        ("center" = Option<String>, Query, description = "self or thirdparty"),
+    ),
+    responses(
+        (status = 200, description = "{\"repositories\":[...]}"),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `GET /v2/manage/shared-repositories?center=self|thirdparty`: what the
 /// caller's account shared (`self`, the default) or what was shared with
 /// it (`thirdparty`), each with its status.

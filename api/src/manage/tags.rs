@@ -11,13 +11,34 @@ use berth_domain::{Command, Level, RepoCommand, TagName};
 use berth_projections::TagRow;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use utoipa::ToSchema;
 
 use super::listing::Paging;
+use super::openapi::ErrorBody;
 use super::repos::held;
 use super::{done, field, json_body, registry_host, Answer, Member, Query, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/tags",
+    operation_id = "tags_list",
+    tag = "tags",
+    summary = "Tags with digest, media type, size, update time, platforms and the pull line (read).",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+        ("sort" = Option<String>, Query, description = "updated_at (default) or name"),
+        ("order" = Option<String>, Query, description = "asc or desc"),
+        ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
+        ("cursor" = Option<String>, Query, description = "next_cursor of the previous page"),
+    ),
+    responses(
+        (status = 200, description = "{\"tags\":[...],\"next_cursor\"}"),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `GET …/repos/{repo}/tags` (read), with `sort` (`updated_at`|`name`),
 /// `order`, `limit` (1–1000, default 100) and `cursor` (the last tag of the
 /// previous page).
@@ -128,6 +149,23 @@ async fn delete_tags(
     done(app, member, command).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/tags/{tag}",
+    operation_id = "tags_remove_one",
+    tag = "tags",
+    summary = "Delete one tag (manage).",
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+        ("tag" = String, Path, description = "tag"),
+    ),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, description = "unknown tag", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `DELETE …/repos/{repo}/tags/{tag}` (manage).
 pub(super) async fn remove_one(
     State(app): State<AppState>,
@@ -138,12 +176,29 @@ pub(super) async fn remove_one(
     delete_tags(&app, &member, &ns, &name, vec![tag]).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct TagList {
     tags: Vec<String>,
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/tags",
+    operation_id = "tags_remove_many",
+    tag = "tags",
+    summary = "Delete several tags, all or none (manage).",
+    request_body = TagList,
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+    ),
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 404, description = "an unknown tag, named", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `DELETE …/repos/{repo}/tags` `{"tags":[...]}` (manage), atomically.
 pub(super) async fn remove_many(
     State(app): State<AppState>,
@@ -167,7 +222,7 @@ pub(super) async fn remove_many(
     delete_tags(&app, &member, &ns, &name, tags).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Retag {
     source_tag: String,
@@ -176,6 +231,24 @@ pub(super) struct Retag {
     overwrite: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/v2/manage/namespaces/{ns}/repos/{repo}/tags",
+    operation_id = "tags_retag",
+    tag = "tags",
+    summary = "Point destination_tag at source_tag's manifest (edit).",
+    request_body = Retag,
+    params(
+        ("ns" = String, Path, description = "organization (namespace)"),
+        ("repo" = String, Path, description = "image (repository) name"),
+    ),
+    responses(
+        (status = 201, description = "pointed"),
+        (status = 404, description = "unknown source tag", body = ErrorBody),
+        (status = 409, description = "destination exists and override is false", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
 /// `POST …/repos/{repo}/tags` `{"source_tag","destination_tag","override"?}`
 /// (edit): points the destination at the source's manifest.
 pub(super) async fn retag(

@@ -1,0 +1,192 @@
+//! The OpenAPI 3 document of the management API, generated from the
+//! handlers' annotations and the request types, so it cannot drift from
+//! them. Limits come from the domain's constants, not from literals here.
+
+use axum::response::IntoResponse;
+use berth_domain::limits::{MAX_DESCRIPTION_CHARS, MAX_SHARE_NOTE_CHARS};
+use serde::Serialize;
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::RefOr;
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::{access_keys, accounts, grants, namespaces, repos, session, shares, tags};
+
+/// Every error of the management API.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code: `INVALID`, `NOT_FOUND`, `CONFLICT`, `DENIED`,
+    /// `UNAUTHORIZED`, `TOOMANYREQUESTS`, ...
+    code: String,
+    /// What is wrong, for a person.
+    message: String,
+    /// The request field at fault (`users[2].auth`), when one is.
+    field: Option<String>,
+}
+
+/// The document.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Berth management API",
+        description = "Organizations, images, tags, grants, shares and credentials. Permission levels: 1 read, 3 edit, 7 manage. Errors are {\"code\",\"message\",\"field\"}."
+    ),
+    paths(
+        session::login,
+        accounts::create_account,
+        accounts::create_user,
+        accounts::update_user,
+        access_keys::create,
+        access_keys::list,
+        access_keys::update,
+        access_keys::delete,
+        access_keys::temporary_login,
+        namespaces::create,
+        namespaces::list,
+        namespaces::detail,
+        namespaces::remove,
+        namespaces::grant,
+        namespaces::revoke,
+        repos::list,
+        repos::list_in,
+        repos::create,
+        repos::detail,
+        repos::update,
+        repos::remove,
+        repos::grant,
+        repos::revoke,
+        tags::list,
+        tags::retag,
+        tags::remove_many,
+        tags::remove_one,
+        shares::create,
+        shares::list,
+        shares::update,
+        shares::revoke,
+        shares::shared_repositories,
+    ),
+    components(schemas(ErrorBody, grants::Grantee)),
+    modifiers(&Limits, &Security),
+    security(("session" = []), ("basic" = []))
+)]
+pub struct ManageApi;
+
+/// Sets the length limits from the domain's constants.
+struct Limits;
+
+impl Modify for Limits {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = doc.components.as_mut() else {
+            return;
+        };
+        let limits = [
+            ("NewRepo", "description", MAX_DESCRIPTION_CHARS),
+            ("RepoUpdate", "description", MAX_DESCRIPTION_CHARS),
+            ("NewShare", "description", MAX_SHARE_NOTE_CHARS),
+            ("ShareUpdate", "description", MAX_SHARE_NOTE_CHARS),
+        ];
+        for (schema, property, max) in limits {
+            if let Some(RefOr::T(Schema::Object(object))) = components.schemas.get_mut(schema) {
+                if let Some(RefOr::T(Schema::Object(p))) = object.properties.get_mut(property) {
+                    p.max_length = Some(max);
+                }
+            }
+        }
+    }
+}
+
+/// Declares the two ways in: a session (bearer token or cookie) and Basic
+/// (an account password or a docker credential).
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "from POST /v2/manage/session, or its berth_session cookie",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "basic",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Basic)
+                    .description(Some(
+                        "account/user with its password, or a docker credential",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /v2/manage/openapi.json`: the document, to anyone.
+pub(super) async fn document() -> axum::response::Response {
+    axum::Json(ManageApi::openapi()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn document_json() -> String {
+        let mut text = ManageApi::openapi()
+            .to_pretty_json()
+            .expect("the document serializes");
+        text.push('\n');
+        text
+    }
+
+    #[test]
+    fn every_route_is_documented_and_every_documented_route_exists() {
+        let documented: BTreeSet<String> =
+            ManageApi::openapi().paths.paths.keys().cloned().collect();
+        let routed: BTreeSet<String> = crate::manage::ROUTES
+            .iter()
+            .map(|(path, _)| format!("/v2/manage{path}"))
+            .filter(|p| p != "/v2/manage/openapi.json")
+            .collect();
+        assert_eq!(documented, routed);
+    }
+
+    #[test]
+    fn limits_come_from_the_domain() {
+        let doc: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(
+            schemas["RepoUpdate"]["properties"]["description"]["maxLength"],
+            MAX_DESCRIPTION_CHARS
+        );
+        assert_eq!(
+            schemas["NewShare"]["properties"]["description"]["maxLength"],
+            MAX_SHARE_NOTE_CHARS
+        );
+    }
+
+    /// `docs/openapi.json` is the document as published; a change to the
+    /// API shows up here as a diff to review. `BERTH_BLESS=1` rewrites it.
+    #[test]
+    fn the_document_matches_its_snapshot() {
+        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/openapi.json");
+        let now = document_json();
+        if std::env::var_os("BERTH_BLESS").is_some() {
+            std::fs::write(&path, &now).unwrap();
+        }
+        let stored = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            stored == now,
+            "docs/openapi.json differs from the generated document; review and run with BERTH_BLESS=1"
+        );
+    }
+}
