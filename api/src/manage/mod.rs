@@ -28,9 +28,12 @@ use crate::error::ApiError;
 use crate::request::Origin;
 use crate::state::AppState;
 
+/// What a path answers, by method.
+pub(crate) type Methods = fn() -> MethodRouter<AppState>;
+
 /// Every management route, under `/v2/manage`: the router is built from
 /// this table, and a test holds the OpenAPI document to it.
-pub(crate) const ROUTES: &[(&str, fn() -> MethodRouter<AppState>)] = &[
+pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/openapi.json", || get(openapi::document)),
     ("/session", || post(session::login)),
     ("/accounts", || post(accounts::create_account)),
