@@ -10,6 +10,7 @@ mod bad_input;
 mod clients;
 mod distribution;
 mod e2e;
+mod examples;
 mod history;
 mod manage;
 mod support;
