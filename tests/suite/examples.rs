@@ -12,11 +12,9 @@ fn shorten(v: &Value) -> Value {
     match v {
         Value::String(s) if s.len() > 60 => Value::String(format!("{}…", &s[..24])),
         Value::Array(items) => Value::Array(items.iter().take(3).map(shorten).collect()),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), shorten(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), shorten(v))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -36,34 +34,144 @@ async fn every_management_route_by_example() {
         .to_string();
     let steps: Vec<(&str, String, &str, Value)> = vec![
         ("POST", "/session".into(), "", login),
-        ("POST", "/accounts".into(), &operator, json!({"name": "beta", "admin_user": "root", "admin_password": "a-long-password"})),
-        ("POST", "/accounts/acme/users".into(), &auth, json!({"name": "bob", "password": "a-long-password"})),
-        ("PATCH", "/accounts/acme/users/bob".into(), &auth, json!({"enabled": false})),
+        (
+            "POST",
+            "/accounts".into(),
+            &operator,
+            json!({"name": "beta", "admin_user": "root", "admin_password": "a-long-password"}),
+        ),
+        (
+            "POST",
+            "/accounts/acme/users".into(),
+            &auth,
+            json!({"name": "bob", "password": "a-long-password"}),
+        ),
+        (
+            "PATCH",
+            "/accounts/acme/users/bob".into(),
+            &auth,
+            json!({"enabled": false}),
+        ),
         ("POST", "/access-keys".into(), &auth, Value::Null),
         ("GET", "/access-keys".into(), &auth, Value::Null),
         ("POST", "/utils/secret".into(), &auth, Value::Null),
-        ("POST", "/namespaces".into(), &auth, json!({"namespace": "tools"})),
+        (
+            "POST",
+            "/namespaces".into(),
+            &auth,
+            json!({"namespace": "tools"}),
+        ),
         ("GET", "/namespaces".into(), &auth, Value::Null),
-        ("POST", "/namespaces/team/access".into(), &auth, json!({"users": [{"user_name": "alice", "auth": 3}]})),
+        (
+            "POST",
+            "/namespaces/team/access".into(),
+            &auth,
+            json!({"users": [{"user_name": "alice", "auth": 3}]}),
+        ),
         ("GET", "/namespaces/team".into(), &auth, Value::Null),
-        ("POST", "/namespaces/team/repos".into(), &auth, json!({"repository": "db", "is_public": false, "category": "database", "description": "PostgreSQL 15"})),
+        (
+            "POST",
+            "/namespaces/team/repos".into(),
+            &auth,
+            json!({"repository": "db", "is_public": false, "category": "database", "description": "PostgreSQL 15"}),
+        ),
         ("GET", "/repos?sort=name&limit=2".into(), &auth, Value::Null),
-        ("GET", "/namespaces/team/repos?category=database".into(), &auth, Value::Null),
-        ("GET", "/namespaces/team/repos/web".into(), &auth, Value::Null),
-        ("PATCH", "/namespaces/team/repos/web".into(), &auth, json!({"category": "app-server", "description": "the web front end"})),
-        ("POST", "/namespaces/team/repos/web/access".into(), &auth, json!({"users": [{"user_name": "alice", "auth": 7}]})),
-        ("DELETE", "/namespaces/team/repos/web/access/alice".into(), &auth, Value::Null),
-        ("POST", "/namespaces/team/repos/web/tags".into(), &auth, json!({"source_tag": "v1", "destination_tag": "stable"})),
-        ("GET", "/namespaces/team/repos/web/tags?sort=name".into(), &auth, Value::Null),
-        ("POST", "/namespaces/team/repos/web/access-domains".into(), &auth, json!({"access_domain": "partner", "permit": "read", "deadline": tomorrow, "description": "for partner's CI"})),
-        ("GET", "/namespaces/team/repos/web/access-domains".into(), &auth, Value::Null),
-        ("PATCH", "/namespaces/team/repos/web/access-domains/partner".into(), &auth, json!({"deadline": "forever"})),
-        ("GET", "/shared-repositories?center=self".into(), &auth, Value::Null),
-        ("DELETE", "/namespaces/team/repos/web/access-domains/partner".into(), &auth, Value::Null),
-        ("DELETE", "/namespaces/team/repos/web/tags/stable".into(), &auth, Value::Null),
-        ("DELETE", "/namespaces/team/repos/web/tags".into(), &auth, json!({"tags": ["v1"]})),
-        ("DELETE", "/namespaces/team/repos/db".into(), &auth, Value::Null),
-        ("DELETE", "/namespaces/team/access/alice".into(), &auth, Value::Null),
+        (
+            "GET",
+            "/namespaces/team/repos?category=database".into(),
+            &auth,
+            Value::Null,
+        ),
+        (
+            "GET",
+            "/namespaces/team/repos/web".into(),
+            &auth,
+            Value::Null,
+        ),
+        (
+            "PATCH",
+            "/namespaces/team/repos/web".into(),
+            &auth,
+            json!({"category": "app-server", "description": "the web front end"}),
+        ),
+        (
+            "POST",
+            "/namespaces/team/repos/web/access".into(),
+            &auth,
+            json!({"users": [{"user_name": "alice", "auth": 7}]}),
+        ),
+        (
+            "DELETE",
+            "/namespaces/team/repos/web/access/alice".into(),
+            &auth,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/namespaces/team/repos/web/tags".into(),
+            &auth,
+            json!({"source_tag": "v1", "destination_tag": "stable"}),
+        ),
+        (
+            "GET",
+            "/namespaces/team/repos/web/tags?sort=name".into(),
+            &auth,
+            Value::Null,
+        ),
+        (
+            "POST",
+            "/namespaces/team/repos/web/access-domains".into(),
+            &auth,
+            json!({"access_domain": "partner", "permit": "read", "deadline": tomorrow, "description": "for partner's CI"}),
+        ),
+        (
+            "GET",
+            "/namespaces/team/repos/web/access-domains".into(),
+            &auth,
+            Value::Null,
+        ),
+        (
+            "PATCH",
+            "/namespaces/team/repos/web/access-domains/partner".into(),
+            &auth,
+            json!({"deadline": "forever"}),
+        ),
+        (
+            "GET",
+            "/shared-repositories?center=self".into(),
+            &auth,
+            Value::Null,
+        ),
+        (
+            "DELETE",
+            "/namespaces/team/repos/web/access-domains/partner".into(),
+            &auth,
+            Value::Null,
+        ),
+        (
+            "DELETE",
+            "/namespaces/team/repos/web/tags/stable".into(),
+            &auth,
+            Value::Null,
+        ),
+        (
+            "DELETE",
+            "/namespaces/team/repos/web/tags".into(),
+            &auth,
+            json!({"tags": ["v1"]}),
+        ),
+        (
+            "DELETE",
+            "/namespaces/team/repos/db".into(),
+            &auth,
+            Value::Null,
+        ),
+        (
+            "DELETE",
+            "/namespaces/team/access/alice".into(),
+            &auth,
+            Value::Null,
+        ),
         ("DELETE", "/namespaces/tools".into(), &auth, Value::Null),
     ];
     let mut doc = String::from(

@@ -13,4 +13,5 @@ mod e2e;
 mod examples;
 mod history;
 mod manage;
+mod property;
 mod support;
