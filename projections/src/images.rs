@@ -39,6 +39,13 @@ pub struct ImageRow {
     pub num_download: u64,
 }
 
+/// What an index entry tells about its image without reading the row.
+#[derive(Serialize, Deserialize)]
+struct Facts {
+    category: Category,
+    public: bool,
+}
+
 /// How a page is ordered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Order {
@@ -135,17 +142,27 @@ impl Images {
     fn store(&self, batch: &mut Batch, repo: &RepoPath, row: &ImageRow) {
         let name = repo.to_string();
         batch.insert(&self.rows, &name, encode(row));
+        // Index entries carry what listings filter on, so a filtered walk
+        // reads a row only for the images it keeps.
+        let facts = encode(&Facts {
+            category: row.category,
+            public: row.public,
+        });
         batch.insert(
             &self.by_owner_name,
             owner_name_key(row.owner.as_ref(), &name),
-            [],
+            &facts,
         );
         batch.insert(
             &self.by_owner_time,
             owner_time_key(row.owner.as_ref(), row.updated_at, &name),
-            [],
+            &facts,
         );
-        batch.insert(&self.by_org_time, org_time_key(repo, row.updated_at), []);
+        batch.insert(
+            &self.by_org_time,
+            org_time_key(repo, row.updated_at),
+            &facts,
+        );
     }
 
     /// Rewrites a row after `change`, moving its time index entries when
@@ -268,14 +285,16 @@ impl Images {
     }
 
     /// Walks a scope's images in `order`, starting after the sort key
-    /// `after` (one this function gave, or [`sort_key`] made), calling
-    /// `visit` with each image's name, row and sort key until it returns
-    /// `false`.
+    /// `after` (one this function gave, or [`sort_key`] made). Images that
+    /// `keep` refuses (by `org/name`, category and visibility, read from the
+    /// index alone) are passed over; `visit` gets each other image's name,
+    /// row and sort key until it returns `false`.
     pub fn walk(
         &self,
         scope: &Scope,
         order: Order,
         after: Option<&[u8]>,
+        keep: impl Fn(&str, Category, bool) -> bool,
         mut visit: impl FnMut(RepoPath, ImageRow, Vec<u8>) -> Result<bool, StoreError>,
     ) -> Result<(), StoreError> {
         // Which table, which prefix, and how many bytes of key come between
@@ -314,17 +333,27 @@ impl Images {
             let (key, value) = item?;
             let (name, row) = match gap {
                 // The rows table itself: the key is the name, the value the row.
-                None => (String::from_utf8_lossy(&key).into_owned(), Some(value)),
-                Some(gap) => {
-                    let name = key.get(prefix.len() + gap..).unwrap_or_default();
-                    (String::from_utf8_lossy(name).into_owned(), None)
-                }
+                None => (key.as_ref(), Some(decode::<ImageRow>(&value)?)),
+                Some(gap) => (key.get(prefix.len() + gap..).unwrap_or_default(), None),
             };
-            let Ok(repo) = RepoPath::parse(&name) else {
+            let facts = match &row {
+                Some(r) => Facts {
+                    category: r.category,
+                    public: r.public,
+                },
+                None => decode(&value)?,
+            };
+            let Ok(name) = std::str::from_utf8(name) else {
+                continue;
+            };
+            if !keep(name, facts.category, facts.public) {
+                continue;
+            }
+            let Ok(repo) = RepoPath::parse(name) else {
                 continue;
             };
             let row = match row {
-                Some(v) => decode(&v)?,
+                Some(r) => r,
                 None => match self.get(&repo)? {
                     Some(r) => r,
                     None => continue,

@@ -30,7 +30,7 @@ pub use tags::{TagRow, Tags};
 
 /// Version of the row layouts. A data directory written with another
 /// version has its read models rebuilt from the log at startup.
-pub const PROJECTION_VERSION: u32 = 2;
+pub const PROJECTION_VERSION: u32 = 3;
 
 const CHECKPOINT: &[u8] = b"registry";
 

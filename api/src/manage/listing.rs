@@ -134,12 +134,15 @@ impl Listing {
         })
     }
 
-    fn matches(&self, repo: &RepoPath, row: &ImageRow) -> bool {
-        self.name
-            .as_deref()
-            .is_none_or(|n| repo.name().as_str().contains(n))
-            && self.public.is_none_or(|p| p == row.public)
-            && self.category.is_none_or(|c| c == row.category)
+    /// Whether an image (`org/name`) passes the filters; the name filter
+    /// looks at the part after the organization.
+    fn matches(&self, path: &str, category: Category, public: bool) -> bool {
+        self.public.is_none_or(|p| p == public)
+            && self.category.is_none_or(|c| c == category)
+            && self.name.as_deref().is_none_or(|n| {
+                path.split_once('/')
+                    .is_some_and(|(_, name)| name.contains(n))
+            })
     }
 
     /// Whether `key` comes after the cursor in this listing's direction.
@@ -188,7 +191,9 @@ fn shared_with(parts: &Parts, p: &Principal, listing: &Listing) -> Result<Vec<Li
             continue;
         };
         let key = sort_key(listing.order, &share.repo, &row);
-        if listing.matches(&share.repo, &row) && listing.after_cursor(&key) {
+        if listing.matches(&share.repo.to_string(), row.category, row.public)
+            && listing.after_cursor(&key)
+        {
             out.push(Listed {
                 key,
                 repo: share.repo,
@@ -216,8 +221,9 @@ pub(super) fn run(
         &scope,
         listing.order,
         listing.after.as_deref(),
+        |repo, category, public| listing.matches(repo, category, public),
         |repo, row, key| {
-            if listing.matches(&repo, &row) && may_see(parts, p, &repo, &row)? {
+            if may_see(parts, p, &repo, &row)? {
                 own.push(Listed {
                     key,
                     repo,
