@@ -8,7 +8,7 @@ use std::process::ExitCode;
 
 use berth_domain::limits::DEFAULT_MAX_BLOB_BYTES;
 use berth_projections::ReadModels;
-use berth_store::{catch_up, EventLog, Projector, StoreError};
+use berth_store::{catch_up, Checkpoint, EventLog, Projector, StoreError};
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{AtPath, CliError};
@@ -35,6 +35,32 @@ enum Cmd {
         #[command(subcommand)]
         command: LogCmd,
     },
+    /// Checks auditors run without a data directory.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Check a checkpoint's Ed25519 signature with a public key you hold.
+    VerifyCheckpoint {
+        /// The checkpoint, as `/v2/manage/audit/checkpoint` served it.
+        file: PathBuf,
+        /// The public key: hex, or the JSON `/v2/manage/audit/public-key` serves.
+        #[arg(long)]
+        public_key: PathBuf,
+    },
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// A checkpoint the log must still extend (repeatable).
+    #[arg(long)]
+    checkpoint: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -96,8 +122,9 @@ enum ProjectionsCmd {
 
 #[derive(Subcommand)]
 enum LogCmd {
-    /// Check every event's hash and link from the first to the head.
-    Verify(DataDir),
+    /// Check every event's hash and link from the first to the head, and
+    /// that the log still extends each held checkpoint.
+    Verify(VerifyArgs),
     /// Print events as JSON lines, oldest first (password verifiers redacted).
     Show(ShowArgs),
 }
@@ -156,16 +183,32 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Log {
-            command: LogCmd::Verify(d),
+            command: LogCmd::Verify(args),
         } => {
-            let log = open_existing(&d.data_dir)?;
-            match log.verify_from(berth_store::ChainPoint::START) {
+            let log = open_existing(&args.data.data_dir)?;
+            let checkpoints = args
+                .checkpoint
+                .iter()
+                .map(|f| read_json::<Checkpoint>(f))
+                .collect::<Result<Vec<_>, _>>()?;
+            let verified = log
+                .verify_from(berth_store::ChainPoint::START)
+                .and_then(|head| {
+                    for c in &checkpoints {
+                        log.extends(c)?;
+                    }
+                    Ok(head)
+                });
+            match verified {
                 Ok(head) => {
                     println!(
                         "log intact: {} events, head hash {}",
                         head.seq,
                         berth_domain::hex::encode(&head.hash)
                     );
+                    for c in &checkpoints {
+                        println!("extends the checkpoint at sequence {} of {}", c.seq, c.time);
+                    }
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(StoreError::Corrupt { seq, reason }) => {
@@ -182,7 +225,39 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             show(&log, args.from, args.limit.unwrap_or(usize::MAX))?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Audit {
+            command: AuditCmd::VerifyCheckpoint { file, public_key },
+        } => {
+            let checkpoint: Checkpoint = read_json(&file)?;
+            let text = std::fs::read_to_string(&public_key).at(&public_key)?;
+            let key = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["public_key"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            match checkpoint.verify(&key) {
+                Ok(()) => {
+                    println!(
+                        "checkpoint valid: sequence {}, hash {}, signed {}",
+                        checkpoint.seq, checkpoint.hash, checkpoint.time
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    println!("checkpoint refused: {e}");
+                    Ok(ExitCode::from(2))
+                }
+            }
+        }
     }
+}
+
+/// Reads a JSON file an auditor keeps.
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CliError> {
+    let text = std::fs::read_to_string(path).at(path)?;
+    serde_json::from_str(&text).map_err(|e| CliError::BadFile {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
 }
 
 /// Prints events from `from` on, verifying the chain as it reads.

@@ -23,6 +23,14 @@ pub enum CliError {
     /// A maintenance command was pointed at a directory with no Berth data.
     #[error("{} holds no Berth data (no event log at {}); check the path", .0.display(), .0.join("db").display())]
     NotADataDir(PathBuf),
+    /// A file given on the command line does not hold what it should.
+    #[error("{}: {reason}", path.display())]
+    BadFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The token signing key file is not a key.
     #[error("{} is not a 32-byte key; remove it to generate a new one", .0.display())]
     BadKey(PathBuf),

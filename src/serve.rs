@@ -18,7 +18,7 @@ use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
 use berth_domain::{AccountCommand, AccountName, Actor, Command, UserName};
 use berth_projections::ReadModels;
-use berth_store::{EventLog, LocalBlobs, LocalUploads, RequestMeta, StoreError};
+use berth_store::{CheckpointKey, EventLog, LocalBlobs, LocalUploads, RequestMeta, StoreError};
 use uuid::Uuid;
 
 use crate::cli::{db_dir, ServeArgs};
@@ -67,7 +67,8 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         blobs,
         uploads: Arc::new(uploads),
         settings,
-        key: signing_key(data)?,
+        key: SigningKey(key_file(data, "secret.key")?),
+        checkpoints: CheckpointKey::from_seed(key_file(data, "checkpoint.key")?),
         limiter: LoginLimiter::default(),
         pulls: PullCounter::default(),
     });
@@ -111,18 +112,17 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The token signing key: 32 random bytes in `<data>/secret.key`, created
-/// (mode 0600) on first start. Replacing the file invalidates every token
-/// and session.
-fn signing_key(data: &Path) -> Result<SigningKey, CliError> {
+/// A 32-byte secret in `<data>/<name>`, created (mode 0600) from the
+/// system's random source on first start: the token key (`secret.key`;
+/// replacing it invalidates every token and session) and the checkpoint
+/// signing seed (`checkpoint.key`; replacing it makes earlier checkpoints
+/// unverifiable with the new public key).
+fn key_file(data: &Path, name: &str) -> Result<[u8; 32], CliError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let path = data.join("secret.key");
+    let path = data.join(name);
     if let Ok(bytes) = std::fs::read(&path) {
-        return bytes
-            .try_into()
-            .map(SigningKey)
-            .map_err(|_| CliError::BadKey(path));
+        return bytes.try_into().map_err(|_| CliError::BadKey(path));
     }
     let mut key = [0u8; 32];
     key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
@@ -137,7 +137,7 @@ fn signing_key(data: &Path) -> Result<SigningKey, CliError> {
         f.sync_all()
     };
     write().at(&path)?;
-    Ok(SigningKey(key))
+    Ok(key)
 }
 
 /// Creates the platform operator (user `admin` of account `system`) the

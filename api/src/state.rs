@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use berth_projections::ReadModels;
-use berth_store::{BlobStore, Engine, EventLog, StoreError, UploadStore};
+use berth_store::{BlobStore, CheckpointKey, Engine, EventLog, StoreError, UploadStore};
 
 use crate::auth::limiter::LoginLimiter;
 use crate::auth::token::SigningKey;
@@ -31,6 +31,8 @@ pub struct Parts {
     pub settings: Settings,
     /// Token signing key.
     pub key: SigningKey,
+    /// Checkpoint signing key.
+    pub checkpoints: CheckpointKey,
     /// Failed-login throttle.
     pub limiter: LoginLimiter,
     /// Manifest pulls not yet recorded.

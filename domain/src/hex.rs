@@ -10,3 +10,31 @@ pub fn encode(bytes: &[u8]) -> String {
     }
     out
 }
+
+/// Decodes lowercase or uppercase hex; `None` for anything else.
+pub fn decode(text: &str) -> Option<Vec<u8>> {
+    if text.len() % 2 != 0 {
+        return None;
+    }
+    text.as_bytes()
+        .chunks(2)
+        .map(|pair| {
+            let digit = |c: u8| (c as char).to_digit(16);
+            Some((digit(pair[0])? * 16 + digit(pair[1])?) as u8)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let bytes = [0u8, 1, 0xab, 0xff];
+        assert_eq!(decode(&encode(&bytes)), Some(bytes.to_vec()));
+        assert_eq!(decode("ABff"), Some(vec![0xab, 0xff]));
+        assert_eq!(decode("abc"), None);
+        assert_eq!(decode("zz"), None);
+    }
+}

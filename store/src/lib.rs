@@ -3,6 +3,7 @@
 //! content-addressed blob store with streaming uploads.
 
 pub mod blobs;
+pub mod checkpoint;
 pub mod engine;
 pub mod envelope;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod table;
 pub mod uploads;
 
 pub use blobs::{BlobStore, ByteStream, LocalBlobs};
+pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 pub use engine::{
     catch_up, start, startup_check, Content, Engine, Projector, RequestMeta, StateLoader,
 };

@@ -12,6 +12,7 @@ use fjall::{
 };
 use uuid::Uuid;
 
+use crate::checkpoint::Checkpoint;
 use crate::envelope::{open, Hash, Recorded, GENESIS, HASH_LEN};
 use crate::error::StoreError;
 use crate::table::{Batch, Table};
@@ -253,6 +254,34 @@ impl EventLog {
             })?;
         let (_, hash) = open(seq, &value)?;
         Ok(ChainPoint { seq, hash })
+    }
+
+    /// Checks that the log still extends a held checkpoint: it reaches the
+    /// checkpoint's sequence number, and the event there has the chain hash
+    /// the checkpoint holds. With the chain verified, that proves every
+    /// event up to it is unchanged.
+    pub fn extends(&self, checkpoint: &Checkpoint) -> Result<(), StoreError> {
+        let head = self.head()?;
+        if checkpoint.seq > head.seq {
+            return Err(StoreError::Corrupt {
+                seq: head.seq + 1,
+                reason: format!(
+                    "the log ends at sequence {} but a checkpoint of {} holds sequence {}: events were removed",
+                    head.seq, checkpoint.time, checkpoint.seq
+                ),
+            });
+        }
+        let at = self.point_at(checkpoint.seq)?;
+        if Some(at.hash) != checkpoint.hash_bytes() {
+            return Err(StoreError::Corrupt {
+                seq: checkpoint.seq,
+                reason: format!(
+                    "the chain hash here is not the one the checkpoint of {} holds: the log was rewritten up to here",
+                    checkpoint.time
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Verifies the chain from `from` to the recorded head.

@@ -247,3 +247,156 @@ async fn the_operator_is_created_once_on_first_start() {
         "the operator (and the test's access key) once; a restart creates nothing more"
     );
 }
+
+/// Opens a stopped server's database to tamper with it as an attacker
+/// with disk access would.
+fn tamper(dir: &std::path::Path, f: impl FnOnce(&fjall::Keyspace, &fjall::Keyspace)) {
+    let db = fjall::Database::builder(dir.join("db")).open().unwrap();
+    let log = db
+        .keyspace("log", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    let meta = db
+        .keyspace("log_meta", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    f(&log, &meta);
+    db.persist(fjall::PersistMode::SyncAll).unwrap();
+}
+
+/// A copy of a stopped server's data directory, to tamper with.
+fn copy_of(dir: &std::path::Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(dir)
+        .arg(tmp.path().join("data"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    tmp
+}
+
+#[tokio::test]
+async fn signed_checkpoints_prove_the_log_unchanged_and_catch_removal() {
+    let mut server = Server::start();
+    for i in 0..3u64 {
+        push_image(&server, "audit/app", &format!("v{i}"), 700 + i).await;
+    }
+    let operator = server.operator_basic();
+    let (status, checkpoint) = manage(
+        &server,
+        "GET",
+        "/audit/checkpoint",
+        &operator,
+        serde_json::Value::Null,
+    );
+    assert_eq!(status, 200, "{checkpoint}");
+    let (status, public) = manage(
+        &server,
+        "GET",
+        "/audit/public-key",
+        "",
+        serde_json::Value::Null,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(public["algorithm"], "Ed25519");
+    let held = tempfile::tempdir().unwrap();
+    let cp_file = held.path().join("checkpoint.json");
+    let key_file = held.path().join("public-key.json");
+    std::fs::write(&cp_file, checkpoint.to_string()).unwrap();
+    std::fs::write(&key_file, public.to_string()).unwrap();
+    for i in 3..6u64 {
+        push_image(&server, "audit/app", &format!("v{i}"), 700 + i).await;
+    }
+    server.stop();
+    let held_seq = checkpoint["seq"].as_u64().unwrap();
+
+    // Offline, with no data directory: the signature holds, and a key the
+    // auditor did not keep refuses it.
+    let offline = |key: &std::path::Path| {
+        let out = std::process::Command::new(BERTH)
+            .args(["audit", "verify-checkpoint"])
+            .arg(&cp_file)
+            .arg("--public-key")
+            .arg(key)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    let (code, out) = offline(&key_file);
+    assert_eq!(code, Some(0), "{out}");
+    let other = Server::start();
+    let (_, other_key) = manage(
+        &other,
+        "GET",
+        "/audit/public-key",
+        "",
+        serde_json::Value::Null,
+    );
+    let other_file = held.path().join("other.json");
+    std::fs::write(&other_file, other_key.to_string()).unwrap();
+    let (code, out) = offline(&other_file);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("refused"), "{out}");
+
+    let verify = |dir: &std::path::Path| {
+        berth(
+            &["log", "verify", "--checkpoint", cp_file.to_str().unwrap()],
+            dir,
+        )
+    };
+    let (code, out) = verify(&server.dir);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains(&format!("extends the checkpoint at sequence {held_seq}")));
+
+    // Deleting an event.
+    let copy = copy_of(&server.dir);
+    let dir = copy.path().join("data");
+    tamper(&dir, |log, _| log.remove(5u64.to_be_bytes()).unwrap());
+    let (code, out) = verify(&dir);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("first bad sequence number 5:"), "{out}");
+
+    // Reordering two events.
+    let copy = copy_of(&server.dir);
+    let dir = copy.path().join("data");
+    tamper(&dir, |log, _| {
+        let a = log.get(7u64.to_be_bytes()).unwrap().unwrap();
+        let b = log.get(9u64.to_be_bytes()).unwrap().unwrap();
+        log.insert(7u64.to_be_bytes(), b).unwrap();
+        log.insert(9u64.to_be_bytes(), a).unwrap();
+    });
+    let (code, out) = verify(&dir);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("first bad sequence number 7:"), "{out}");
+
+    // Truncating the tail below the held checkpoint, with the head record
+    // rewritten to match: the chain alone looks whole, the checkpoint does
+    // not.
+    let copy = copy_of(&server.dir);
+    let dir = copy.path().join("data");
+    let keep = held_seq - 2;
+    tamper(&dir, |log, meta| {
+        let head = event_count(&server.dir);
+        for seq in keep + 1..=head {
+            log.remove(seq.to_be_bytes()).unwrap();
+        }
+        let value = log.get(keep.to_be_bytes()).unwrap().unwrap();
+        let mut record = keep.to_be_bytes().to_vec();
+        record.extend_from_slice(&value[..32]);
+        meta.insert("head", record).unwrap();
+    });
+    let (code, out) = berth(&["log", "verify"], &dir);
+    assert_eq!(
+        code, 0,
+        "without the checkpoint the shorter log looks whole: {out}"
+    );
+    let (code, out) = verify(&dir);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains(&format!("first bad sequence number {}:", keep + 1)),
+        "{out}"
+    );
+}

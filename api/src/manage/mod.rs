@@ -4,6 +4,7 @@
 
 mod access_keys;
 mod accounts;
+mod audit;
 mod grants;
 mod listing;
 mod namespaces;
@@ -87,6 +88,8 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
         || patch(shares::update).delete(shares::revoke),
     ),
     ("/shared-repositories", || get(shares::shared_repositories)),
+    ("/audit/checkpoint", || get(audit::checkpoint)),
+    ("/audit/public-key", || get(audit::public_key)),
 ];
 
 /// The management routes.

@@ -10,7 +10,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{access_keys, accounts, grants, namespaces, repos, session, shares, tags};
+use super::{access_keys, accounts, audit, grants, namespaces, repos, session, shares, tags};
 
 /// Every error of the management API.
 #[derive(Serialize, ToSchema)]
@@ -64,6 +64,8 @@ pub struct ErrorBody {
         shares::update,
         shares::revoke,
         shares::shared_repositories,
+        audit::checkpoint,
+        audit::public_key,
     ),
     components(schemas(ErrorBody, grants::Grantee)),
     modifiers(&Limits, &Security),
