@@ -29,6 +29,10 @@ pub struct Actor {
     pub credential: CredentialKind,
     /// Client address as seen by the server.
     pub client_addr: Option<String>,
+    /// The access key or temporary login id, for docker credentials.
+    pub credential_id: Option<String>,
+    /// The client's `User-Agent`.
+    pub user_agent: Option<String>,
 }
 
 impl Actor {
@@ -39,6 +43,8 @@ impl Actor {
             user: None,
             credential: CredentialKind::Anonymous,
             client_addr,
+            credential_id: None,
+            user_agent: None,
         }
     }
 
@@ -54,6 +60,8 @@ impl Actor {
             user: Some(user.to_string()),
             credential,
             client_addr,
+            credential_id: None,
+            user_agent: None,
         }
     }
 
@@ -64,6 +72,20 @@ impl Actor {
             user: None,
             credential: CredentialKind::System,
             client_addr: None,
+            credential_id: None,
+            user_agent: None,
         }
+    }
+
+    /// The same actor with the credential id and user agent the request
+    /// came with.
+    pub fn with_request(
+        mut self,
+        credential_id: Option<String>,
+        user_agent: Option<String>,
+    ) -> Self {
+        self.credential_id = credential_id;
+        self.user_agent = user_agent;
+        self
     }
 }

@@ -13,9 +13,13 @@ use uuid::Uuid;
 
 use crate::error::StoreError;
 
-/// The payload encoding in force. Older versions are upcast on read; a
-/// version newer than this stops startup rather than being misread.
-pub const SCHEMA_VERSION: u16 = 1;
+/// The envelope and payload encoding in force. Older versions are upcast on
+/// read; a version newer than this stops startup rather than being misread.
+///
+/// - 1: the first envelope.
+/// - 2: the actor also carries the credential id (access key or temporary
+///   login) and the user agent. Payloads are encoded as in 1.
+pub const SCHEMA_VERSION: u16 = 2;
 
 /// Length of a chain hash.
 pub const HASH_LEN: usize = 32;
@@ -48,6 +52,70 @@ pub struct Envelope {
     pub prev_hash: Hash,
     /// The event, postcard-encoded under `schema`.
     pub payload: Vec<u8>,
+}
+
+/// The actor as schema 1 wrote it.
+#[derive(Deserialize)]
+struct ActorV1 {
+    account: Option<String>,
+    user: Option<String>,
+    credential: berth_domain::CredentialKind,
+    client_addr: Option<String>,
+}
+
+/// The envelope as schema 1 wrote it; read, never written.
+#[derive(Deserialize)]
+struct EnvelopeV1 {
+    schema: u16,
+    event_type: String,
+    stream: Uuid,
+    stream_version: u64,
+    #[serde(with = "chrono::serde::ts_microseconds")]
+    occurred_at: DateTime<Utc>,
+    actor: ActorV1,
+    request_id: Uuid,
+    prev_hash: Hash,
+    payload: Vec<u8>,
+}
+
+impl From<EnvelopeV1> for Envelope {
+    fn from(v1: EnvelopeV1) -> Self {
+        Self {
+            schema: v1.schema,
+            event_type: v1.event_type,
+            stream: v1.stream,
+            stream_version: v1.stream_version,
+            occurred_at: v1.occurred_at,
+            actor: Actor {
+                account: v1.actor.account,
+                user: v1.actor.user,
+                credential: v1.actor.credential,
+                client_addr: v1.actor.client_addr,
+                credential_id: None,
+                user_agent: None,
+            },
+            request_id: v1.request_id,
+            prev_hash: v1.prev_hash,
+            payload: v1.payload,
+        }
+    }
+}
+
+/// Decodes stored envelope bytes of any known schema into the current
+/// shape. The schema is the first field, read before the rest.
+fn decode_envelope(encoded: &[u8]) -> Result<Envelope, String> {
+    let (schema, _) =
+        postcard::take_from_bytes::<u16>(encoded).map_err(|e| format!("no schema version: {e}"))?;
+    let decoded = match schema {
+        1 => postcard::from_bytes::<EnvelopeV1>(encoded).map(Envelope::from),
+        SCHEMA_VERSION => postcard::from_bytes::<Envelope>(encoded),
+        other => {
+            return Err(format!(
+                "schema version {other} is not known to this build (newest known: {SCHEMA_VERSION})"
+            ))
+        }
+    };
+    decoded.map_err(|e| format!("envelope does not decode: {e}"))
 }
 
 /// An event as it sits in the log: its sequence number, envelope and
@@ -94,8 +162,7 @@ pub fn open(seq: u64, value: &[u8]) -> Result<(Recorded, Hash), StoreError> {
         return Err(corrupt("value is shorter than its hash".into()));
     }
     let (stored_hash, encoded) = value.split_at(HASH_LEN);
-    let envelope: Envelope = postcard::from_bytes(encoded)
-        .map_err(|e| corrupt(format!("envelope does not decode: {e}")))?;
+    let envelope = decode_envelope(encoded).map_err(corrupt)?;
     let hash = chain_hash(&envelope.prev_hash, seq, encoded);
     if hash.as_slice() != stored_hash {
         return Err(corrupt("content does not match its hash".into()));
@@ -113,7 +180,8 @@ pub fn open(seq: u64, value: &[u8]) -> Result<(Recorded, Hash), StoreError> {
 
 fn decode_payload(envelope: &Envelope) -> Result<Event, String> {
     match envelope.schema {
-        SCHEMA_VERSION => {
+        // Payloads are encoded the same way in both schemas.
+        1 | SCHEMA_VERSION => {
             let event: Event = postcard::from_bytes(&envelope.payload)
                 .map_err(|e| format!("{} payload does not decode: {e}", envelope.event_type))?;
             if event.kind() != envelope.event_type {
@@ -134,7 +202,7 @@ fn decode_payload(envelope: &Envelope) -> Result<Event, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use berth_domain::{CredentialKind, OrgName};
+    use berth_domain::OrgName;
 
     fn envelope(schema: u16) -> Envelope {
         let event = Event::OrgCreated {
@@ -148,12 +216,7 @@ mod tests {
             stream: event.stream_id(),
             stream_version: 1,
             occurred_at: DateTime::from_timestamp_micros(1_700_000_000_000_000).unwrap(),
-            actor: Actor {
-                account: None,
-                user: None,
-                credential: CredentialKind::System,
-                client_addr: None,
-            },
+            actor: Actor::system(),
             request_id: Uuid::from_u128(2),
             prev_hash: GENESIS,
             payload: encode_payload(&event).unwrap(),
@@ -177,7 +240,8 @@ mod tests {
         let (value, _) = seal(9, &envelope(SCHEMA_VERSION + 1)).unwrap();
         match open(9, &value) {
             Err(StoreError::Corrupt { seq: 9, reason }) => {
-                assert!(reason.contains("schema version 2 is not known"), "{reason}");
+                let unknown = format!("schema version {} is not known", SCHEMA_VERSION + 1);
+                assert!(reason.contains(&unknown), "{reason}");
             }
             other => panic!("expected a refusal, got {other:?}"),
         }

@@ -400,3 +400,31 @@ async fn signed_checkpoints_prove_the_log_unchanged_and_catch_removal() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn events_name_the_credential_and_the_client_that_caused_them() {
+    let mut server = Server::start();
+    let (ak, _, password) = server.operator_key.clone().unwrap();
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "Authorization",
+        basic(&format!("local@{ak}"), &password).parse().unwrap(),
+    );
+    headers.insert("User-Agent", "audit-probe/1.0".parse().unwrap());
+    let client = client_with(headers);
+    push_image_as(&server, &client, "who/app", "v1", 900).await;
+    server.stop();
+    let (code, log) = berth(&["log", "show"], &server.dir);
+    assert_eq!(code, 0);
+    let pushed: serde_json::Value = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| e["type"] == "ManifestPushed")
+        .expect("the push is in the log");
+    let actor = &pushed["actor"];
+    assert_eq!(actor["account"], "system");
+    assert_eq!(actor["credential"], "AccessKey");
+    assert_eq!(actor["credential_id"], ak.as_str());
+    assert_eq!(actor["user_agent"], "audit-probe/1.0");
+    assert_eq!(actor["client_addr"], "127.0.0.1");
+}

@@ -238,10 +238,11 @@ impl Caller {
     /// The actor recorded in the events this caller causes.
     pub fn actor(&self) -> Actor {
         let addr = self.origin.client_addr.clone();
-        match &self.principal {
+        let actor = match &self.principal {
             Some(p) => Actor::user(&p.account, &p.user, self.credential, addr),
             None => Actor::anonymous(addr),
-        }
+        };
+        actor.with_request(self.credential_id.clone(), self.origin.user_agent.clone())
     }
 
     /// The request metadata for the engine.
