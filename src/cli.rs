@@ -106,6 +106,10 @@ pub struct ServeArgs {
     /// most this many seconds of counts).
     #[arg(long, env = "BERTH_PULL_COUNT_SECONDS", default_value_t = 10)]
     pub pull_count_seconds: u64,
+    /// Seconds between signed checkpoints of the chain head written into
+    /// the log (0: none).
+    #[arg(long, env = "BERTH_CHECKPOINT_INTERVAL", default_value_t = 3600)]
+    pub checkpoint_interval: u64,
     /// A file holding a number of seconds to shift the clock that share
     /// deadlines are checked against (for tests and drills).
     #[arg(long, env = "BERTH_CLOCK_OFFSET_FILE", hide = true)]

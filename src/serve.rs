@@ -12,6 +12,7 @@ use berth_api::auth::limiter::LoginLimiter;
 use berth_api::auth::passwords::hash_password_off_thread;
 use berth_api::auth::token::SigningKey;
 use berth_api::auth::Settings;
+use berth_api::checkpointer;
 use berth_api::clock::Clock;
 use berth_api::pulls::{self, PullCounter};
 use berth_api::{router, AppState, Parts};
@@ -96,12 +97,18 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             state.clone(),
             Duration::from_secs(args.pull_count_seconds.max(1)),
         );
+        let checkpointer = (args.checkpoint_interval > 0).then(|| {
+            checkpointer::spawn(state.clone(), Duration::from_secs(args.checkpoint_interval))
+        });
         let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(CliError::Server)?;
         flusher.abort();
+        if let Some(c) = checkpointer {
+            c.abort();
+        }
         pulls::flush(&state).await;
         Ok::<_, CliError>(())
     })?;

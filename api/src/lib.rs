@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod auth;
+pub mod checkpointer;
 pub mod clock;
 pub mod endpoint;
 pub mod error;

@@ -23,6 +23,17 @@ pub enum Command {
     Repo(RepoCommand),
     /// About an account or one of its users.
     Account(AccountCommand),
+    /// Record a signed checkpoint of the chain head in the log itself.
+    RecordCheckpoint {
+        /// The head's sequence number.
+        seq: u64,
+        /// The chain hash there, hex.
+        hash: String,
+        /// When it was signed.
+        time: String,
+        /// The signature, hex.
+        signature: String,
+    },
 }
 
 /// The user on whose behalf an organization may be created, with the quota
@@ -66,6 +77,7 @@ impl Command {
                 accounts: vec![c.account()],
                 ..Touches::default()
             },
+            Self::RecordCheckpoint { .. } => Touches::default(),
         }
     }
 }
@@ -90,5 +102,16 @@ pub fn decide(state: &Loaded, cmd: &Command, fresh: Fresh) -> Result<Vec<Event>,
         Command::Org(c) => organization::decide(state, c, fresh),
         Command::Repo(c) => repository::decide(state, c, fresh),
         Command::Account(c) => account::decide(state, c, fresh),
+        Command::RecordCheckpoint {
+            seq,
+            hash,
+            time,
+            signature,
+        } => Ok(vec![Event::CheckpointRecorded {
+            seq: *seq,
+            hash: hash.clone(),
+            time: time.clone(),
+            signature: signature.clone(),
+        }]),
     }
 }

@@ -402,7 +402,22 @@ pub enum Event {
         /// Pulls in this interval.
         pulls: u64,
     },
+    /// A signed checkpoint of the chain head, written on a schedule so the
+    /// log itself holds a trail of them.
+    CheckpointRecorded {
+        /// The head's sequence number when it was signed.
+        seq: u64,
+        /// The chain hash there, lowercase hex.
+        hash: String,
+        /// When it was signed (RFC 3339).
+        time: String,
+        /// The Ed25519 signature, lowercase hex.
+        signature: String,
+    },
 }
+
+/// The stream of the log's own events (checkpoints).
+pub const LOG_STREAM: Uuid = Uuid::from_u128(0x6265_7274_682d_6c6f_672d_7374_7265_616d);
 
 /// Why a share ended. Variants are only ever appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -452,6 +467,7 @@ impl Event {
             | Self::ShareChanged { repo_id, .. }
             | Self::ShareEnded { repo_id, .. }
             | Self::PullsCounted { repo_id, .. } => *repo_id,
+            Self::CheckpointRecorded { .. } => LOG_STREAM,
             Self::AccountCreated { account_id, .. } => *account_id,
             Self::UserCreated { user_id, .. }
             | Self::AccessKeyCreated { user_id, .. }
@@ -501,6 +517,7 @@ impl Event {
             Self::ShareChanged { .. } => "ShareChanged",
             Self::ShareEnded { .. } => "ShareEnded",
             Self::PullsCounted { .. } => "PullsCounted",
+            Self::CheckpointRecorded { .. } => "CheckpointRecorded",
         }
     }
 }

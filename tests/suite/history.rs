@@ -428,3 +428,58 @@ async fn events_name_the_credential_and_the_client_that_caused_them() {
     assert_eq!(actor["user_agent"], "audit-probe/1.0");
     assert_eq!(actor["client_addr"], "127.0.0.1");
 }
+
+#[tokio::test]
+async fn checkpoints_are_written_into_the_log_on_a_schedule() {
+    let mut server = Server::start_with(&[("BERTH_CHECKPOINT_INTERVAL", "1")]);
+    push_image(&server, "cp/app", "v1", 950).await;
+    let (_, public) = manage(
+        &server,
+        "GET",
+        "/audit/public-key",
+        "",
+        serde_json::Value::Null,
+    );
+    // Several ticks pass with nothing new after the first checkpoint.
+    tokio::time::sleep(std::time::Duration::from_millis(3500)).await;
+    server.stop();
+    let (code, log) = berth(&["log", "show"], &server.dir);
+    assert_eq!(code, 0);
+    let checkpoints: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["type"] == "CheckpointRecorded")
+        .collect();
+    assert_eq!(
+        checkpoints.len(),
+        1,
+        "one checkpoint, none for the checkpoint alone: {checkpoints:?}"
+    );
+    let recorded = &checkpoints[0]["event"]["CheckpointRecorded"];
+    assert_eq!(
+        recorded["seq"].as_u64().unwrap() + 1,
+        checkpoints[0]["seq"].as_u64().unwrap(),
+        "it signs the head just before it"
+    );
+    let held = tempfile::tempdir().unwrap();
+    let (cp, key) = (held.path().join("cp.json"), held.path().join("key.json"));
+    std::fs::write(&cp, recorded.to_string()).unwrap();
+    std::fs::write(&key, public.to_string()).unwrap();
+    let out = std::process::Command::new(BERTH)
+        .args(["audit", "verify-checkpoint"])
+        .arg(&cp)
+        .arg("--public-key")
+        .arg(&key)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let (code, out) = berth(
+        &["log", "verify", "--checkpoint", cp.to_str().unwrap()],
+        &server.dir,
+    );
+    assert_eq!(code, 0, "{out}");
+}
