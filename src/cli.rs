@@ -277,23 +277,7 @@ fn show(log: &EventLog, from: u64, limit: usize) -> Result<(), CliError> {
         if printed == limit {
             return Ok(ControlFlow::Break(()));
         }
-        let mut event = serde_json::to_value(&r.event).unwrap_or_default();
-        if let Some(body) = event.as_object_mut().and_then(|o| o.values_mut().next()) {
-            if let Some(p) = body.get_mut("password") {
-                *p = serde_json::Value::from("<redacted>");
-            }
-        }
-        let line = serde_json::json!({
-            "seq": r.seq,
-            "occurred_at": r.envelope.occurred_at.to_rfc3339(),
-            "type": r.envelope.event_type,
-            "stream": r.envelope.stream,
-            "stream_version": r.envelope.stream_version,
-            "actor": r.envelope.actor,
-            "request_id": r.envelope.request_id,
-            "event": event,
-        });
-        if let Err(e) = writeln!(out, "{line}") {
+        if let Err(e) = writeln!(out, "{}", r.to_json()) {
             write_failure = Some(e);
             return Ok(ControlFlow::Break(()));
         }

@@ -18,6 +18,7 @@ pub mod names;
 pub mod organization;
 pub mod policy;
 pub mod repository;
+pub mod subject;
 #[cfg(test)]
 mod testing;
 

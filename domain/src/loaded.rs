@@ -30,7 +30,7 @@ impl Loaded {
         if let Some(org) = org_of(event) {
             fold(&mut self.orgs, org, |s| organization::evolve(s, event));
         }
-        if let Some(repo) = repo_of(event) {
+        if let Some(repo) = event.repository() {
             fold(&mut self.repos, repo, |s| repository::evolve(s, event));
         }
         if let Some(name) = account_of(event) {
@@ -79,29 +79,6 @@ fn org_of(event: &Event) -> Option<&OrgName> {
         Event::RepositoryCreated { repo, .. } | Event::RepositoryDeleted { repo, .. } => {
             Some(repo.org())
         }
-        _ => None,
-    }
-}
-
-fn repo_of(event: &Event) -> Option<&RepoPath> {
-    match event {
-        Event::RepositoryCreated { repo, .. }
-        | Event::BlobUploaded { repo, .. }
-        | Event::BlobMounted { repo, .. }
-        | Event::ManifestPushed { repo, .. }
-        | Event::TagPointed { repo, .. }
-        | Event::TagDeleted { repo, .. }
-        | Event::ManifestDeleted { repo, .. }
-        | Event::BlobDeleted { repo, .. }
-        | Event::RepositoryVisibilityChanged { repo, .. }
-        | Event::RepoAccessGranted { repo, .. }
-        | Event::RepositoryAttributesChanged { repo, .. }
-        | Event::RepositoryDeleted { repo, .. }
-        | Event::RepoAccessRevoked { repo, .. }
-        | Event::ShareGranted { repo, .. }
-        | Event::ShareChanged { repo, .. }
-        | Event::ShareEnded { repo, .. }
-        | Event::PullsCounted { repo, .. } => Some(repo),
         _ => None,
     }
 }

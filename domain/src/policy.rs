@@ -201,6 +201,12 @@ pub fn may_update_user(
     (!password || is_self || admin) && (!enabled || (admin && !is_self))
 }
 
+/// Whether a principal may read the audit trail of something an account
+/// owns: the operator always, an account's administrators for their own.
+pub fn may_audit(p: &Principal, owner: Option<&AccountName>) -> bool {
+    p.is_operator() || owner.is_some_and(|o| manages_account(p, o))
+}
+
 /// Whether a held level reaches the one needed.
 pub fn allows(level: Option<Level>, needed: Level) -> bool {
     level.is_some_and(|l| l >= needed)

@@ -12,6 +12,7 @@ mod orgs;
 mod repositories;
 mod shares;
 mod tags;
+mod timeline;
 
 use berth_domain::{
     Account, AccountName, DomainError, OrgName, Organization, RepoPath, Repository,
@@ -27,10 +28,11 @@ pub use orgs::{Member, OrgRow, Orgs};
 pub use repositories::{RepoRow, Repositories};
 pub use shares::{ShareRow, Shares};
 pub use tags::{TagRow, Tags};
+pub use timeline::{Resource, Timeline};
 
 /// Version of the row layouts. A data directory written with another
 /// version has its read models rebuilt from the log at startup.
-pub const PROJECTION_VERSION: u32 = 3;
+pub const PROJECTION_VERSION: u32 = 4;
 
 const CHECKPOINT: &[u8] = b"registry";
 
@@ -53,6 +55,8 @@ pub struct ReadModels {
     pub images: Images,
     /// Shares.
     pub shares: Shares,
+    /// Each resource's events, for timelines.
+    pub timeline: Timeline,
     checkpoints: Table,
 }
 
@@ -65,6 +69,7 @@ impl ReadModels {
         let models = Self {
             images: Images::open(log, orgs.rows.clone(), tags.rows.clone())?,
             shares: Shares::open(log)?,
+            timeline: Timeline::open(log)?,
             orgs,
             repos: Repositories::open(log)?,
             tags,
@@ -112,6 +117,7 @@ impl ReadModels {
             ("shares", &self.shares.rows),
             ("shares_by_owner", &self.shares.by_owner),
             ("shares_by_with", &self.shares.by_with),
+            ("timeline", &self.timeline.rows),
             ("repos", &self.repos.by_name),
             ("public_repos", &self.repos.public),
             ("repo_grants", &self.repos.grants),
@@ -155,6 +161,7 @@ impl Projector for ReadModels {
         // before this event: it goes first.
         self.images.apply(batch, recorded)?;
         self.shares.apply(batch, recorded)?;
+        self.timeline.apply(batch, recorded);
         self.orgs.apply(batch, recorded);
         self.repos.apply(batch, recorded);
         self.tags.apply(batch, recorded);

@@ -130,6 +130,30 @@ pub struct Recorded {
     pub event: Event,
 }
 
+impl Recorded {
+    /// The event as auditors read it (`berth log show`, timelines):
+    /// sequence, time, type, stream, actor, request id and the event, with
+    /// password verifiers redacted.
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut event = serde_json::to_value(&self.event).unwrap_or_default();
+        if let Some(body) = event.as_object_mut().and_then(|o| o.values_mut().next()) {
+            if let Some(p) = body.get_mut("password") {
+                *p = serde_json::Value::from("<redacted>");
+            }
+        }
+        serde_json::json!({
+            "seq": self.seq,
+            "occurred_at": self.envelope.occurred_at.to_rfc3339(),
+            "type": self.envelope.event_type,
+            "stream": self.envelope.stream,
+            "stream_version": self.envelope.stream_version,
+            "actor": self.envelope.actor,
+            "request_id": self.envelope.request_id,
+            "event": event,
+        })
+    }
+}
+
 /// Computes `hash(n)` from the previous hash and the encoded envelope.
 pub fn chain_hash(prev: &Hash, seq: u64, encoded: &[u8]) -> Hash {
     let mut h = Sha256::new();

@@ -239,6 +239,15 @@ impl EventLog {
         Ok(at)
     }
 
+    /// One event, checked against its own hash (its link backwards is
+    /// checked by full verification).
+    pub fn get(&self, seq: u64) -> Result<Option<Recorded>, StoreError> {
+        match self.events.get(seq.to_be_bytes())? {
+            Some(value) => Ok(Some(open(seq, &value)?.0)),
+            None => Ok(None),
+        }
+    }
+
     /// The chain position at `seq`: the event there, checked against its own
     /// hash (its link backwards is checked by full verification).
     pub fn point_at(&self, seq: u64) -> Result<ChainPoint, StoreError> {

@@ -447,6 +447,13 @@ async fn every_route_for_every_role() {
         ),
         (
             "GET",
+            "/v2/manage/audit/timeline?namespace=acme-apps".into(),
+            vec![],
+            "",
+            Box::new(|r| r >= Role::AccountAdmin),
+        ),
+        (
+            "GET",
             "/v2/manage/openapi.json".into(),
             vec![],
             "",

@@ -483,3 +483,111 @@ async fn checkpoints_are_written_into_the_log_on_a_schedule() {
     );
     assert_eq!(code, 0, "{out}");
 }
+
+#[tokio::test]
+async fn a_timeline_lists_every_event_of_a_resource_even_after_deletion() {
+    let server = Server::start();
+    let acme = server.create_account("acme");
+    let alice = server.create_user(&acme, "alice");
+    let beta = server.create_account("beta");
+    let must = |method: &str, path: &str, body: serde_json::Value| {
+        let (status, reply) = manage(&server, method, path, &acme.basic(), body);
+        assert!(status < 300, "{method} {path}: {status} {reply}");
+    };
+    must(
+        "POST",
+        "/namespaces",
+        serde_json::json!({"namespace": "team"}),
+    );
+    push_image_as(&server, &acme.client(), "team/web", "v1", 960).await;
+    push_image_as(&server, &acme.client(), "team/api", "v1", 961).await;
+    must(
+        "POST",
+        "/namespaces/team/repos/web/access-domains",
+        serde_json::json!({"access_domain": "beta", "deadline": "forever"}),
+    );
+    must(
+        "DELETE",
+        "/namespaces/team/repos/web",
+        serde_json::Value::Null,
+    );
+    let timeline = |who: &Identity, query: &str| {
+        manage(
+            &server,
+            "GET",
+            &format!("/audit/timeline?{query}"),
+            &who.basic(),
+            serde_json::Value::Null,
+        )
+    };
+    let kinds = |reply: &serde_json::Value| -> Vec<String> {
+        reply["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, web) = timeline(&acme, "namespace=team&repo=web");
+    assert_eq!(status, 200, "{web}");
+    let web_kinds = kinds(&web);
+    assert_eq!(
+        web_kinds.first().map(String::as_str),
+        Some("RepositoryCreated")
+    );
+    assert!(web_kinds.contains(&"ShareGranted".to_owned()));
+    assert_eq!(
+        web_kinds.last().map(String::as_str),
+        Some("RepositoryDeleted")
+    );
+    assert!(web["events"][0]["actor"]["credential_id"].is_string());
+    let seqs: Vec<u64> = web["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64().unwrap())
+        .collect();
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "oldest first: {seqs:?}"
+    );
+
+    let (_, team) = timeline(&acme, "namespace=team");
+    let team_kinds = kinds(&team);
+    assert_eq!(team_kinds[0], "NamespaceCreated");
+    assert!(
+        team_kinds.len() > web_kinds.len(),
+        "the organization's includes both images"
+    );
+    let (_, page) = timeline(&acme, "namespace=team&limit=2");
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    let cursor = page["next_cursor"].as_u64().unwrap();
+    let (_, rest) = timeline(&acme, &format!("namespace=team&cursor={cursor}"));
+    assert_eq!(kinds(&rest).len(), team_kinds.len() - 2);
+
+    must(
+        "DELETE",
+        "/namespaces/team/repos/api",
+        serde_json::Value::Null,
+    );
+    must("DELETE", "/namespaces/team", serde_json::Value::Null);
+    let (status, after) = timeline(&acme, "namespace=team");
+    assert_eq!(
+        status, 200,
+        "the deleted organization's history stays readable"
+    );
+    assert_eq!(
+        kinds(&after).last().map(String::as_str),
+        Some("OrganizationDeleted")
+    );
+
+    for outsider in [&alice, &beta] {
+        let (status, _) = timeline(outsider, "namespace=team");
+        assert_eq!(
+            status, 403,
+            "only the owning account's admins and the operator"
+        );
+    }
+    let (status, _) = timeline(&acme, "namespace=never");
+    assert_eq!(status, 404);
+}

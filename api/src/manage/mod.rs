@@ -90,6 +90,7 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/shared-repositories", || get(shares::shared_repositories)),
     ("/audit/checkpoint", || get(audit::checkpoint)),
     ("/audit/public-key", || get(audit::public_key)),
+    ("/audit/timeline", || get(audit::timeline)),
 ];
 
 /// The management routes.

@@ -66,6 +66,7 @@ pub struct ErrorBody {
         shares::shared_repositories,
         audit::checkpoint,
         audit::public_key,
+        audit::timeline,
     ),
     components(schemas(ErrorBody, grants::Grantee)),
     modifiers(&Limits, &Security),
