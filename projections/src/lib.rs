@@ -224,7 +224,7 @@ impl StateLoader for ReadModels {
             .repos
             .grants_on(row.id)?
             .into_iter()
-            .map(|m| (m.account, m.user))
+            .map(|m| ((m.account, m.user), m.level))
             .collect();
         repository.shares = self
             .shares

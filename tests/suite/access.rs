@@ -454,6 +454,13 @@ async fn every_route_for_every_role() {
         ),
         (
             "GET",
+            "/v2/manage/audit/as-of?namespace=acme-apps&repo=web&at=5".into(),
+            vec![],
+            "",
+            Box::new(|r| r >= Role::AccountAdmin),
+        ),
+        (
+            "GET",
             "/v2/manage/openapi.json".into(),
             vec![],
             "",

@@ -591,3 +591,151 @@ async fn a_timeline_lists_every_event_of_a_resource_even_after_deletion() {
     let (status, _) = timeline(&acme, "namespace=never");
     assert_eq!(status, 404);
 }
+
+/// What the live API says about `team/web` now: tags, attributes, shares.
+fn live_state(server: &Server, who: &Identity) -> serde_json::Value {
+    let get = |path: &str| manage(server, "GET", path, &who.basic(), serde_json::Value::Null).1;
+    let mut tags: Vec<serde_json::Value> = get("/namespaces/team/repos/web/tags?sort=name")["tags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| serde_json::json!({"tag": t["tag"], "digest": t["digest"]}))
+        .collect();
+    tags.sort_by_key(ToString::to_string);
+    let detail = get("/namespaces/team/repos/web");
+    let shares: Vec<serde_json::Value> = get("/namespaces/team/repos/web/access-domains")
+        ["access_domains"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(
+            |s| serde_json::json!({"access_domain": s["access_domain"], "deadline": s["deadline"]}),
+        )
+        .collect();
+    serde_json::json!({
+        "tags": tags,
+        "is_public": detail["is_public"],
+        "category": detail["category"],
+        "shares": shares,
+    })
+}
+
+#[tokio::test]
+async fn as_of_answers_equal_what_the_live_api_said_then() {
+    let server = Server::start();
+    let acme = server.create_account("acme");
+    server.create_user(&acme, "alice");
+    server.create_account("beta");
+    let auth = acme.basic();
+    let must = |method: &str, path: &str, body: serde_json::Value| {
+        let (status, reply) = manage(&server, method, path, &auth, body);
+        assert!(status < 300, "{method} {path}: {status} {reply}");
+    };
+    let mut instants = Vec::new();
+    let snapshot = |instants: &mut Vec<(u64, String, serde_json::Value)>| {
+        let (_, cp) = manage(
+            &server,
+            "GET",
+            "/audit/checkpoint",
+            &auth,
+            serde_json::Value::Null,
+        );
+        instants.push((
+            cp["seq"].as_u64().unwrap(),
+            cp["time"].as_str().unwrap().to_owned(),
+            live_state(&server, &acme),
+        ));
+    };
+    must(
+        "POST",
+        "/namespaces",
+        serde_json::json!({"namespace": "team"}),
+    );
+    push_image_as(&server, &acme.client(), "team/web", "v1", 970).await;
+    snapshot(&mut instants);
+    must(
+        "POST",
+        "/namespaces/team/repos/web/tags",
+        serde_json::json!({"source_tag": "v1", "destination_tag": "v2"}),
+    );
+    must(
+        "POST",
+        "/namespaces/team/repos/web/access",
+        serde_json::json!({"users": [{"user_name": "alice", "auth": 3}]}),
+    );
+    snapshot(&mut instants);
+    must(
+        "POST",
+        "/namespaces/team/repos/web/access-domains",
+        serde_json::json!({"access_domain": "beta", "deadline": "2031-06-30"}),
+    );
+    push_image_as(&server, &acme.client(), "team/web", "v3", 971).await;
+    snapshot(&mut instants);
+    must(
+        "PATCH",
+        "/namespaces/team/repos/web",
+        serde_json::json!({"category": "database"}),
+    );
+    must(
+        "DELETE",
+        "/namespaces/team/repos/web/tags/v1",
+        serde_json::Value::Null,
+    );
+    snapshot(&mut instants);
+    must(
+        "DELETE",
+        "/namespaces/team/repos/web/access-domains/beta",
+        serde_json::Value::Null,
+    );
+    snapshot(&mut instants);
+
+    for (i, (seq, time, live)) in instants.iter().enumerate() {
+        for at in [seq.to_string(), time.clone()] {
+            let (status, then) = manage(
+                &server,
+                "GET",
+                &format!("/audit/as-of?namespace=team&repo=web&at={at}"),
+                &auth,
+                serde_json::Value::Null,
+            );
+            assert_eq!(status, 200, "{then}");
+            assert_eq!(then["at_seq"].as_u64(), Some(*seq), "instant {i} at {at}");
+            let mut tags = then["tags"].as_array().unwrap().clone();
+            tags.sort_by_key(ToString::to_string);
+            let folded = serde_json::json!({
+                "tags": tags,
+                "is_public": then["is_public"],
+                "category": then["category"],
+                "shares": then["shares"],
+            });
+            assert_eq!(&folded, live, "instant {i} at {at}");
+        }
+    }
+    let (_, org) = manage(
+        &server,
+        "GET",
+        &format!("/audit/as-of?namespace=team&at={}", instants[1].0),
+        &auth,
+        serde_json::Value::Null,
+    );
+    assert_eq!(org["repos"], serde_json::json!(["web"]));
+    let (_, repo) = manage(
+        &server,
+        "GET",
+        &format!("/audit/as-of?namespace=team&repo=web&at={}", instants[1].0),
+        &auth,
+        serde_json::Value::Null,
+    );
+    assert_eq!(
+        repo["members"],
+        serde_json::json!([{"account": "acme", "user_name": "alice", "auth": 3}])
+    );
+    let (_, before) = manage(
+        &server,
+        "GET",
+        "/audit/as-of?namespace=team&repo=web&at=1",
+        &auth,
+        serde_json::Value::Null,
+    );
+    assert_eq!(before["exists"], false);
+}

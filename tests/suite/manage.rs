@@ -693,8 +693,8 @@ fn the_openapi_document_describes_exactly_the_routes_served() {
             .replace("{user}", "alice")
             .replace("{ak}", "AKNOSUCH")
             .replace("{tag}", "v1");
-        let path = if template.ends_with("/audit/timeline") {
-            format!("{path}?namespace=acme-apps")
+        let path = if template.ends_with("/audit/timeline") || template.ends_with("/audit/as-of") {
+            format!("{path}?namespace=acme-apps&at=1")
         } else {
             path
         };
@@ -719,5 +719,5 @@ fn the_openapi_document_describes_exactly_the_routes_served() {
             }
         }
     }
-    assert_eq!(checked, 35, "every documented operation was tried");
+    assert_eq!(checked, 36, "every documented operation was tried");
 }

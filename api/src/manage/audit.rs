@@ -4,14 +4,15 @@
 use axum::extract::{Request, State};
 use axum::response::IntoResponse;
 use berth_domain::policy::may_audit;
-use berth_domain::{DomainError, Event, OrgName, RepoName, RepoPath};
+use berth_domain::{AccountName, DomainError, Event, Loaded, OrgName, RepoName, RepoPath};
 use berth_projections::Resource;
+use berth_store::StoreError;
 use serde_json::{json, Value};
 
 use super::openapi::ErrorBody;
 use super::{deny, field, Answer, Member, Query, Refusal};
 use crate::error::ApiError;
-use crate::state::AppState;
+use crate::state::{AppState, Parts};
 
 #[utoipa::path(
     get,
@@ -47,6 +48,43 @@ pub(super) async fn public_key(State(app): State<AppState>) -> Answer {
         "public_key": app.checkpoints.public_hex(),
     }))
     .into_response())
+}
+
+/// The account whose administrators may audit an organization: its owner
+/// now, or, once it is deleted, the account named where it was created.
+/// `None` when no event ever touched it; `Some(None)` for an organization
+/// from before accounts (only the operator audits those).
+fn audited_owner(p: &Parts, org: &OrgName) -> Result<Option<Option<AccountName>>, StoreError> {
+    if let Some(row) = p.models.orgs.get(org)? {
+        return Ok(Some(row.owner));
+    }
+    let first = p.models.timeline.seqs(&Resource::Org(org.clone()), 0, 1)?;
+    let Some(seq) = first.first() else {
+        return Ok(None);
+    };
+    Ok(Some(match p.log.get(*seq)?.map(|r| r.event) {
+        Some(Event::NamespaceCreated { account, .. }) => Some(account),
+        _ => None,
+    }))
+}
+
+/// Holds a member to auditing an organization: unknown ones are 404,
+/// others' are refused and recorded.
+async fn require_audit(
+    app: &AppState,
+    member: &Member,
+    org: &OrgName,
+    owner: Option<Option<AccountName>>,
+) -> Result<(), Refusal> {
+    let Some(owner) = owner else {
+        return Err(Refusal(ApiError::Domain(DomainError::OrgUnknown(
+            org.clone(),
+        ))));
+    };
+    if !may_audit(&member.principal, owner.as_ref()) {
+        return Err(deny(app, member, "audit", org.as_str()).await);
+    }
+    Ok(())
 }
 
 /// Most events on one timeline page.
@@ -107,28 +145,8 @@ pub(super) async fn timeline(State(app): State<AppState>, member: Member, req: R
     let lookup = org.clone();
     let (owner, events, more) = app
         .read(move |p| {
-            // The owner of a deleted organization is still its creator's
-            // account, named in the event that created it.
-            let owner = match p.models.orgs.get(&lookup)? {
-                Some(row) => row.owner,
-                None => {
-                    let first = p
-                        .models
-                        .timeline
-                        .seqs(&Resource::Org(lookup.clone()), 0, 1)?;
-                    match first
-                        .first()
-                        .map(|seq| p.log.get(*seq))
-                        .transpose()?
-                        .flatten()
-                    {
-                        Some(r) => match r.event {
-                            Event::NamespaceCreated { account, .. } => Some(account),
-                            _ => None,
-                        },
-                        None => return Ok((None, Vec::new(), false)),
-                    }
-                }
+            let Some(owner) = audited_owner(p, &lookup)? else {
+                return Ok((None, Vec::new(), false));
             };
             let mut seqs = p.models.timeline.seqs(&resource, after, limit + 1)?;
             let more = seqs.len() > limit;
@@ -139,17 +157,179 @@ pub(super) async fn timeline(State(app): State<AppState>, member: Member, req: R
                     events.push(r.to_json());
                 }
             }
-            Ok((owner.map(Some), events, more))
+            Ok((Some(owner), events, more))
         })
         .await?;
-    let Some(owner) = owner else {
-        return Err(Refusal(ApiError::Domain(DomainError::OrgUnknown(org))));
-    };
-    if !may_audit(&member.principal, owner.as_ref()) {
-        return Err(deny(&app, &member, "audit", org.as_str()).await);
-    }
+    require_audit(&app, &member, &org, owner).await?;
     let next = more
         .then(|| events.last().and_then(|e: &Value| e["seq"].as_u64()))
         .flatten();
     Ok(axum::Json(json!({ "events": events, "next_cursor": next })).into_response())
+}
+
+/// The last sequence number at or before an instant: the log's times only
+/// grow, so a binary search over it.
+fn seq_at(p: &Parts, at: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
+    let (mut lo, mut hi) = (0u64, p.log.head()?.seq);
+    while lo < hi {
+        let mid = lo + (hi - lo).div_ceil(2);
+        let time = p.log.get(mid)?.map(|r| r.envelope.occurred_at);
+        if time.is_some_and(|t| t <= at) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo)
+}
+
+/// Folds a resource's events up to `at` with the aggregates' own `evolve`:
+/// the same code the writer decides with, so there is no second
+/// implementation of what a state is.
+fn fold(p: &Parts, resource: &Resource, at: u64) -> Result<Loaded, StoreError> {
+    const STEP: usize = 4096;
+    let mut state = Loaded::default();
+    let mut after = 0;
+    loop {
+        let seqs = p.models.timeline.seqs(resource, after, STEP)?;
+        for seq in &seqs {
+            if *seq > at {
+                return Ok(state);
+            }
+            if let Some(r) = p.log.get(*seq)? {
+                state.evolve(&r.event);
+            }
+        }
+        match seqs.last() {
+            Some(last) if seqs.len() == STEP => after = *last,
+            _ => return Ok(state),
+        }
+    }
+}
+
+fn members<'a>(
+    grants: impl Iterator<
+        Item = (
+            &'a (AccountName, berth_domain::UserName),
+            &'a berth_domain::Level,
+        ),
+    >,
+) -> Vec<Value> {
+    let mut out: Vec<Value> = grants
+        .map(|((account, user), level)| {
+            json!({"account": account.as_str(), "user_name": user.as_str(), "auth": level.code()})
+        })
+        .collect();
+    out.sort_by_key(ToString::to_string);
+    out
+}
+
+#[utoipa::path(
+    get,
+    path = "/v2/manage/audit/as-of",
+    operation_id = "audit_as_of",
+    tag = "audit",
+    summary = "An organization or repository as it was at an instant (RFC 3339 time or sequence number): tags and digests, attributes, members and levels, shares and deadlines; folded from the log with the aggregates' own code.",
+    params(
+        ("at" = String, Query, description = "RFC 3339 time, or a sequence number"),
+        ("namespace" = String, Query, description = "organization"),
+        ("repo" = Option<String>, Query, description = "one repository of it"),
+    ),
+    responses(
+        (status = 200, description = "the state then"),
+        (status = 400, description = "a bad parameter, named in field", body = ErrorBody),
+        (status = 403, description = "not an administrator of the owning account", body = ErrorBody),
+        (status = 404, description = "no event ever touched it", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
+/// `GET /v2/manage/audit/as-of?at=…&namespace=…[&repo=…]`.
+pub(super) async fn as_of(State(app): State<AppState>, member: Member, req: Request) -> Answer {
+    let q = Query::parse(req.uri().query(), &["at", "namespace", "repo"])?;
+    let org = field(
+        "namespace",
+        q.get("namespace").unwrap_or_default(),
+        OrgName::parse,
+    )?;
+    let repo = q
+        .get("repo")
+        .map(|name| field("repo", name, RepoName::parse).map(|n| RepoPath::new(org.clone(), n)))
+        .transpose()?;
+    enum At {
+        Seq(u64),
+        Time(chrono::DateTime<chrono::Utc>),
+    }
+    let at = q
+        .parsed(
+            "at",
+            |a| {
+                a.parse::<u64>().map(At::Seq).ok().or_else(|| {
+                    chrono::DateTime::parse_from_rfc3339(a)
+                        .ok()
+                        .map(|t| At::Time(t.with_timezone(&chrono::Utc)))
+                })
+            },
+            "an RFC 3339 time or a sequence number",
+        )?
+        .ok_or_else(|| {
+            Refusal(ApiError::Invalid {
+                field: "at".into(),
+                message: "at is required: an RFC 3339 time or a sequence number".into(),
+            })
+        })?;
+    let lookup = org.clone();
+    let owner = app.read(move |p| audited_owner(p, &lookup)).await?;
+    require_audit(&app, &member, &org, owner).await?;
+    let body = app
+        .read(move |p| {
+            let at = match at {
+                At::Seq(seq) => seq.min(p.log.head()?.seq),
+                At::Time(t) => seq_at(p, t)?,
+            };
+            let resource = match &repo {
+                Some(r) => Resource::Repo(r.clone()),
+                None => Resource::Org(org.clone()),
+            };
+            let state = fold(p, &resource, at)?;
+            Ok(match &repo {
+                Some(path) => match state.repos.get(path) {
+                    Some(r) => {
+                        let mut tags: Vec<_> = r.tags.iter().collect();
+                        tags.sort();
+                        let mut shares: Vec<_> = r.shares.iter().collect();
+                        shares.sort_by(|a, b| a.0.cmp(b.0));
+                        json!({
+                            "namespace": path.org().as_str(),
+                            "repo": path.name().as_str(),
+                            "at_seq": at,
+                            "exists": true,
+                            "tags": tags.iter().map(|(t, d)| json!({"tag": t.as_str(), "digest": d.to_string()})).collect::<Vec<_>>(),
+                            "is_public": r.public,
+                            "category": r.category.as_str(),
+                            "description": r.description.as_str(),
+                            "members": members(r.grants.iter()),
+                            "shares": shares.iter().map(|(with, (deadline, _))| json!({"access_domain": with.as_str(), "deadline": deadline.label()})).collect::<Vec<_>>(),
+                        })
+                    }
+                    None => json!({"namespace": path.org().as_str(), "repo": path.name().as_str(), "at_seq": at, "exists": false}),
+                },
+                None => match state.orgs.get(&org) {
+                    Some(o) => {
+                        let mut repos: Vec<&str> = state.repos.keys().map(|r| r.name().as_str()).collect();
+                        repos.sort_unstable();
+                        json!({
+                            "namespace": org.as_str(),
+                            "at_seq": at,
+                            "exists": true,
+                            "owner": o.owner.as_ref().map(AccountName::as_str),
+                            "members": members(o.grants.iter()),
+                            "repos": repos,
+                        })
+                    }
+                    None => json!({"namespace": org.as_str(), "at_seq": at, "exists": false}),
+                },
+            })
+        })
+        .await?;
+    Ok(axum::Json(body).into_response())
 }

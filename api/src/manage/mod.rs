@@ -91,6 +91,7 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/audit/checkpoint", || get(audit::checkpoint)),
     ("/audit/public-key", || get(audit::public_key)),
     ("/audit/timeline", || get(audit::timeline)),
+    ("/audit/as-of", || get(audit::as_of)),
 ];
 
 /// The management routes.

@@ -67,6 +67,7 @@ pub struct ErrorBody {
         audit::checkpoint,
         audit::public_key,
         audit::timeline,
+        audit::as_of,
     ),
     components(schemas(ErrorBody, grants::Grantee)),
     modifiers(&Limits, &Security),

@@ -204,7 +204,7 @@ pub fn decide(state: &Loaded, cmd: &RepoCommand, fresh: Fresh) -> Result<Vec<Eve
                     digest: digest.clone(),
                 });
             }
-            let mut grants: Vec<_> = current.grants.iter().collect();
+            let mut grants: Vec<_> = current.grants.keys().collect();
             grants.sort();
             for (account, user) in grants {
                 events.push(Event::RepoAccessRevoked {
@@ -250,7 +250,10 @@ pub fn decide(state: &Loaded, cmd: &RepoCommand, fresh: Fresh) -> Result<Vec<Eve
             user,
         } => {
             let current = state.repo(repo)?;
-            if !current.grants.contains(&(account.clone(), user.clone())) {
+            if !current
+                .grants
+                .contains_key(&(account.clone(), user.clone()))
+            {
                 return Err(DomainError::GrantUnknown {
                     account: account.clone(),
                     user: user.clone(),

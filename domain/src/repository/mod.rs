@@ -10,7 +10,7 @@ mod tests;
 
 pub use decide::decide;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use uuid::Uuid;
 
@@ -50,8 +50,8 @@ pub struct Repository {
     pub category: Category,
     /// Its description.
     pub description: Description,
-    /// Users' grants on this repository alone.
-    pub grants: HashSet<(AccountName, UserName)>,
+    /// Users' grants on this repository alone, with their levels.
+    pub grants: HashMap<(AccountName, UserName), Level>,
     /// Accounts it is shared with, and the share's terms.
     pub shares: HashMap<AccountName, (Deadline, ShareNote)>,
 }
@@ -67,7 +67,7 @@ impl Repository {
             public: false,
             category: Category::Other,
             description: Description::default(),
-            grants: HashSet::new(),
+            grants: HashMap::new(),
             shares: HashMap::new(),
         }
     }
@@ -332,8 +332,13 @@ pub fn evolve(state: Option<Repository>, event: &Event) -> Option<Repository> {
             r.category = *category;
             r.description = description.clone();
         }
-        Event::RepoAccessGranted { account, user, .. } => {
-            r.grants.insert((account.clone(), user.clone()));
+        Event::RepoAccessGranted {
+            account,
+            user,
+            level,
+            ..
+        } => {
+            r.grants.insert((account.clone(), user.clone()), *level);
         }
         Event::RepoAccessRevoked { account, user, .. } => {
             r.grants.remove(&(account.clone(), user.clone()));
