@@ -124,17 +124,7 @@ pub(super) async fn timeline(State(app): State<AppState>, member: Member, req: R
         )),
         None => Resource::Org(org.clone()),
     };
-    let limit = q
-        .parsed(
-            "limit",
-            |l| {
-                l.parse::<usize>()
-                    .ok()
-                    .filter(|n| (1..=TIMELINE_PAGE).contains(n))
-            },
-            "a number from 1 to 1000",
-        )?
-        .unwrap_or(TIMELINE_PAGE);
+    let limit = q.limit(TIMELINE_PAGE)?;
     let after = q
         .parsed(
             "cursor",

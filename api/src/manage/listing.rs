@@ -14,8 +14,6 @@ use crate::auth::levels;
 use crate::error::ApiError;
 use crate::state::Parts;
 
-/// Most entries on one page.
-const MAX_LIMIT: usize = 1000;
 /// Entries on a page unless asked.
 const DEFAULT_LIMIT: usize = 100;
 
@@ -55,17 +53,7 @@ impl Paging {
                 "asc or desc",
             )?
             .unwrap_or(!by_name);
-        let limit = q
-            .parsed(
-                "limit",
-                |l| {
-                    l.parse::<usize>()
-                        .ok()
-                        .filter(|n| (1..=MAX_LIMIT).contains(n))
-                },
-                "a number from 1 to 1000",
-            )?
-            .unwrap_or(DEFAULT_LIMIT);
+        let limit = q.limit(DEFAULT_LIMIT)?;
         Ok(Self {
             by_name,
             descending,

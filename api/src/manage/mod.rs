@@ -246,6 +246,17 @@ impl Query {
         self.0.get(key).map(String::as_str)
     }
 
+    /// `limit`: 1 to 1 000, `default` when absent.
+    pub fn limit(&self, default: usize) -> Result<usize, Refusal> {
+        Ok(self
+            .parsed(
+                "limit",
+                |l| l.parse::<usize>().ok().filter(|n| (1..=1000).contains(n)),
+                "a number from 1 to 1000",
+            )?
+            .unwrap_or(default))
+    }
+
     /// A parameter parsed by `parse`, the parameter named on failure.
     pub fn parsed<T>(
         &self,
