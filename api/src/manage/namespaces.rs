@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::grants::{grantable, Grants};
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, NsAt};
 use super::{done, field, json_body, require, Answer, Member, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -154,7 +154,7 @@ const DETAIL_REPOS: usize = 1000;
     tag = "namespaces",
     summary = "Creator, created time, members with their levels, and repositories.",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
+        NsAt,
     ),
     responses(
         (status = 200, description = "the organization"),
@@ -166,7 +166,7 @@ const DETAIL_REPOS: usize = 1000;
 /// their levels, and repositories (the first 1 000 by name).
 pub(super) async fn detail(
     State(app): State<AppState>,
-    Path(ns): Path<String>,
+    Path(NsAt { ns }): Path<NsAt>,
     member: Member,
 ) -> Answer {
     let (org, row, level) = visible(&app, &member, &ns).await?;
@@ -195,7 +195,7 @@ pub(super) async fn detail(
     tag = "namespaces",
     summary = "Delete an organization that holds no repository (manage).",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
+        NsAt,
     ),
     responses(
         (status = 204, description = "deleted"),
@@ -209,7 +209,7 @@ pub(super) async fn detail(
 /// holds no repository; otherwise 409 naming up to ten of them.
 pub(super) async fn remove(
     State(app): State<AppState>,
-    Path(ns): Path<String>,
+    Path(NsAt { ns }): Path<NsAt>,
     member: Member,
 ) -> Answer {
     let (org, _, level) = visible(&app, &member, &ns).await?;
@@ -261,7 +261,7 @@ async fn managed(
     summary = "Grant or change members' levels (1 read, 3 edit, 7 manage), all or none (manage).",
     request_body = Grants,
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
+        NsAt,
     ),
     responses(
         (status = 201, description = "granted"),
@@ -275,7 +275,7 @@ async fn managed(
 /// all or none.
 pub(super) async fn grant(
     State(app): State<AppState>,
-    Path(ns): Path<String>,
+    Path(NsAt { ns }): Path<NsAt>,
     member: Member,
     req: Request,
 ) -> Answer {
@@ -301,7 +301,7 @@ pub(super) async fn grant(
     tag = "namespaces",
     summary = "Revoke a member's grant (manage).",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
+        NsAt,
         ("user" = String, Path, description = "user of the owning account"),
     ),
     responses(

@@ -4,11 +4,11 @@
 
 use axum::response::IntoResponse;
 use berth_domain::limits::{MAX_DESCRIPTION_CHARS, MAX_SHARE_NOTE_CHARS};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::Schema;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::RefOr;
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::{access_keys, accounts, audit, grants, namespaces, repos, session, shares, tags};
 
@@ -22,6 +22,25 @@ pub struct ErrorBody {
     message: String,
     /// The request field at fault (`users[2].auth`), when one is.
     field: Option<String>,
+}
+
+/// The path of an organization's routes: extracted by the handlers and
+/// described in the document by the same type.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct NsAt {
+    /// organization (namespace)
+    pub ns: String,
+}
+
+/// The path of an image's routes, likewise.
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RepoAt {
+    /// organization (namespace)
+    pub ns: String,
+    /// image (repository) name
+    pub repo: String,
 }
 
 /// The document.

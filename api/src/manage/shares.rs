@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, RepoAt};
 use super::repos::held;
 use super::{done, field, json_body, registry_host, Answer, Member, Query, Refusal};
 use crate::error::ApiError;
@@ -58,8 +58,7 @@ fn read() -> String {
     summary = "Share a private image with another account, pull only, until a date (end of that day, UTC) or forever (manage).",
     request_body = NewShare,
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
     ),
     responses(
         (status = 201, description = "shared"),
@@ -74,7 +73,7 @@ fn read() -> String {
 /// (manage): a pull-only share with another account.
 pub(super) async fn create(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(RepoAt { ns, repo: name }): Path<RepoAt>,
     member: Member,
     req: Request,
 ) -> Answer {
@@ -121,8 +120,7 @@ pub(super) async fn create(
     tag = "shares",
     summary = "The image's shares with their status (manage).",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
     ),
     responses(
         (status = 200, description = "{\"access_domains\":[...]}"),
@@ -132,7 +130,7 @@ pub(super) async fn create(
 /// `GET …/repos/{repo}/access-domains` (manage): the image's shares.
 pub(super) async fn list(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(RepoAt { ns, repo: name }): Path<RepoAt>,
     member: Member,
     req: Request,
 ) -> Answer {
@@ -165,8 +163,7 @@ pub(super) struct ShareUpdate {
     summary = "Change a share's deadline or description (manage).",
     request_body = ShareUpdate,
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
         ("account" = String, Path, description = "the account it is shared with"),
     ),
     responses(
@@ -209,8 +206,7 @@ pub(super) async fn update(
     tag = "shares",
     summary = "End a share at once (manage).",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
         ("account" = String, Path, description = "the account it is shared with"),
     ),
     responses(

@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use super::listing::Paging;
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, RepoAt};
 use super::repos::held;
 use super::{done, field, json_body, registry_host, Answer, Member, Query, Refusal};
 use crate::error::ApiError;
@@ -27,8 +27,7 @@ use crate::state::AppState;
     tag = "tags",
     summary = "Tags with digest, media type, size, update time, platforms and the pull line (read).",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
         ("sort" = Option<String>, Query, description = "updated_at (default) or name"),
         ("order" = Option<String>, Query, description = "asc or desc"),
         ("limit" = Option<usize>, Query, description = "1 to 1000, default 100"),
@@ -44,7 +43,7 @@ use crate::state::AppState;
 /// previous page).
 pub(super) async fn list(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(RepoAt { ns, repo: name }): Path<RepoAt>,
     member: Member,
     req: Request,
 ) -> Answer {
@@ -156,8 +155,7 @@ async fn delete_tags(
     tag = "tags",
     summary = "Delete one tag (manage).",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
         ("tag" = String, Path, description = "tag"),
     ),
     responses(
@@ -190,8 +188,7 @@ pub(super) struct TagList {
     summary = "Delete several tags, all or none (manage).",
     request_body = TagList,
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
     ),
     responses(
         (status = 204, description = "deleted"),
@@ -202,7 +199,7 @@ pub(super) struct TagList {
 /// `DELETE …/repos/{repo}/tags` `{"tags":[...]}` (manage), atomically.
 pub(super) async fn remove_many(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(RepoAt { ns, repo: name }): Path<RepoAt>,
     member: Member,
     req: Request,
 ) -> Answer {
@@ -239,8 +236,7 @@ pub(super) struct Retag {
     summary = "Point destination_tag at source_tag's manifest (edit).",
     request_body = Retag,
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
     ),
     responses(
         (status = 201, description = "pointed"),
@@ -253,7 +249,7 @@ pub(super) struct Retag {
 /// (edit): points the destination at the source's manifest.
 pub(super) async fn retag(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(RepoAt { ns, repo: name }): Path<RepoAt>,
     member: Member,
     req: Request,
 ) -> Answer {
