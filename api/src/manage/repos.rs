@@ -19,9 +19,9 @@ use utoipa::ToSchema;
 
 use super::grants::{grantable, Grants};
 use super::listing::{run, Listing};
-use super::openapi::ErrorBody;
+use super::openapi::{ErrorBody, NsAt, RepoAt};
 use super::{done, field, json_body, registry_host, require, Answer, Member, Refusal};
-use crate::auth::{self, levels};
+use crate::auth::levels;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -66,21 +66,18 @@ pub(super) async fn target(
     let org = field("namespace", ns, OrgName::parse)?;
     let name = field("repo", name, RepoName::parse)?;
     let repo = RepoPath::new(org, name);
-    let exists = {
-        let lookup = repo.clone();
-        app.read(move |p| Ok(p.models.repos.get(&lookup)?.is_some()))
-            .await?
-    };
-    // A repository that does not exist yet has no level to hold, whatever
-    // the caller could create by pushing.
-    let level = if exists {
-        auth::repo_level(app, &member.caller, &repo).await?
-    } else {
-        None
-    };
-    let lookup = repo.clone();
-    let owner = app
-        .read(move |p| Ok(p.models.orgs.get(lookup.org())?.and_then(|r| r.owner)))
+    let (principal, lookup) = (member.principal.clone(), repo.clone());
+    let (level, owner) = app
+        .read(move |p| {
+            let owner = p.models.orgs.get(lookup.org())?.and_then(|r| r.owner);
+            // A repository that does not exist yet has no level to hold,
+            // whatever the caller could create by pushing.
+            let level = match p.models.repos.get(&lookup)? {
+                Some(_) => levels::repo_level(&p.models, &p.settings, Some(&principal), &lookup)?,
+                None => None,
+            };
+            Ok((level, owner))
+        })
         .await?;
     Ok(Target { repo, level, owner })
 }
@@ -165,7 +162,7 @@ fn attributes(
     summary = "Create an empty image (edit on the organization).",
     request_body = NewRepo,
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
+        NsAt,
     ),
     responses(
         (status = 201, description = "created"),
@@ -179,7 +176,7 @@ fn attributes(
 /// organization): an empty image.
 pub(super) async fn create(
     State(app): State<AppState>,
-    Path(ns): Path<String>,
+    Path(NsAt { ns }): Path<NsAt>,
     member: Member,
     req: Request,
 ) -> Answer {
@@ -286,7 +283,7 @@ pub(super) async fn list(State(app): State<AppState>, member: Member, req: Reque
     tag = "images",
     summary = "The same within one organization.",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
+        NsAt,
         ("name" = Option<String>, Query, description = "name contains"),
         ("is_public" = Option<bool>, Query, description = "public or private"),
         ("category" = Option<String>, Query, description = "category"),
@@ -305,7 +302,7 @@ pub(super) async fn list(State(app): State<AppState>, member: Member, req: Reque
 /// organization.
 pub(super) async fn list_in(
     State(app): State<AppState>,
-    Path(ns): Path<String>,
+    Path(NsAt { ns }): Path<NsAt>,
     member: Member,
     req: Request,
 ) -> Answer {
@@ -321,8 +318,7 @@ pub(super) async fn list_in(
     tag = "images",
     summary = "The image with its attributes, counts, times and the pull and push guide (read).",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
     ),
     responses(
         (status = 200, description = "the image"),
@@ -334,7 +330,7 @@ pub(super) async fn list_in(
 /// pull and push guide.
 pub(super) async fn detail(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(RepoAt { ns, repo: name }): Path<RepoAt>,
     member: Member,
     headers: HeaderMap,
 ) -> Answer {
@@ -368,8 +364,7 @@ pub(super) struct RepoUpdate {
     summary = "Change is_public, category and description as one change (edit).",
     request_body = RepoUpdate,
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
     ),
     responses(
         (status = 200, description = "the image as it now is"),
@@ -381,7 +376,7 @@ pub(super) struct RepoUpdate {
 /// `{"is_public"?,"category"?,"description"?}` (edit), as one change.
 pub(super) async fn update(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(RepoAt { ns, repo: name }): Path<RepoAt>,
     member: Member,
     req: Request,
 ) -> Answer {
@@ -413,8 +408,7 @@ pub(super) async fn update(
     tag = "images",
     summary = "Delete the image with all its tags, manifests, grants and shares (manage).",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
     ),
     responses(
         (status = 204, description = "deleted"),
@@ -425,7 +419,7 @@ pub(super) async fn update(
 /// with all its tags, manifests, grants and shares.
 pub(super) async fn remove(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(RepoAt { ns, repo: name }): Path<RepoAt>,
     member: Member,
 ) -> Answer {
     let target = held(&app, &member, &ns, &name, Level::Manage, "delete").await?;
@@ -454,8 +448,7 @@ async fn managed(
     summary = "Grant or change levels on this image alone, all or none (manage); adds to organization grants.",
     request_body = Grants,
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
     ),
     responses(
         (status = 201, description = "granted"),
@@ -468,7 +461,7 @@ async fn managed(
 /// organization grants, never remove.
 pub(super) async fn grant(
     State(app): State<AppState>,
-    Path((ns, name)): Path<(String, String)>,
+    Path(RepoAt { ns, repo: name }): Path<RepoAt>,
     member: Member,
     req: Request,
 ) -> Answer {
@@ -494,8 +487,7 @@ pub(super) async fn grant(
     tag = "images",
     summary = "Revoke a grant on this image (manage).",
     params(
-        ("ns" = String, Path, description = "organization (namespace)"),
-        ("repo" = String, Path, description = "image (repository) name"),
+        RepoAt,
         ("user" = String, Path, description = "user"),
     ),
     responses(
