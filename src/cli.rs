@@ -35,7 +35,7 @@ enum Cmd {
         #[command(subcommand)]
         command: LogCmd,
     },
-    /// Checks auditors run without a data directory.
+    /// Audit queries and checks.
     Audit {
         #[command(subcommand)]
         command: AuditCmd,
@@ -44,6 +44,9 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum AuditCmd {
+    /// Query the audit records of a data directory offline (the server
+    /// stopped, or a copy), with the query API's filters: every record.
+    Query(Box<QueryArgs>),
     /// Check a checkpoint's Ed25519 signature with a public key you hold.
     VerifyCheckpoint {
         /// The checkpoint, as `/v2/manage/audit/checkpoint` served it.
@@ -52,6 +55,57 @@ enum AuditCmd {
         #[arg(long)]
         public_key: PathBuf,
     },
+}
+
+#[derive(Args)]
+struct QueryArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Records at or after this RFC 3339 time.
+    #[arg(long)]
+    from: Option<String>,
+    /// Records at or before this RFC 3339 time.
+    #[arg(long)]
+    to: Option<String>,
+    /// Records about this account.
+    #[arg(long)]
+    account: Option<String>,
+    /// Records of or about this user, `account/user`.
+    #[arg(long)]
+    user: Option<String>,
+    /// Records about this organization or its repositories.
+    #[arg(long)]
+    namespace: Option<String>,
+    /// Records about this repository of `--namespace`.
+    #[arg(long)]
+    repo: Option<String>,
+    /// Records of this event type (`TagPointed`, `LoginFailed`, ...).
+    #[arg(long)]
+    action: Option<String>,
+    /// Records with this result: ok, denied or failed.
+    #[arg(long)]
+    result: Option<String>,
+    /// Records of requests from this IP address.
+    #[arg(long)]
+    client_addr: Option<String>,
+    /// Oldest first instead of newest first.
+    #[arg(long)]
+    oldest_first: bool,
+    /// Most records to print.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Output: one JSON record per line, or CSV.
+    #[arg(long, value_enum, default_value_t = Format::Ndjson)]
+    format: Format,
+}
+
+/// How `audit query` prints records.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// One JSON object per line.
+    Ndjson,
+    /// CSV with a header row.
+    Csv,
 }
 
 #[derive(Args)]
@@ -106,6 +160,10 @@ pub struct ServeArgs {
     /// most this many seconds of counts).
     #[arg(long, env = "BERTH_PULL_COUNT_SECONDS", default_value_t = 10)]
     pub pull_count_seconds: u64,
+    /// Seconds per window in which the failures of anonymous callers and
+    /// unknown users from one client address become one audit record.
+    #[arg(long, env = "BERTH_FAILURE_WINDOW_SECONDS", default_value_t = 60)]
+    pub failure_window_seconds: u32,
     /// Seconds between signed checkpoints of the chain head written into
     /// the log (0: none).
     #[arg(long, env = "BERTH_CHECKPOINT_INTERVAL", default_value_t = 3600)]
@@ -230,6 +288,12 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Audit {
+            command: AuditCmd::Query(args),
+        } => {
+            audit_query(&args)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Audit {
             command: AuditCmd::VerifyCheckpoint { file, public_key },
         } => {
             let checkpoint: Checkpoint = read_json(&file)?;
@@ -262,6 +326,73 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CliError>
         path: path.to_owned(),
         reason: e.to_string(),
     })
+}
+
+/// Prints the audit records a query selects, with the read models brought
+/// up to the log's head first.
+fn audit_query(args: &QueryArgs) -> Result<(), CliError> {
+    use berth_projections::{csv_record, record_json, AuditOrder, Filter, CSV_HEADER};
+    use std::io::Write;
+    let filter = Filter::parse(|name| match name {
+        "from" => args.from.as_deref(),
+        "to" => args.to.as_deref(),
+        "account" => args.account.as_deref(),
+        "user" => args.user.as_deref(),
+        "namespace" => args.namespace.as_deref(),
+        "repo" => args.repo.as_deref(),
+        "action" => args.action.as_deref(),
+        "result" => args.result.as_deref(),
+        "client_addr" => args.client_addr.as_deref(),
+        _ => None,
+    })
+    .map_err(|e| CliError::BadFlag {
+        flag: e.field.to_owned(),
+        message: e.message,
+    })?;
+    let log = open_existing(&args.data.data_dir)?;
+    let models = ReadModels::open(&log)?;
+    catch_up(&log, &models)?;
+    let order = if args.oldest_first {
+        AuditOrder::OldestFirst
+    } else {
+        AuditOrder::NewestFirst
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut line = String::new();
+    if args.format == Format::Csv {
+        line.push_str(CSV_HEADER);
+    }
+    let (mut printed, limit) = (0usize, args.limit.unwrap_or(usize::MAX));
+    let mut write_failure = None;
+    let scope = berth_domain::policy::AuditScope::All;
+    models
+        .audit
+        .query(&log, &filter, &scope, order, None, |rec| {
+            if printed == limit {
+                return Ok(ControlFlow::Break(()));
+            }
+            match args.format {
+                Format::Csv => csv_record(&rec, &mut line),
+                Format::Ndjson => {
+                    line.push_str(&record_json(&rec).to_string());
+                    line.push('\n');
+                }
+            }
+            if let Err(e) = out.write_all(line.as_bytes()) {
+                write_failure = Some(e);
+                return Ok(ControlFlow::Break(()));
+            }
+            line.clear();
+            printed += 1;
+            Ok(ControlFlow::Continue(()))
+        })?;
+    if !line.is_empty() {
+        out.write_all(line.as_bytes()).map_err(CliError::Output)?;
+    }
+    match write_failure {
+        Some(e) => Err(CliError::Output(e)),
+        None => out.flush().map_err(CliError::Output),
+    }
 }
 
 /// Prints events from `from` on, verifying the chain as it reads.

@@ -31,6 +31,14 @@ pub enum CliError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A flag's value is not what the flag takes.
+    #[error("--{}: {message}", .flag.replace('_', "-"))]
+    BadFlag {
+        /// The flag, without dashes.
+        flag: String,
+        /// What it must be.
+        message: String,
+    },
     /// The token signing key file is not a key.
     #[error("{} is not a 32-byte key; remove it to generate a new one", .0.display())]
     BadKey(PathBuf),

@@ -14,6 +14,7 @@ use berth_api::auth::token::SigningKey;
 use berth_api::auth::Settings;
 use berth_api::checkpointer;
 use berth_api::clock::Clock;
+use berth_api::failures::{self, FailureCounter};
 use berth_api::pulls::{self, PullCounter};
 use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
@@ -72,6 +73,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         checkpoints: CheckpointKey::from_seed(key_file(data, "checkpoint.key")?),
         limiter: LoginLimiter::default(),
         pulls: PullCounter::default(),
+        failures: FailureCounter::new(args.failure_window_seconds),
     });
     runtime.block_on(async move {
         let shutdown = shutdown_signal().map_err(CliError::Server)?;
@@ -97,6 +99,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             state.clone(),
             Duration::from_secs(args.pull_count_seconds.max(1)),
         );
+        let failure_flusher = failures::spawn_flusher(state.clone());
         let checkpointer = (args.checkpoint_interval > 0).then(|| {
             checkpointer::spawn(state.clone(), Duration::from_secs(args.checkpoint_interval))
         });
@@ -106,10 +109,12 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             .await
             .map_err(CliError::Server)?;
         flusher.abort();
+        failure_flusher.abort();
         if let Some(c) = checkpointer {
             c.abort();
         }
         pulls::flush(&state).await;
+        failures::flush(&state, true).await;
         Ok::<_, CliError>(())
     })?;
     drop(runtime);

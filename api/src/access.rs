@@ -165,12 +165,23 @@ pub async fn admit(
             Asks::Missing(repo, level),
             "the token does not grant this action",
         )),
-        (false, _, None) => Err(challenge(
-            app,
-            headers,
-            Asks::Session(repo, level),
-            "authentication required",
-        )),
+        (false, with_token, None) => {
+            // Without a token this is the protocol's first step; with an
+            // anonymous token it is a refusal, counted for the audit trail.
+            if with_token {
+                app.failures.count(
+                    caller.origin.client_addr.as_deref(),
+                    "anonymous-denied",
+                    None,
+                );
+            }
+            Err(challenge(
+                app,
+                headers,
+                Asks::Session(repo, level),
+                "authentication required",
+            ))
+        }
         (false, _, Some(_)) => {
             let action = Action::granting(level).as_str();
             auth::record_denial(app, caller, action, &repo.to_string()).await;

@@ -187,6 +187,22 @@ impl ApiError {
 }
 
 impl ApiError {
+    /// Whether a push was refused for what it sent (a digest that does not
+    /// match, a size over the limit, an invalid manifest or one naming
+    /// missing blobs): such refusals are audit records.
+    pub fn rejects_content(&self) -> bool {
+        matches!(
+            self,
+            Self::Domain(
+                DomainError::DigestInvalid(_)
+                    | DomainError::ManifestInvalid(_)
+                    | DomainError::ManifestBlobUnknown(_)
+                    | DomainError::TagInvalid(_)
+            ) | Self::Store(StoreError::DigestMismatch { .. } | StoreError::TooLarge { .. })
+                | Self::ManifestTooLarge(_)
+        )
+    }
+
     /// The message shown to the client; a 500 says only that it happened.
     fn public_message(&self) -> String {
         if self.status().is_server_error() {

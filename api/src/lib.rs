@@ -7,6 +7,7 @@ pub mod checkpointer;
 pub mod clock;
 pub mod endpoint;
 pub mod error;
+pub mod failures;
 mod manage;
 pub mod pulls;
 mod registry;

@@ -9,6 +9,7 @@ use berth_store::{BlobStore, CheckpointKey, Engine, EventLog, StoreError, Upload
 use crate::auth::limiter::LoginLimiter;
 use crate::auth::token::SigningKey;
 use crate::auth::Settings;
+use crate::failures::FailureCounter;
 use crate::pulls::PullCounter;
 
 /// The service's shared state. Cloning is cheap.
@@ -37,6 +38,8 @@ pub struct Parts {
     pub limiter: LoginLimiter,
     /// Manifest pulls not yet recorded.
     pub pulls: PullCounter,
+    /// Failures of anonymous callers and unknown users not yet recorded.
+    pub failures: FailureCounter,
 }
 
 impl AppState {

@@ -45,6 +45,10 @@ async fn issue(app: AppState, req: Request) -> Result<Response, ApiError> {
         .filter(|(k, _)| k == "scope")
         .flat_map(|(_, v)| v.split(' ').filter_map(parse_scope).collect::<Vec<_>>())
         .collect();
+    if scopes.is_empty() && caller.principal.is_some() {
+        // A credential check without a scope is a client logging in.
+        auth::record_login(&app, &caller, Surface::TokenService).await;
+    }
     let principal = caller.principal.clone();
     let access = app
         .read(move |p| {

@@ -8,13 +8,14 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::audit::{LoginFailure, Pushed, Surface};
 use crate::command::Fresh;
 use crate::credentials::PasswordHash;
 use crate::error::DomainError;
 use crate::event::Event;
 use crate::limits::MAX_ACCESS_KEYS;
 use crate::loaded::Loaded;
-use crate::names::{AccountName, UserName};
+use crate::names::{AccountName, RepoPath, UserName};
 
 /// A user as decisions see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +110,31 @@ pub enum UserCommand {
         action: String,
         /// On what.
         resource: String,
+    },
+    /// Record that the user logged in.
+    RecordLogin {
+        /// Where.
+        surface: Surface,
+    },
+    /// Record that a login with the user's name failed.
+    RecordLoginFailure {
+        /// Where the credentials were sent.
+        surface: Surface,
+        /// Why they were refused.
+        reason: LoginFailure,
+    },
+    /// Record that a push of the user's was refused for its content.
+    RecordPushRejection {
+        /// The repository pushed to.
+        repo: RepoPath,
+        /// What was refused.
+        object: Pushed,
+        /// The tag or digest it was pushed under.
+        reference: String,
+        /// The registry error code.
+        code: String,
+        /// The message the client got.
+        message: String,
     },
     /// Replace the password and/or disable or re-enable the user, as one
     /// change: both happen or neither does.
@@ -262,6 +288,35 @@ fn decide_user(
             user,
             action: action.clone(),
             resource: resource.clone(),
+        }],
+        UserCommand::RecordLogin { surface } => vec![Event::LoggedIn {
+            user_id,
+            account,
+            user,
+            surface: *surface,
+        }],
+        UserCommand::RecordLoginFailure { surface, reason } => vec![Event::LoginFailed {
+            user_id,
+            account,
+            user,
+            surface: *surface,
+            reason: *reason,
+        }],
+        UserCommand::RecordPushRejection {
+            repo,
+            object,
+            reference,
+            code,
+            message,
+        } => vec![Event::PushRejected {
+            user_id,
+            account,
+            user,
+            repo: repo.clone(),
+            object: *object,
+            reference: reference.clone(),
+            code: code.clone(),
+            message: message.clone(),
         }],
         UserCommand::Update { password, enabled } => {
             let mut events = Vec::new();

@@ -18,6 +18,19 @@ pub enum CredentialKind {
     AccessKey,
 }
 
+impl CredentialKind {
+    /// The word audit records use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Anonymous => "anonymous",
+            Self::System => "system",
+            Self::Password => "password",
+            Self::Temporary => "temporary",
+            Self::AccessKey => "access-key",
+        }
+    }
+}
+
 /// The principal behind a command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {

@@ -1,6 +1,9 @@
 //! Commands: what a caller asks the registry to change, routed to the
 //! aggregate that decides them.
 
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::account::{self, AccountCommand};
@@ -33,6 +36,22 @@ pub enum Command {
         time: String,
         /// The signature, hex.
         signature: String,
+    },
+    /// Record the failures of anonymous callers and unknown users from one
+    /// client address in one window.
+    RecordFailures {
+        /// The client address.
+        client_addr: String,
+        /// Start of the window.
+        window_start: DateTime<Utc>,
+        /// Length of the window in seconds.
+        window_seconds: u32,
+        /// Failures in the window.
+        count: u64,
+        /// Failures by reason.
+        reasons: BTreeMap<String, u64>,
+        /// The first few login names tried.
+        names: Vec<String>,
     },
 }
 
@@ -77,7 +96,7 @@ impl Command {
                 accounts: vec![c.account()],
                 ..Touches::default()
             },
-            Self::RecordCheckpoint { .. } => Touches::default(),
+            Self::RecordCheckpoint { .. } | Self::RecordFailures { .. } => Touches::default(),
         }
     }
 }
@@ -112,6 +131,21 @@ pub fn decide(state: &Loaded, cmd: &Command, fresh: Fresh) -> Result<Vec<Event>,
             hash: hash.clone(),
             time: time.clone(),
             signature: signature.clone(),
+        }]),
+        Command::RecordFailures {
+            client_addr,
+            window_start,
+            window_seconds,
+            count,
+            reasons,
+            names,
+        } => Ok(vec![Event::FailuresCounted {
+            client_addr: client_addr.clone(),
+            window_start: *window_start,
+            window_seconds: *window_seconds,
+            count: *count,
+            reasons: reasons.clone(),
+            names: names.clone(),
         }]),
     }
 }

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::attributes::{Category, Deadline, Description, ShareNote};
+use crate::audit::{LoginFailure, Pushed, Surface};
 use crate::credentials::PasswordHash;
 use crate::digest::Digest;
 use crate::names::{AccountName, OrgName, RepoPath, TagName, UserName};
@@ -414,7 +415,77 @@ pub enum Event {
         /// The Ed25519 signature, lowercase hex.
         signature: String,
     },
+    /// A login with a known user's name failed. (Failures under unknown
+    /// names are counted per client address in `FailuresCounted`.) The
+    /// credential kind and id tried are in the envelope's actor.
+    LoginFailed {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// Where the credentials were sent.
+        surface: Surface,
+        /// Why they were refused.
+        reason: LoginFailure,
+    },
+    /// A push was refused for its content (a digest that does not match,
+    /// a manifest that is invalid or names missing blobs). Nothing else
+    /// changed.
+    PushRejected {
+        /// Stream of the user who pushed.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// The repository pushed to.
+        repo: RepoPath,
+        /// What was refused.
+        object: Pushed,
+        /// The tag or digest it was pushed under.
+        reference: String,
+        /// The registry error code the client got.
+        code: String,
+        /// The message the client got.
+        message: String,
+    },
+    /// Failed requests of anonymous callers and unknown users from one
+    /// client address in one window, counted rather than recorded one by
+    /// one, so nobody can flood the log.
+    FailuresCounted {
+        /// The client address.
+        client_addr: String,
+        /// Start of the window.
+        window_start: DateTime<Utc>,
+        /// Length of the window in seconds.
+        window_seconds: u32,
+        /// Failures in the window.
+        count: u64,
+        /// Failures by reason (`unknown-user`, `token-invalid`, ...).
+        reasons: BTreeMap<String, u64>,
+        /// The first few login names tried, for spotting a guessing run.
+        names: Vec<String>,
+    },
+    /// A user logged in: opened a management session, or had a docker
+    /// client check its credentials (`docker login`: a token request
+    /// without a scope). The tokens clients fetch for each push and pull
+    /// are not logins and are not recorded.
+    LoggedIn {
+        /// Stream of the user.
+        user_id: Uuid,
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// Where.
+        surface: Surface,
+    },
 }
+
+/// The stream of the failures counted per client address.
+pub const FAILURES_STREAM: Uuid = Uuid::from_u128(0x6265_7274_682d_6661_696c_7572_6573_0000);
 
 /// The stream of the log's own events (checkpoints).
 pub const LOG_STREAM: Uuid = Uuid::from_u128(0x6265_7274_682d_6c6f_672d_7374_7265_616d);
@@ -468,6 +539,7 @@ impl Event {
             | Self::ShareEnded { repo_id, .. }
             | Self::PullsCounted { repo_id, .. } => *repo_id,
             Self::CheckpointRecorded { .. } => LOG_STREAM,
+            Self::FailuresCounted { .. } => FAILURES_STREAM,
             Self::AccountCreated { account_id, .. } => *account_id,
             Self::UserCreated { user_id, .. }
             | Self::AccessKeyCreated { user_id, .. }
@@ -477,9 +549,54 @@ impl Event {
             | Self::AccessDenied { user_id, .. }
             | Self::UserPasswordChanged { user_id, .. }
             | Self::UserDisabled { user_id, .. }
-            | Self::UserEnabled { user_id, .. } => *user_id,
+            | Self::UserEnabled { user_id, .. }
+            | Self::LoginFailed { user_id, .. }
+            | Self::LoggedIn { user_id, .. }
+            | Self::PushRejected { user_id, .. } => *user_id,
         }
     }
+
+    /// Every event type name, in variant order: what an audit filter by
+    /// action may name.
+    pub const KINDS: &'static [&'static str] = &[
+        "OrgCreated",
+        "RepositoryCreated",
+        "BlobUploaded",
+        "BlobMounted",
+        "ManifestPushed",
+        "TagPointed",
+        "TagDeleted",
+        "ManifestDeleted",
+        "BlobDeleted",
+        "AccountCreated",
+        "UserCreated",
+        "NamespaceCreated",
+        "RepositoryVisibilityChanged",
+        "OrgAccessGranted",
+        "AccessKeyCreated",
+        "AccessKeyEnabledChanged",
+        "AccessKeyDeleted",
+        "TemporaryLoginIssued",
+        "AccessDenied",
+        "UserPasswordChanged",
+        "UserDisabled",
+        "UserEnabled",
+        "RepoAccessGranted",
+        "RepositoryAttributesChanged",
+        "RepositoryDeleted",
+        "OrgAccessRevoked",
+        "RepoAccessRevoked",
+        "OrganizationDeleted",
+        "ShareGranted",
+        "ShareChanged",
+        "ShareEnded",
+        "PullsCounted",
+        "CheckpointRecorded",
+        "LoginFailed",
+        "PushRejected",
+        "FailuresCounted",
+        "LoggedIn",
+    ];
 
     /// The event type as written in the envelope, so audits can filter
     /// without decoding payloads.
@@ -518,6 +635,10 @@ impl Event {
             Self::ShareEnded { .. } => "ShareEnded",
             Self::PullsCounted { .. } => "PullsCounted",
             Self::CheckpointRecorded { .. } => "CheckpointRecorded",
+            Self::LoginFailed { .. } => "LoginFailed",
+            Self::PushRejected { .. } => "PushRejected",
+            Self::FailuresCounted { .. } => "FailuresCounted",
+            Self::LoggedIn { .. } => "LoggedIn",
         }
     }
 }

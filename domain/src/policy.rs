@@ -207,6 +207,28 @@ pub fn may_audit(p: &Principal, owner: Option<&AccountName>) -> bool {
     p.is_operator() || owner.is_some_and(|o| manages_account(p, o))
 }
 
+/// The audit records a principal may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditScope {
+    /// Every record: the operator.
+    All,
+    /// Records about one account's resources and users: its
+    /// administrators.
+    Account(AccountName),
+}
+
+/// Which audit records a principal may read; `None` for a user who is no
+/// administrator, who reads none.
+pub fn audit_scope(p: &Principal) -> Option<AuditScope> {
+    if p.is_operator() {
+        Some(AuditScope::All)
+    } else if p.account_admin {
+        Some(AuditScope::Account(p.account.clone()))
+    } else {
+        None
+    }
+}
+
 /// Whether a held level reaches the one needed.
 pub fn allows(level: Option<Level>, needed: Level) -> bool {
     level.is_some_and(|l| l >= needed)

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::keys::{decode, encode};
-use crate::orgs::OrgRow;
+use crate::orgs::owner_as_batch_leaves;
 
 /// One image.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -202,10 +202,7 @@ impl Images {
         let at = rec.envelope.occurred_at;
         match &rec.event {
             Event::RepositoryCreated { repo_id, repo, .. } => {
-                let owner = match batch.get(&self.orgs, repo.org().as_str())? {
-                    Some(v) => decode::<OrgRow>(&v)?.owner,
-                    None => None,
-                };
+                let owner = owner_as_batch_leaves(batch, &self.orgs, repo.org().as_str())?;
                 let row = ImageRow {
                     id: *repo_id,
                     owner,

@@ -4,6 +4,7 @@
 //! touching the log.
 
 mod accounts;
+mod audit;
 mod blob_links;
 mod images;
 mod keys;
@@ -21,6 +22,10 @@ use berth_store::{Batch, EventLog, Projector, Recorded, StateLoader, StoreError,
 use sha2::{Digest as _, Sha256};
 
 pub use accounts::{AccessKeyRow, AccountRow, Accounts, TemporaryLoginRow, UserRow};
+pub use audit::{
+    csv_record, record_json, Audit, Filter, FilterError, Order as AuditOrder, CSV_HEADER,
+    FILTER_PARAMS,
+};
 pub use blob_links::BlobLinks;
 pub use images::{sort_key, ImageRow, Images, Order, Scope};
 pub use manifests::{ManifestRow, Manifests, ReferrerRow};
@@ -32,7 +37,7 @@ pub use timeline::{Resource, Timeline};
 
 /// Version of the row layouts. A data directory written with another
 /// version has its read models rebuilt from the log at startup.
-pub const PROJECTION_VERSION: u32 = 4;
+pub const PROJECTION_VERSION: u32 = 5;
 
 const CHECKPOINT: &[u8] = b"registry";
 
@@ -57,6 +62,8 @@ pub struct ReadModels {
     pub shares: Shares,
     /// Each resource's events, for timelines.
     pub timeline: Timeline,
+    /// The audit index.
+    pub audit: Audit,
     checkpoints: Table,
 }
 
@@ -70,6 +77,7 @@ impl ReadModels {
             images: Images::open(log, orgs.rows.clone(), tags.rows.clone())?,
             shares: Shares::open(log)?,
             timeline: Timeline::open(log)?,
+            audit: Audit::open(log, orgs.rows.clone())?,
             orgs,
             repos: Repositories::open(log)?,
             tags,
@@ -118,6 +126,7 @@ impl ReadModels {
             ("shares_by_owner", &self.shares.by_owner),
             ("shares_by_with", &self.shares.by_with),
             ("timeline", &self.timeline.rows),
+            ("audit", &self.audit.rows),
             ("repos", &self.repos.by_name),
             ("public_repos", &self.repos.public),
             ("repo_grants", &self.repos.grants),
@@ -162,6 +171,8 @@ impl Projector for ReadModels {
         self.images.apply(batch, recorded)?;
         self.shares.apply(batch, recorded)?;
         self.timeline.apply(batch, recorded);
+        // Reads the organization row as it was: before the organizations.
+        self.audit.apply(batch, recorded)?;
         self.orgs.apply(batch, recorded);
         self.repos.apply(batch, recorded);
         self.tags.apply(batch, recorded);

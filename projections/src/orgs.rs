@@ -24,6 +24,19 @@ pub struct OrgRow {
     pub creator: Option<UserName>,
 }
 
+/// The owner of an organization as a batch leaves its row (earlier events
+/// of the same batch included), for read models that record it.
+pub(crate) fn owner_as_batch_leaves(
+    batch: &Batch,
+    rows: &Table,
+    org: &str,
+) -> Result<Option<AccountName>, StoreError> {
+    Ok(match batch.get(rows, org)? {
+        Some(v) => decode::<OrgRow>(&v)?.owner,
+        None => None,
+    })
+}
+
 /// The organizations read model.
 #[derive(Clone)]
 pub struct Orgs {

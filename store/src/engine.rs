@@ -13,7 +13,7 @@ use berth_domain::{
     Organization, RepoPath, Repository,
 };
 use bytes::Bytes;
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
@@ -92,12 +92,16 @@ pub fn start(
 ) -> Result<(Engine, thread::JoinHandle<()>), StoreError> {
     let head = startup_check(&log)?;
     catch_up(&log, projector.as_ref())?;
+    let last_time = log
+        .get(head.seq)?
+        .map_or(DateTime::<Utc>::MIN_UTC, |r| r.envelope.occurred_at);
     let (queue, rx) = mpsc::channel(QUEUE);
     let writer = Writer {
         log,
         projector,
         loader,
         head,
+        last_time,
         cache: Loaded::default(),
         versions: HashMap::new(),
     };
@@ -190,6 +194,10 @@ struct Writer {
     projector: Arc<dyn Projector>,
     loader: Arc<dyn StateLoader>,
     head: ChainPoint,
+    /// Time of the newest event: times in the log never go backwards, even
+    /// when the system clock does, so a time maps to a sequence number by
+    /// binary search.
+    last_time: DateTime<Utc>,
     cache: Loaded,
     /// Events per stream so far, including those of the open batch.
     versions: HashMap<Uuid, u64>,
@@ -323,7 +331,8 @@ impl Writer {
         }
         // The envelope keeps microseconds; stamping at that precision makes
         // live rows and rows replayed from the log identical.
-        let now = Utc::now().trunc_subsecs(6);
+        let now = Utc::now().trunc_subsecs(6).max(self.last_time);
+        self.last_time = now;
         let mut recorded = Vec::with_capacity(events.len());
         for event in events {
             let stream = event.stream_id();

@@ -132,15 +132,8 @@ pub struct Recorded {
 
 impl Recorded {
     /// The event as auditors read it (`berth log show`, timelines):
-    /// sequence, time, type, stream, actor, request id and the event, with
-    /// password verifiers redacted.
+    /// sequence, time, type, stream, actor, request id and the event.
     pub fn to_json(&self) -> serde_json::Value {
-        let mut event = serde_json::to_value(&self.event).unwrap_or_default();
-        if let Some(body) = event.as_object_mut().and_then(|o| o.values_mut().next()) {
-            if let Some(p) = body.get_mut("password") {
-                *p = serde_json::Value::from("<redacted>");
-            }
-        }
         serde_json::json!({
             "seq": self.seq,
             "occurred_at": self.envelope.occurred_at.to_rfc3339(),
@@ -149,8 +142,26 @@ impl Recorded {
             "stream_version": self.envelope.stream_version,
             "actor": self.envelope.actor,
             "request_id": self.envelope.request_id,
-            "event": event,
+            "event": self.payload_json(),
         })
+    }
+
+    /// The event's fields, with password and login verifiers redacted:
+    /// what an auditor reads never helps anyone log in.
+    pub fn payload_json(&self) -> serde_json::Value {
+        let mut event = serde_json::to_value(&self.event).unwrap_or_default();
+        if let Some(body) = event
+            .as_object_mut()
+            .and_then(|o| o.values_mut().next())
+            .and_then(serde_json::Value::as_object_mut)
+        {
+            for secret in ["password", "verifier"] {
+                if let Some(v) = body.get_mut(secret) {
+                    *v = serde_json::Value::from("<redacted>");
+                }
+            }
+        }
+        event
     }
 }
 

@@ -2,11 +2,12 @@
 //! sequence number, a meta keyspace with the chain head and the last
 //! verified checkpoint, and the version of every stream.
 
-use std::ops::ControlFlow;
+use std::ops::{ControlFlow, RangeInclusive};
 use std::path::Path;
 
 use berth_domain::Digest;
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use fjall::{
     CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
 };
@@ -237,6 +238,56 @@ impl EventLog {
             }
         }
         Ok(at)
+    }
+
+    /// Reads the events whose sequence numbers lie in `seqs`, each checked
+    /// against its own hash, newest first or oldest first, until `visit`
+    /// says to stop. For audit queries that read the log itself.
+    pub fn each_in(
+        &self,
+        seqs: RangeInclusive<u64>,
+        newest_first: bool,
+        mut visit: impl FnMut(Recorded) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<(), StoreError> {
+        let range = seqs.start().to_be_bytes()..=seqs.end().to_be_bytes();
+        let items = self.events.range(range);
+        let items: Box<dyn Iterator<Item = _>> = if newest_first {
+            Box::new(items.rev())
+        } else {
+            Box::new(items)
+        };
+        for item in items {
+            let (key, value) = item.into_inner()?;
+            let seq = key
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .map_err(|_| StoreError::Corrupt {
+                    seq: *seqs.start(),
+                    reason: "log key is not a sequence number".into(),
+                })?;
+            if visit(open(seq, &value)?.0)?.is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last sequence number at or before an instant (0 when the log
+    /// starts later): the writer never lets times go backwards, so a binary
+    /// search over the log.
+    pub fn seq_at(&self, at: DateTime<Utc>) -> Result<u64, StoreError> {
+        let (mut lo, mut hi) = (0u64, self.head()?.seq);
+        while lo < hi {
+            let mid = lo + (hi - lo).div_ceil(2);
+            let time = self.get(mid)?.map(|r| r.envelope.occurred_at);
+            if time.is_some_and(|t| t <= at) {
+                lo = mid;
+            } else {
+                hi = mid - 1;
+            }
+        }
+        Ok(lo)
     }
 
     /// One event, checked against its own hash (its link backwards is

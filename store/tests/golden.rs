@@ -12,7 +12,8 @@ use std::path::PathBuf;
 
 use berth_domain::{
     AccountName, Actor, Category, CredentialKind, Deadline, Description, Digest, Event, Level,
-    OrgName, PasswordHash, RepoPath, ShareEnd, ShareNote, TagName, UserName,
+    LoginFailure, OrgName, PasswordHash, Pushed, RepoPath, ShareEnd, ShareNote, Surface, TagName,
+    UserName,
 };
 use berth_store::envelope::{encode_payload, open, seal, Envelope, GENESIS, SCHEMA_VERSION};
 use chrono::{TimeZone, Utc};
@@ -77,9 +78,13 @@ fn variant(e: &Event) -> usize {
         Event::ShareEnded { .. } => 30,
         Event::PullsCounted { .. } => 31,
         Event::CheckpointRecorded { .. } => 32,
+        Event::LoginFailed { .. } => 33,
+        Event::PushRejected { .. } => 34,
+        Event::FailuresCounted { .. } => 35,
+        Event::LoggedIn { .. } => 36,
     }
 }
-const VARIANTS: usize = 33;
+const VARIANTS: usize = 37;
 
 /// How many variants (the first ones) existed when each schema was
 /// current: an older schema's files exist for those only.
@@ -308,6 +313,37 @@ fn samples() -> Vec<Event> {
             time: "2026-11-29T12:00:00.000000Z".into(),
             signature: "cd".repeat(64),
         },
+        Event::LoginFailed {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+            surface: Surface::TokenService,
+            reason: LoginFailure::KeyDisabled,
+        },
+        Event::PushRejected {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+            repo: repo(),
+            object: Pushed::Manifest,
+            reference: "v1".into(),
+            code: "MANIFEST_BLOB_UNKNOWN".into(),
+            message: format!("manifest references {}", digest('e')),
+        },
+        Event::FailuresCounted {
+            client_addr: "192.0.2.7".into(),
+            window_start: Utc.with_ymd_and_hms(2026, 11, 29, 12, 0, 0).unwrap(),
+            window_seconds: 60,
+            count: 42,
+            reasons: BTreeMap::from([("unknown-user".into(), 40), ("token-invalid".into(), 2)]),
+            names: vec!["local@AKNOPE".into(), "ghost/admin".into()],
+        },
+        Event::LoggedIn {
+            user_id: USER,
+            account: account(),
+            user: alice(),
+            surface: Surface::Manage,
+        },
     ];
     all
 }
@@ -346,6 +382,8 @@ fn golden_dir(schema: u16) -> PathBuf {
 fn every_variant_has_a_sample() {
     let covered: Vec<usize> = samples().iter().map(variant).collect();
     assert_eq!(covered, (0..VARIANTS).collect::<Vec<_>>());
+    let kinds: Vec<&str> = samples().iter().map(Event::kind).collect();
+    assert_eq!(kinds, Event::KINDS, "the list of event types is complete");
 }
 
 /// Every schema's files decode, older ones upcast to the current shape.

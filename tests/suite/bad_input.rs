@@ -1,6 +1,6 @@
 //! Bad input on every route gets the spec's status and error code, and
-//! leaves no trace: no event in the log, no file in the blob store, no
-//! upload left behind.
+//! changes nothing: no event but the audit record of a refused push, no
+//! file in the blob store, no upload left behind.
 
 use serde_json::json;
 
@@ -205,10 +205,14 @@ async fn bad_input_is_refused_and_leaves_no_trace() {
     .await;
 
     server.stop();
-    assert_eq!(
-        event_count(&server.dir),
-        BOOTSTRAP_EVENTS + 6,
-        "only the baseline image is in the log"
+    let refusals = event_types_from(&server.dir, BOOTSTRAP_EVENTS + 7);
+    assert!(
+        refusals.iter().all(|t| t == "PushRejected"),
+        "after the baseline image, the log holds only the refused pushes: {refusals:?}"
+    );
+    assert!(
+        refusals.len() >= 3,
+        "the refused pushes are audit records: {refusals:?}"
     );
     assert_eq!(
         files_under(&server.dir.join("blobs")).len(),

@@ -9,9 +9,9 @@ use sha2::{Digest as _, Sha256};
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 /// Events every test server starts with: the operator's account and user
-/// (created by `berth serve`), and the operator's access key (created by
-/// [`Server::start`]).
-pub const BOOTSTRAP_EVENTS: u64 = 3;
+/// (created by `berth serve`), then the operator's sign-in and access key
+/// (by [`Server::start`]).
+pub const BOOTSTRAP_EVENTS: u64 = 4;
 /// The operator's password in every test server.
 pub const OPERATOR_PASSWORD: &str = "operator-test-password";
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
@@ -213,6 +213,18 @@ pub fn event_count(dir: &Path) -> u64 {
         .nth(2)
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("unexpected verify output {out:?}"))
+}
+
+/// The event types of a stopped server's log from sequence `from` on.
+pub fn event_types_from(dir: &Path, from: u64) -> Vec<String> {
+    let (code, out) = berth(&["log", "show", "--from", &from.to_string()], dir);
+    assert_eq!(code, 0, "{out}");
+    out.lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["type"].as_str().unwrap().to_owned()
+        })
+        .collect()
 }
 
 /// Files under a directory, recursively.

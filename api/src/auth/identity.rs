@@ -2,7 +2,7 @@
 //! credential or a token subject belongs to, and whether that user and
 //! credential still work. Blocking: call from a storage thread.
 
-use berth_domain::{AccountName, CredentialKind, Principal, UserName};
+use berth_domain::{AccountName, CredentialKind, LoginFailure, Principal, UserName};
 use berth_projections::ReadModels;
 use berth_store::StoreError;
 use chrono::Utc;
@@ -21,6 +21,29 @@ pub struct Proven {
     pub kind: CredentialKind,
     /// The access key or temporary login id, for docker credentials.
     pub credential_id: Option<String>,
+}
+
+/// What checking a password or docker credential found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The credential works.
+    Proven(Proven),
+    /// It names a known user but does not work: recorded for the audit
+    /// trail under that user.
+    Refused {
+        /// The user's account.
+        account: AccountName,
+        /// The user.
+        user: UserName,
+        /// The kind of credential tried.
+        kind: CredentialKind,
+        /// The access key or temporary login id tried.
+        credential_id: Option<String>,
+        /// Why it does not work.
+        reason: LoginFailure,
+    },
+    /// It names nobody: counted per client address, not recorded alone.
+    Unknown,
 }
 
 /// The principal behind an account and user name, if the user exists and
@@ -62,39 +85,72 @@ pub fn docker_login(
     settings: &Settings,
     user: &str,
     password: &str,
-) -> Result<Option<Proven>, StoreError> {
+) -> Result<Verdict, StoreError> {
     let Some((region, id)) = user.split_once('@') else {
-        return Ok(None);
+        return Ok(Verdict::Unknown);
     };
     if region != settings.region {
-        return Ok(None);
+        return Ok(Verdict::Unknown);
     }
     let offered = secrets::verifier(password);
-    let (owner, kind) = if let Some(key) = models.accounts.key(id)? {
-        let ok = secrets::constant_time_eq(&offered, &key.verifier)
-            && models.accounts.key_enabled(id)?;
-        (
-            ok.then_some((key.account, key.user)),
-            CredentialKind::AccessKey,
-        )
+    let (account, user, kind, refusal) = if let Some(key) = models.accounts.key(id)? {
+        let refusal = if !secrets::constant_time_eq(&offered, &key.verifier) {
+            Some(LoginFailure::WrongSecret)
+        } else if !models.accounts.key_enabled(id)? {
+            Some(LoginFailure::KeyDisabled)
+        } else {
+            None
+        };
+        (key.account, key.user, CredentialKind::AccessKey, refusal)
     } else if let Some(login) = models.accounts.temporary_login(id)? {
-        let ok =
-            secrets::constant_time_eq(&offered, &login.verifier) && Utc::now() < login.expires_at;
+        let refusal = if !secrets::constant_time_eq(&offered, &login.verifier) {
+            Some(LoginFailure::WrongSecret)
+        } else if Utc::now() >= login.expires_at {
+            Some(LoginFailure::LoginExpired)
+        } else {
+            None
+        };
         (
-            ok.then_some((login.account, login.user)),
+            login.account,
+            login.user,
             CredentialKind::Temporary,
+            refusal,
         )
     } else {
-        (None, CredentialKind::AccessKey)
+        return Ok(Verdict::Unknown);
     };
-    let Some((account, user)) = owner else {
-        return Ok(None);
+    let credential_id = Some(id.to_owned());
+    verdict(models, account, user, kind, credential_id, refusal)
+}
+
+/// The verdict on a credential of a known user: refused for `refusal`, or
+/// for the user being disabled, else proven.
+fn verdict(
+    models: &ReadModels,
+    account: AccountName,
+    user: UserName,
+    kind: CredentialKind,
+    credential_id: Option<String>,
+    refusal: Option<LoginFailure>,
+) -> Result<Verdict, StoreError> {
+    let principal = match refusal {
+        Some(_) => None,
+        None => principal(models, &account, &user)?,
     };
-    Ok(principal(models, &account, &user)?.map(|principal| Proven {
-        principal,
-        kind,
-        credential_id: Some(id.to_owned()),
-    }))
+    Ok(match principal {
+        Some(principal) => Verdict::Proven(Proven {
+            principal,
+            kind,
+            credential_id,
+        }),
+        None => Verdict::Refused {
+            account,
+            user,
+            kind,
+            credential_id,
+            reason: refusal.unwrap_or(LoginFailure::UserDisabled),
+        },
+    })
 }
 
 /// Whether a docker credential named in a token still works (a disabled or
@@ -120,22 +176,23 @@ pub fn password_login(
     models: &ReadModels,
     login: &str,
     password: &str,
-) -> Result<Option<Proven>, StoreError> {
+) -> Result<Verdict, StoreError> {
     let Some((account, user)) = split_subject(login) else {
-        return Ok(None);
+        return Ok(Verdict::Unknown);
     };
     let Some(stored) = models.accounts.password(&account, &user)? else {
         // One argon2 verification, as for a wrong password: the time taken
         // does not tell whether the user exists.
         verify_password(password, unknown_user_hash());
-        return Ok(None);
+        return Ok(Verdict::Unknown);
     };
-    if !verify_password(password, &stored) {
-        return Ok(None);
-    }
-    Ok(principal(models, &account, &user)?.map(|principal| Proven {
-        principal,
-        kind: CredentialKind::Password,
-        credential_id: None,
-    }))
+    let refusal = (!verify_password(password, &stored)).then_some(LoginFailure::WrongSecret);
+    verdict(
+        models,
+        account,
+        user,
+        CredentialKind::Password,
+        None,
+        refusal,
+    )
 }

@@ -16,9 +16,10 @@ use axum::http::{header, HeaderMap};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use berth_domain::policy::allows;
+pub use berth_domain::Surface;
 use berth_domain::{
-    AccountCommand, Action, Actor, Command, CredentialKind, Level, Owner, Principal, RepoPath,
-    UserCommand,
+    AccountCommand, Action, Actor, Command, CredentialKind, Level, Owner, Principal, Pushed,
+    RepoPath, UserCommand,
 };
 use berth_store::{RequestMeta, StoreError};
 use chrono::Utc;
@@ -27,7 +28,7 @@ use thiserror::Error;
 use crate::clock::Clock;
 use crate::request::Origin;
 use crate::state::AppState;
-use identity::Proven;
+use identity::{Proven, Verdict};
 use token::{verify, Access, SESSION_AUDIENCE};
 
 /// Settings of authentication and authorization.
@@ -122,19 +123,6 @@ fn presented(headers: &HeaderMap) -> Result<Presented, AuthError> {
     Ok(cookie.map_or(Presented::Nothing, Presented::Bearer))
 }
 
-/// Where a request arrived: each takes its own kinds of credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Surface {
-    /// Registry routes: a registry token, or a docker credential sent
-    /// straight to the route.
-    Registry,
-    /// The token service: a docker credential, or nothing.
-    TokenService,
-    /// The management API and console: a session (header or cookie), an
-    /// account password, or a docker credential.
-    Manage,
-}
-
 /// Credentials sent in a request body rather than a header.
 #[derive(Debug, Clone)]
 pub enum Credentials {
@@ -191,6 +179,22 @@ pub enum AuthError {
     /// The read models could not be read.
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl AuthError {
+    /// The reason a failure is counted under, for failures that name no
+    /// known user (`None` for the others, which are recorded one by one
+    /// or are not the caller's doing).
+    fn counted_as(&self) -> Option<&'static str> {
+        match self {
+            Self::Malformed => Some("malformed-credentials"),
+            Self::PasswordNotAccepted => Some("password-not-accepted"),
+            Self::BearerNotAccepted => Some("bearer-not-accepted"),
+            Self::TokenInvalid => Some("token-invalid"),
+            Self::Revoked => Some("credential-revoked"),
+            Self::Wrong | Self::Throttled(_) | Self::Store(_) => None,
+        }
+    }
 }
 
 /// The one authenticated (or anonymous) caller of a request, whatever
@@ -278,8 +282,26 @@ impl Caller {
 /// Authenticates a request's credentials for a surface. No credentials at
 /// all is an anonymous caller; the surface decides what that may do. With a
 /// `focus` repository, a password or docker credential is checked and the
-/// caller's level there read in one trip to storage.
+/// caller's level there read in one trip to storage. Every refusal is
+/// recorded (a known user's) or counted (anyone else's).
 pub async fn authenticate(
+    app: &AppState,
+    origin: Origin,
+    headers: &HeaderMap,
+    surface: Surface,
+    focus: Option<&RepoPath>,
+) -> Result<Caller, AuthError> {
+    let addr = origin.client_addr.clone();
+    let result = credentials_of(app, origin, headers, surface, focus).await;
+    if let Err(e) = &result {
+        if let Some(reason) = e.counted_as() {
+            app.failures.count(addr.as_deref(), reason, None);
+        }
+    }
+    result
+}
+
+async fn credentials_of(
     app: &AppState,
     origin: Origin,
     headers: &HeaderMap,
@@ -297,42 +319,49 @@ pub async fn authenticate(
                 login: user,
                 password,
             };
-            check(app, origin, credentials, focus).await
+            check(app, origin, surface, credentials, focus).await
         }
         (_, Presented::Basic { user, password }) => {
             if user.contains('/') && !user.contains('@') {
                 return Err(AuthError::PasswordNotAccepted);
             }
-            check(app, origin, Credentials::Docker { user, password }, focus).await
+            let credentials = Credentials::Docker { user, password };
+            check(app, origin, surface, credentials, focus).await
         }
     }
 }
 
-/// Checks a password or docker credential sent in a body.
+/// Checks a password or docker credential sent in a body (the management
+/// sign-in).
 pub async fn login(
     app: &AppState,
     origin: Origin,
     credentials: Credentials,
 ) -> Result<Caller, AuthError> {
-    check(app, origin, credentials, None).await
+    check(app, origin, Surface::Manage, credentials, None).await
 }
 
 /// Checks a password or docker credential, throttling repeated failures
-/// per login name and client address, and reads the level on `focus`.
+/// per login name and client address, and reads the level on `focus`. A
+/// known user's failure is recorded under that user; a failure under an
+/// unknown name, or a throttled attempt, is counted.
 async fn check(
     app: &AppState,
     origin: Origin,
+    surface: Surface,
     credentials: Credentials,
     focus: Option<RepoPath>,
 ) -> Result<Caller, AuthError> {
     let name = credentials.login().to_owned();
     let addr = origin.client_addr.clone().unwrap_or_default();
-    app.limiter
-        .check(&name, &addr)
-        .map_err(AuthError::Throttled)?;
-    let found = app
+    if let Err(wait) = app.limiter.check(&name, &addr) {
+        app.failures
+            .count(origin.client_addr.as_deref(), "throttled", Some(&name));
+        return Err(AuthError::Throttled(wait));
+    }
+    let (verdict, known) = app
         .read(move |p| {
-            let proven = match credentials {
+            let verdict = match credentials {
                 Credentials::Password { login, password } => {
                     identity::password_login(&p.models, &login, &password)?
                 }
@@ -340,27 +369,53 @@ async fn check(
                     identity::docker_login(&p.models, &p.settings, &user, &password)?
                 }
             };
-            let known = match (&proven, focus) {
-                (Some(proven), Some(repo)) => {
+            let known = match (&verdict, focus) {
+                (Verdict::Proven(proven), Some(repo)) => {
                     let level =
                         levels::repo_level(&p.models, &p.settings, Some(&proven.principal), &repo)?;
                     Some((repo, level))
                 }
                 _ => None,
             };
-            Ok(proven.map(|proven| (proven, known)))
+            Ok((verdict, known))
         })
         .await?;
-    match found {
-        Some((proven, known)) => {
+    match verdict {
+        Verdict::Proven(proven) => {
             app.limiter.succeeded(&name, &addr);
             Ok(Caller {
                 known,
                 ..Caller::proven(proven, origin)
             })
         }
-        None => {
+        Verdict::Refused {
+            account,
+            user,
+            kind,
+            credential_id,
+            reason,
+        } => {
             app.limiter.failed(&name, &addr);
+            let actor = Actor::user(&account, &user, kind, origin.client_addr.clone())
+                .with_request(credential_id, origin.user_agent.clone());
+            let command = Command::Account(AccountCommand::User {
+                account,
+                user,
+                change: UserCommand::RecordLoginFailure { surface, reason },
+            });
+            let meta = RequestMeta {
+                actor,
+                request_id: origin.request_id,
+            };
+            if let Err(e) = app.engine.submit(command, meta).await {
+                tracing::error!(error = %e, "could not record a failed login");
+            }
+            Err(AuthError::Wrong)
+        }
+        Verdict::Unknown => {
+            app.limiter.failed(&name, &addr);
+            app.failures
+                .count(origin.client_addr.as_deref(), "unknown-user", Some(&name));
             Err(AuthError::Wrong)
         }
     }
@@ -447,21 +502,59 @@ pub async fn holds(
     Ok(allows(repo_level(app, caller, repo).await?, needed))
 }
 
-/// Appends an `AccessDenied` event for an authenticated caller. A failure
-/// to record is logged, not shown: the refusal stands either way.
-pub async fn record_denial(app: &AppState, caller: &Caller, action: &str, resource: &str) {
+/// Appends a record about an authenticated caller (a login, a refusal).
+/// A failure to record is logged, not shown: the answer stands either way.
+async fn record_for(app: &AppState, caller: &Caller, change: UserCommand) {
     let Some(p) = &caller.principal else {
         return;
     };
     let command = Command::Account(AccountCommand::User {
         account: p.account.clone(),
         user: p.user.clone(),
-        change: UserCommand::RecordDenial {
-            action: action.to_owned(),
-            resource: resource.to_owned(),
-        },
+        change,
     });
     if let Err(e) = app.engine.submit(command, caller.meta()).await {
-        tracing::error!(error = %e, "could not record a denied attempt");
+        tracing::error!(error = %e, "could not write an audit record");
     }
+}
+
+/// Records that an authenticated caller was refused an action.
+pub async fn record_denial(app: &AppState, caller: &Caller, action: &str, resource: &str) {
+    let change = UserCommand::RecordDenial {
+        action: action.to_owned(),
+        resource: resource.to_owned(),
+    };
+    record_for(app, caller, change).await;
+}
+
+/// Records that a caller logged in.
+pub async fn record_login(app: &AppState, caller: &Caller, surface: Surface) {
+    record_for(app, caller, UserCommand::RecordLogin { surface }).await;
+}
+
+/// A push refused for its content, as the audit trail records it.
+pub struct Rejection {
+    /// The repository pushed to.
+    pub repo: RepoPath,
+    /// What was refused.
+    pub object: Pushed,
+    /// The tag or digest it was pushed under.
+    pub reference: String,
+    /// The registry error code the client got.
+    pub code: &'static str,
+    /// The message the client got.
+    pub message: String,
+}
+
+/// Records that an authenticated caller's push was refused for its
+/// content.
+pub async fn record_push_rejection(app: &AppState, caller: &Caller, rejection: Rejection) {
+    let change = UserCommand::RecordPushRejection {
+        repo: rejection.repo,
+        object: rejection.object,
+        reference: rejection.reference,
+        code: rejection.code.to_owned(),
+        message: rejection.message,
+    };
+    record_for(app, caller, change).await;
 }

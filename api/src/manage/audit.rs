@@ -157,22 +157,6 @@ pub(super) async fn timeline(State(app): State<AppState>, member: Member, req: R
     Ok(axum::Json(json!({ "events": events, "next_cursor": next })).into_response())
 }
 
-/// The last sequence number at or before an instant: the log's times only
-/// grow, so a binary search over it.
-fn seq_at(p: &Parts, at: chrono::DateTime<chrono::Utc>) -> Result<u64, StoreError> {
-    let (mut lo, mut hi) = (0u64, p.log.head()?.seq);
-    while lo < hi {
-        let mid = lo + (hi - lo).div_ceil(2);
-        let time = p.log.get(mid)?.map(|r| r.envelope.occurred_at);
-        if time.is_some_and(|t| t <= at) {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    Ok(lo)
-}
-
 /// Folds a resource's events up to `at` with the aggregates' own `evolve`:
 /// the same code the writer decides with, so there is no second
 /// implementation of what a state is.
@@ -274,7 +258,7 @@ pub(super) async fn as_of(State(app): State<AppState>, member: Member, req: Requ
         .read(move |p| {
             let at = match at {
                 At::Seq(seq) => seq.min(p.log.head()?.seq),
-                At::Time(t) => seq_at(p, t)?,
+                At::Time(t) => p.log.seq_at(t)?,
             };
             let resource = match &repo {
                 Some(r) => Resource::Repo(r.clone()),

@@ -5,6 +5,7 @@
 mod access_keys;
 mod accounts;
 mod audit;
+mod audit_events;
 mod grants;
 mod listing;
 mod namespaces;
@@ -92,6 +93,7 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/audit/public-key", || get(audit::public_key)),
     ("/audit/timeline", || get(audit::timeline)),
     ("/audit/as-of", || get(audit::as_of)),
+    ("/audit/events", || get(audit_events::events)),
 ];
 
 /// The management routes.

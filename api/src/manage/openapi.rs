@@ -10,7 +10,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
-use super::{access_keys, accounts, audit, grants, namespaces, repos, session, shares, tags};
+use super::{
+    access_keys, accounts, audit, audit_events, grants, namespaces, repos, session, shares, tags,
+};
 
 /// Every error of the management API.
 #[derive(Serialize, ToSchema)]
@@ -87,6 +89,7 @@ pub struct RepoAt {
         audit::public_key,
         audit::timeline,
         audit::as_of,
+        audit_events::events,
     ),
     components(schemas(ErrorBody, grants::Grantee)),
     modifiers(&Limits, &Security),

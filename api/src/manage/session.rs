@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::openapi::ErrorBody;
 use super::{json_body, Answer, Refusal};
 use crate::auth::token::{sign, Claims, SESSION_AUDIENCE};
-use crate::auth::{self, AuthError, Credentials, SESSION_COOKIE};
+use crate::auth::{self, AuthError, Credentials, Surface, SESSION_COOKIE};
 use crate::error::ApiError;
 use crate::request::Origin;
 use crate::state::AppState;
@@ -55,9 +55,10 @@ pub(super) async fn login(State(app): State<AppState>, req: Request) -> Answer {
             }),
             other => Refusal::from(other),
         })?;
-    let Some(principal) = caller.principal else {
+    let Some(principal) = caller.principal.clone() else {
         return Err(Refusal::from(AuthError::Wrong));
     };
+    auth::record_login(&app, &caller, Surface::Manage).await;
     let now = Utc::now();
     let expires = now + Duration::from_std(app.settings.session_ttl).unwrap_or(Duration::hours(12));
     let claims = Claims {

@@ -13,10 +13,11 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use berth_domain::{Pushed, RepoPath};
 use berth_store::RequestMeta;
 
 use crate::access;
-use crate::auth::Caller;
+use crate::auth::{self, Caller};
 use crate::endpoint::{self, Endpoint};
 use crate::error::ApiError;
 use crate::request::{query_map, Origin};
@@ -60,6 +61,50 @@ async fn route(app: AppState, req: Request) -> Result<Response, ApiError> {
         query,
         body,
     };
+    let pushed = pushed(&endpoint, &call.method, &call.query);
+    let caller = pushed
+        .as_ref()
+        .map(|_| (call.app.clone(), call.caller.clone()));
+    let result = serve(endpoint, call).await;
+    let refusal = match &result {
+        Err(e) if e.rejects_content() => Some((e.code(), e.to_string())),
+        _ => None,
+    };
+    if let (Some((code, message)), Some((object, repo, reference)), Some((app, caller))) =
+        (refusal, pushed, caller)
+    {
+        let rejection = auth::Rejection {
+            repo,
+            object,
+            reference,
+            code,
+            message,
+        };
+        auth::record_push_rejection(&app, &caller, rejection).await;
+    }
+    result
+}
+
+/// What a request pushes, for the audit record of a refusal: a finished
+/// upload (by the digest it claims) or a manifest (by its reference).
+fn pushed(
+    endpoint: &Endpoint,
+    method: &Method,
+    query: &HashMap<String, String>,
+) -> Option<(Pushed, RepoPath, String)> {
+    match (endpoint, method) {
+        (Endpoint::Manifest { repo, reference }, &Method::PUT) => {
+            Some((Pushed::Manifest, repo.clone(), reference.to_string()))
+        }
+        (Endpoint::Upload { repo, .. }, &Method::PUT)
+        | (Endpoint::UploadStart { repo }, &Method::POST) => query
+            .get("digest")
+            .map(|d| (Pushed::Blob, repo.clone(), d.clone())),
+        _ => None,
+    }
+}
+
+async fn serve(endpoint: Endpoint, call: Call) -> Result<Response, ApiError> {
     let m = call.method.clone();
     match (endpoint, m) {
         (Endpoint::Base, Method::GET | Method::HEAD) => Ok(base()),
