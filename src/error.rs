@@ -32,7 +32,7 @@ pub enum CliError {
         reason: String,
     },
     /// A flag's value is not what the flag takes.
-    #[error("--{}: {message}", .flag.replace('_', "-"))]
+    #[error("--{} {message}", .flag.replace('_', "-"))]
     BadFlag {
         /// The flag, without dashes.
         flag: String,

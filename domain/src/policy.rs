@@ -394,4 +394,18 @@ mod tests {
         }
         assert_eq!(Level::from_code(2), None);
     }
+
+    #[test]
+    fn the_operator_audits_all_an_admin_their_account_a_member_nothing() {
+        assert_eq!(
+            audit_scope(&principal(OPERATOR_ACCOUNT, true)),
+            Some(AuditScope::All)
+        );
+        assert_eq!(
+            audit_scope(&principal("acme", true)),
+            Some(AuditScope::Account(AccountName::parse("acme").unwrap()))
+        );
+        assert_eq!(audit_scope(&principal("acme", false)), None);
+        assert_eq!(audit_scope(&principal(OPERATOR_ACCOUNT, false)), None);
+    }
 }

@@ -99,7 +99,9 @@ pub struct Filter {
 pub struct FilterError {
     /// The parameter.
     pub field: &'static str,
-    /// What it must be.
+    /// What it must be, to follow the parameter's name as each surface
+    /// spells it (`result` in a query string, `--result` on the command
+    /// line).
     pub message: String,
 }
 
@@ -130,7 +132,7 @@ impl Filter {
                 .map(|v| {
                     parse(v).ok_or_else(|| FilterError {
                         field,
-                        message: format!("{field} must be {expected}, not {v:?}"),
+                        message: format!("must be {expected}, not {v:?}"),
                     })
                 })
                 .transpose()
@@ -171,7 +173,7 @@ impl Filter {
             (Some(_), None) => {
                 return Err(FilterError {
                     field: "repo",
-                    message: "repo names a repository inside namespace; give namespace too".into(),
+                    message: "names a repository inside namespace; give namespace too".into(),
                 })
             }
             (None, _) => None,

@@ -6,6 +6,7 @@
 
 mod access;
 mod atomic;
+mod audit;
 mod bad_input;
 mod clients;
 mod distribution;

@@ -103,7 +103,7 @@ pub(super) async fn events(State(app): State<AppState>, member: Member, req: Req
     let filter = Filter::parse(|name| q.get(name)).map_err(|e| {
         Refusal(ApiError::Invalid {
             field: e.field.into(),
-            message: e.message,
+            message: format!("{} {}", e.field, e.message),
         })
     })?;
     let format = Format::of(&q, req.headers())?;

@@ -185,22 +185,36 @@ pub async fn json_body<T: DeserializeOwned>(req: Request) -> Result<T, Refusal> 
     })
 }
 
+/// What a caller holds on a resource a route names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The resource does not exist.
+    Absent,
+    /// It exists, and the caller holds this level on it (or none).
+    Present(Option<Level>),
+}
+
 /// Holds a caller to a level on a resource. No level at all looks exactly
 /// like a resource that does not exist (`missing`); too low a level is
-/// refused and recorded.
+/// refused. Both refusals on a resource that exists are recorded for its
+/// owner's auditors.
 pub async fn require(
     app: &AppState,
     member: &Member,
-    held: Option<Level>,
+    held: Held,
     needed: Level,
     action: &str,
     resource: &str,
     missing: impl FnOnce() -> ApiError,
 ) -> Result<(), Refusal> {
     match held {
-        None => Err(Refusal(missing())),
-        Some(_) if allows(held, needed) => Ok(()),
-        Some(_) => Err(deny(app, member, action, resource).await),
+        Held::Absent => Err(Refusal(missing())),
+        Held::Present(level) if allows(level, needed) => Ok(()),
+        Held::Present(None) => {
+            auth::record_denial(app, &member.caller, action, resource).await;
+            Err(Refusal(missing()))
+        }
+        Held::Present(Some(_)) => Err(deny(app, member, action, resource).await),
     }
 }
 

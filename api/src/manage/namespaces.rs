@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 
 use super::grants::{grantable, Grants};
 use super::openapi::{ErrorBody, NsAt};
-use super::{done, field, json_body, require, Answer, Member, Refusal};
+use super::{done, field, json_body, require, Answer, Held, Member, Refusal};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -79,6 +79,8 @@ async fn visible(
     app: &AppState,
     member: &Member,
     ns: &str,
+    needed: Level,
+    action: &str,
 ) -> Result<(OrgName, OrgRow, Level), Refusal> {
     let org = field("namespace", ns, OrgName::parse)?;
     let (p, lookup) = (member.principal.clone(), org.clone());
@@ -87,12 +89,19 @@ async fn visible(
             let Some(row) = parts.models.orgs.get(&lookup)? else {
                 return Ok(None);
             };
-            Ok(level_of(&parts.models, &p, &lookup, &row)?.map(|l| (row, l)))
+            let level = level_of(&parts.models, &p, &lookup, &row)?;
+            Ok(Some((row, level)))
         })
         .await?;
-    let (row, level) =
-        found.ok_or_else(|| Refusal(ApiError::Domain(DomainError::OrgUnknown(org.clone()))))?;
-    Ok((org, row, level))
+    let held = found
+        .as_ref()
+        .map_or(Held::Absent, |(_, level)| Held::Present(*level));
+    let missing = || ApiError::Domain(DomainError::OrgUnknown(org.clone()));
+    require(app, member, held, needed, action, org.as_str(), missing).await?;
+    match found {
+        Some((row, Some(level))) => Ok((org, row, level)),
+        _ => Err(Refusal(missing())),
+    }
 }
 
 fn summary(org: &OrgName, row: &OrgRow, level: Level, repos: usize) -> Value {
@@ -169,7 +178,7 @@ pub(super) async fn detail(
     Path(NsAt { ns }): Path<NsAt>,
     member: Member,
 ) -> Answer {
-    let (org, row, level) = visible(&app, &member, &ns).await?;
+    let (org, row, level) = visible(&app, &member, &ns, Level::Read, "read").await?;
     let lookup = org.clone();
     let (members, (repos, count)) = app
         .read(move |p| {
@@ -212,17 +221,7 @@ pub(super) async fn remove(
     Path(NsAt { ns }): Path<NsAt>,
     member: Member,
 ) -> Answer {
-    let (org, _, level) = visible(&app, &member, &ns).await?;
-    require(
-        &app,
-        &member,
-        Some(level),
-        Level::Manage,
-        "delete",
-        org.as_str(),
-        || ApiError::Domain(DomainError::OrgUnknown(org.clone())),
-    )
-    .await?;
+    let (org, _, _) = visible(&app, &member, &ns, Level::Manage, "delete").await?;
     let command = Command::Org(OrgCommand::Delete {
         org,
         account: member.principal.account.clone(),
@@ -237,18 +236,7 @@ async fn managed(
     member: &Member,
     ns: &str,
 ) -> Result<(OrgName, berth_domain::AccountName), Refusal> {
-    let (org, row, level) = visible(app, member, ns).await?;
-    let missing = || ApiError::Domain(DomainError::OrgUnknown(org.clone()));
-    require(
-        app,
-        member,
-        Some(level),
-        Level::Manage,
-        "grant",
-        org.as_str(),
-        missing,
-    )
-    .await?;
+    let (org, row, _) = visible(app, member, ns, Level::Manage, "grant").await?;
     let owner = grantable(row.owner)?;
     Ok((org, owner))
 }

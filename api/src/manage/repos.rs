@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use super::grants::{grantable, Grants};
 use super::listing::{run, Listing};
 use super::openapi::{ErrorBody, NsAt, RepoAt};
-use super::{done, field, json_body, registry_host, require, Answer, Member, Refusal};
+use super::{done, field, json_body, registry_host, require, Answer, Held, Member, Refusal};
 use crate::auth::levels;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -29,6 +29,8 @@ use crate::state::AppState;
 /// account owning its organization.
 pub(super) struct Target {
     pub repo: RepoPath,
+    /// Whether the repository exists.
+    pub exists: bool,
     pub level: Option<Level>,
     pub owner: Option<AccountName>,
 }
@@ -49,7 +51,12 @@ impl Target {
         action: &str,
     ) -> Result<(), Refusal> {
         let resource = self.repo.to_string();
-        require(app, member, self.level, needed, action, &resource, || {
+        let held = if self.exists {
+            Held::Present(self.level)
+        } else {
+            Held::Absent
+        };
+        require(app, member, held, needed, action, &resource, || {
             self.missing()
         })
         .await
@@ -67,19 +74,27 @@ pub(super) async fn target(
     let name = field("repo", name, RepoName::parse)?;
     let repo = RepoPath::new(org, name);
     let (principal, lookup) = (member.principal.clone(), repo.clone());
-    let (level, owner) = app
+    let (exists, level, owner) = app
         .read(move |p| {
             let owner = p.models.orgs.get(lookup.org())?.and_then(|r| r.owner);
             // A repository that does not exist yet has no level to hold,
             // whatever the caller could create by pushing.
-            let level = match p.models.repos.get(&lookup)? {
-                Some(_) => levels::repo_level(&p.models, &p.settings, Some(&principal), &lookup)?,
-                None => None,
-            };
-            Ok((level, owner))
+            Ok(match p.models.repos.get(&lookup)? {
+                Some(_) => (
+                    true,
+                    levels::repo_level(&p.models, &p.settings, Some(&principal), &lookup)?,
+                    owner,
+                ),
+                None => (false, None, owner),
+            })
         })
         .await?;
-    Ok(Target { repo, level, owner })
+    Ok(Target {
+        repo,
+        exists,
+        level,
+        owner,
+    })
 }
 
 /// Resolves `{ns}/{repo}` and holds the caller to `needed` there.
@@ -182,14 +197,19 @@ pub(super) async fn create(
 ) -> Answer {
     let org = field("namespace", &ns, OrgName::parse)?;
     let (p, lookup) = (member.principal.clone(), org.clone());
-    let level = app
-        .read(move |parts| levels::org_level(&parts.models, &p, &lookup))
+    let held = app
+        .read(move |parts| {
+            Ok(match parts.models.orgs.get(&lookup)? {
+                Some(_) => Held::Present(levels::org_level(&parts.models, &p, &lookup)?),
+                None => Held::Absent,
+            })
+        })
         .await?;
     let missing = || ApiError::Domain(DomainError::OrgUnknown(org.clone()));
     require(
         &app,
         &member,
-        level,
+        held,
         Level::Edit,
         "create-repo",
         org.as_str(),
