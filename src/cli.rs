@@ -228,10 +228,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             let log = open_existing(&d.data_dir)?;
             berth_store::startup_check(&log)?;
             let models = ReadModels::open(&log)?;
+            let started = std::time::Instant::now();
             models.reset()?;
             let last = catch_up(&log, &models)?;
+            log.flush()?;
+            let secs = started.elapsed().as_secs_f64();
+            #[allow(clippy::cast_precision_loss)]
+            let rate = last as f64 / secs.max(1e-9);
             println!(
-                "rebuilt read models from {last} events; digest {}",
+                "rebuilt read models from {last} events in {secs:.2} s ({rate:.0} events/s); digest {}",
                 models.digest()?
             );
             Ok(ExitCode::SUCCESS)

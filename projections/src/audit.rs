@@ -11,7 +11,7 @@ use std::ops::{ControlFlow, RangeInclusive};
 
 use berth_domain::audit::OTHER_ADDRESSES;
 use berth_domain::policy::AuditScope;
-use berth_domain::{AccountName, Event, OrgName, Outcome, RepoName, UserName};
+use berth_domain::{AccountName, Event, OrgName, Outcome, RepoName, RepoPath, UserName};
 use berth_store::{Batch, EventLog, Recorded, StoreError, Table};
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -267,7 +267,11 @@ impl Audit {
             put(Dim::Repo, repo);
         }
         put(Dim::Action, rec.event.kind());
-        put(Dim::Outcome, facts.outcome.as_str());
+        // Most records are successes: only refusals and failures carry an
+        // outcome key, and a success is a record with neither.
+        if facts.outcome != Outcome::Ok {
+            put(Dim::Outcome, facts.outcome.as_str());
+        }
         if let Some(addr) = &actor.client_addr {
             put(Dim::ClientAddr, addr);
         }
@@ -296,7 +300,13 @@ impl Audit {
             (Dim::Org, filter.org.clone()),
             (Dim::Action, filter.action.clone()),
             (Dim::Account, filter.account.clone()),
-            (Dim::Outcome, filter.outcome.map(|o| o.as_str().to_owned())),
+            (
+                Dim::Outcome,
+                filter
+                    .outcome
+                    .filter(|o| *o != Outcome::Ok)
+                    .map(|o| o.as_str().to_owned()),
+            ),
         ]
         .into_iter()
         .filter_map(|(dim, value)| value.map(|v| (dim, v)))
@@ -305,9 +315,15 @@ impl Audit {
             conditions.push((Dim::Account, account.to_string()));
         }
         conditions.sort();
+        let only_ok = filter.outcome == Some(Outcome::Ok);
         let newest_first = order == Order::NewestFirst;
         let Some(((dim, value), probes)) = conditions.split_first() else {
-            return log.each_in(seqs, newest_first, visit);
+            return log.each_in(seqs, newest_first, |rec| {
+                if only_ok && rec.event.audit().outcome != Outcome::Ok {
+                    return Ok(ControlFlow::Continue(()));
+                }
+                visit(rec)
+            });
         };
         let p = prefix(*dim, value);
         let (lo, hi) = (
@@ -322,18 +338,8 @@ impl Audit {
         };
         for item in walk {
             let (k, _) = item?;
-            let seq = k
-                .get(p.len()..)
-                .and_then(|b| b.try_into().ok())
-                .map_or(0, u64::from_be_bytes);
-            let mut kept = true;
-            for (dim, value) in probes {
-                if !self.rows.contains(key(*dim, value, seq))? {
-                    kept = false;
-                    break;
-                }
-            }
-            if !kept {
+            let seq = seq_of(&k, p.len());
+            if !self.holds(probes, only_ok, seq)? {
                 continue;
             }
             let Some(rec) = log.get(seq)? else { continue };
@@ -343,6 +349,70 @@ impl Audit {
         }
         Ok(())
     }
+}
+
+impl Audit {
+    /// Whether the record at `seq` has every probed key, and, for
+    /// `only_ok`, no refusal or failure key.
+    fn holds(&self, probes: &[(Dim, String)], only_ok: bool, seq: u64) -> Result<bool, StoreError> {
+        for (dim, value) in probes {
+            if !self.rows.contains(key(*dim, value, seq))? {
+                return Ok(false);
+            }
+        }
+        if only_ok {
+            for bad in [Outcome::Denied, Outcome::Failed] {
+                if self.rows.contains(key(Dim::Outcome, bad.as_str(), seq))? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// The sequence numbers of a resource's records after `after`, oldest
+    /// first, at most `limit`: its timeline (what changed it, and what was
+    /// refused on it), read by timelines and as-of folds.
+    pub fn seqs(
+        &self,
+        resource: &Resource,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<u64>, StoreError> {
+        let (dim, value) = match resource {
+            Resource::Org(org) => (Dim::Org, org.to_string()),
+            Resource::Repo(repo) => (Dim::Repo, repo.to_string()),
+        };
+        let p = prefix(dim, &value);
+        let (lo, hi) = (
+            key(dim, &value, after.saturating_add(1)),
+            key(dim, &value, u64::MAX),
+        );
+        let mut out = Vec::new();
+        for item in self.rows.range(lo.as_slice()..=hi.as_slice()) {
+            if out.len() == limit {
+                break;
+            }
+            let (k, _) = item?;
+            out.push(seq_of(&k, p.len()));
+        }
+        Ok(out)
+    }
+}
+
+/// What a timeline is of.
+#[derive(Debug, Clone)]
+pub enum Resource {
+    /// An organization: its own records and all its repositories'.
+    Org(OrgName),
+    /// One repository name, across incarnations.
+    Repo(RepoPath),
+}
+
+fn seq_of(key: &[u8], prefix_len: usize) -> u64 {
+    key.get(prefix_len..)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
 }
 
 /// The sequence numbers a filter's time range and a cursor leave, or

@@ -13,7 +13,6 @@ mod orgs;
 mod repositories;
 mod shares;
 mod tags;
-mod timeline;
 
 use berth_domain::{
     Account, AccountName, DomainError, OrgName, Organization, RepoPath, Repository,
@@ -23,7 +22,7 @@ use sha2::{Digest as _, Sha256};
 
 pub use accounts::{AccessKeyRow, AccountRow, Accounts, TemporaryLoginRow, UserRow};
 pub use audit::{
-    csv_record, record_json, Audit, Filter, FilterError, Order as AuditOrder, CSV_HEADER,
+    csv_record, record_json, Audit, Filter, FilterError, Order as AuditOrder, Resource, CSV_HEADER,
     FILTER_PARAMS,
 };
 pub use blob_links::BlobLinks;
@@ -33,7 +32,6 @@ pub use orgs::{Member, OrgRow, Orgs};
 pub use repositories::{RepoRow, Repositories};
 pub use shares::{ShareRow, Shares};
 pub use tags::{TagRow, Tags};
-pub use timeline::{Resource, Timeline};
 
 /// Version of the row layouts. A data directory written with another
 /// version has its read models rebuilt from the log at startup.
@@ -60,9 +58,7 @@ pub struct ReadModels {
     pub images: Images,
     /// Shares.
     pub shares: Shares,
-    /// Each resource's events, for timelines.
-    pub timeline: Timeline,
-    /// The audit index.
+    /// The audit index, which also serves timelines and as-of folds.
     pub audit: Audit,
     checkpoints: Table,
 }
@@ -76,7 +72,6 @@ impl ReadModels {
         let models = Self {
             images: Images::open(log, orgs.rows.clone(), tags.rows.clone())?,
             shares: Shares::open(log)?,
-            timeline: Timeline::open(log)?,
             audit: Audit::open(log, orgs.rows.clone())?,
             orgs,
             repos: Repositories::open(log)?,
@@ -125,7 +120,6 @@ impl ReadModels {
             ("shares", &self.shares.rows),
             ("shares_by_owner", &self.shares.by_owner),
             ("shares_by_with", &self.shares.by_with),
-            ("timeline", &self.timeline.rows),
             ("audit", &self.audit.rows),
             ("repos", &self.repos.by_name),
             ("public_repos", &self.repos.public),
@@ -170,7 +164,6 @@ impl Projector for ReadModels {
         // before this event: it goes first.
         self.images.apply(batch, recorded)?;
         self.shares.apply(batch, recorded)?;
-        self.timeline.apply(batch, recorded);
         // Reads the organization row as it was: before the organizations.
         self.audit.apply(batch, recorded)?;
         self.orgs.apply(batch, recorded);

@@ -17,6 +17,9 @@ use crate::error::StoreError;
 pub struct Table {
     pub(crate) keyspace: Keyspace,
     pub(crate) name: Arc<str>,
+    /// Whether a batch remembers its writes to this table so that
+    /// [`Batch::get`] sees them; only tables read through a batch pay for it.
+    pub(crate) read_in_batches: bool,
 }
 
 /// A key and its value.
@@ -36,6 +39,14 @@ where
 }
 
 impl Table {
+    /// The same table, read through batches ([`Batch::get`]) by a read
+    /// model that keeps running figures in its rows.
+    #[must_use]
+    pub fn read_in_batches(mut self) -> Self {
+        self.read_in_batches = true;
+        self
+    }
+
     /// The value under `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, StoreError> {
         Ok(self.keyspace.get(key)?.map(|v| Bytes::copy_from_slice(&v)))
@@ -99,23 +110,33 @@ impl Batch {
     pub fn insert(&mut self, table: &Table, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let (key, value) = (key.as_ref(), value.as_ref());
         self.inner.insert(&table.keyspace, key, value);
-        self.pending.insert(
-            (table.name.clone(), key.to_vec()),
-            Some(Bytes::copy_from_slice(value)),
-        );
+        if table.read_in_batches {
+            self.pending.insert(
+                (table.name.clone(), key.to_vec()),
+                Some(Bytes::copy_from_slice(value)),
+            );
+        }
     }
 
     /// Removes `key` from `table`.
     pub fn remove(&mut self, table: &Table, key: impl AsRef<[u8]>) {
         let key = key.as_ref();
         self.inner.remove(&table.keyspace, key);
-        self.pending
-            .insert((table.name.clone(), key.to_vec()), None);
+        if table.read_in_batches {
+            self.pending
+                .insert((table.name.clone(), key.to_vec()), None);
+        }
     }
 
     /// The value under `key` as this batch leaves it: its own write if it
-    /// made one, else the committed value.
+    /// made one, else the committed value. Only for a table opened
+    /// [`Table::read_in_batches`].
     pub fn get(&self, table: &Table, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, StoreError> {
+        debug_assert!(
+            table.read_in_batches,
+            "{} is read through a batch but not opened for it",
+            table.name
+        );
         let key = key.as_ref();
         match self.pending.get(&(table.name.clone(), key.to_vec())) {
             Some(written) => Ok(written.clone()),

@@ -58,7 +58,7 @@ fn audited_owner(p: &Parts, org: &OrgName) -> Result<Option<Option<AccountName>>
     if let Some(row) = p.models.orgs.get(org)? {
         return Ok(Some(row.owner));
     }
-    let first = p.models.timeline.seqs(&Resource::Org(org.clone()), 0, 1)?;
+    let first = p.models.audit.seqs(&Resource::Org(org.clone()), 0, 1)?;
     let Some(seq) = first.first() else {
         return Ok(None);
     };
@@ -138,7 +138,7 @@ pub(super) async fn timeline(State(app): State<AppState>, member: Member, req: R
             let Some(owner) = audited_owner(p, &lookup)? else {
                 return Ok((None, Vec::new(), false));
             };
-            let mut seqs = p.models.timeline.seqs(&resource, after, limit + 1)?;
+            let mut seqs = p.models.audit.seqs(&resource, after, limit + 1)?;
             let more = seqs.len() > limit;
             seqs.truncate(limit);
             let mut events = Vec::with_capacity(seqs.len());
@@ -165,7 +165,7 @@ fn fold(p: &Parts, resource: &Resource, at: u64) -> Result<Loaded, StoreError> {
     let mut state = Loaded::default();
     let mut after = 0;
     loop {
-        let seqs = p.models.timeline.seqs(resource, after, STEP)?;
+        let seqs = p.models.audit.seqs(resource, after, STEP)?;
         for seq in &seqs {
             if *seq > at {
                 return Ok(state);

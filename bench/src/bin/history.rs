@@ -1,11 +1,14 @@
-//! The management API on a large history. `generate` writes one through the
-//! real write path (the engine, its group commit and every read model, but
-//! no HTTP: blob facts are asserted, not uploaded): an account with
-//! `--orgs` organizations holding `--images` images of `--tags` tags each,
-//! one image in a hundred shared with a second account. It then times the
-//! pull path's share check on the read models. `measure` times the image
-//! list's first page, a filtered search and one image's tag list over HTTP
-//! against `berth serve` on that data directory.
+//! The management API and the audit trail on a large history. `generate`
+//! writes one through the real write path (the engine, its group commit
+//! and every read model, but no HTTP: blob facts are asserted, not
+//! uploaded): an account with `--orgs` organizations holding `--images`
+//! images of `--tags` tags each, one image in a hundred shared with a
+//! second account, one in fifty refused to that account's admin (a denial
+//! record), and one repository (`org0000/hot`) with `--hot-events` tag
+//! events. It then times the pull path's share check on the read models.
+//! `measure` times the image list's first page, a filtered search and one
+//! image's tag list over HTTP against `berth serve` on that data directory;
+//! `measure-audit` times audit queries, the CSV export and as-of.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -43,6 +46,19 @@ enum Cmd {
         images: usize,
         #[arg(long, default_value_t = 10)]
         tags: usize,
+        /// Tag events of the one hot repository, `org0000/hot`.
+        #[arg(long, default_value_t = 0)]
+        hot_events: usize,
+    },
+    /// Time audit queries, the CSV export and as-of against a server.
+    MeasureAudit {
+        #[arg(long)]
+        url: String,
+        /// `Authorization` header of the operator.
+        #[arg(long)]
+        auth: String,
+        #[arg(long, default_value_t = 300)]
+        samples: usize,
     },
     /// Time management queries against a server over that directory.
     Measure {
@@ -152,6 +168,18 @@ async fn image(
         };
         submit(engine, Command::Repo(retag)).await;
     }
+    if i % 50 == 7 {
+        let denial = UserCommand::RecordDenial {
+            action: "push".into(),
+            resource: repo.to_string(),
+        };
+        let as_partner = AccountCommand::User {
+            account: partner.clone(),
+            user: name(UserName::parse, "admin"),
+            change: denial,
+        };
+        submit(engine, Command::Account(as_partner)).await;
+    }
     if i % 100 == 1 {
         let share = RepoCommand::Share {
             repo,
@@ -164,13 +192,60 @@ async fn image(
     }
 }
 
+/// One repository with `events` tag events: tags `t1`..`tN` pointed at
+/// its one manifest.
+async fn hot(engine: &Engine, owner: &Owner, events: usize) {
+    let repo = RepoPath::new(
+        name(OrgName::parse, "org0000"),
+        name(RepoName::parse, "hot"),
+    );
+    let create = RepoCommand::Create {
+        repo: repo.clone(),
+        attributes: Attributes::default(),
+    };
+    submit(engine, Command::Repo(create)).await;
+    let (bytes, blobs) = manifest();
+    for (digest, size) in blobs.iter().zip([2048, 31_457_280]) {
+        let link = RepoCommand::LinkUploadedBlob {
+            by: Some(owner.clone()),
+            repo: repo.clone(),
+            digest: digest.clone(),
+            size,
+        };
+        submit(engine, Command::Repo(link)).await;
+    }
+    let digest = Digest::from_bytes(Algorithm::Sha256, &Sha256::digest(&bytes)).expect("digest");
+    let push = RepoCommand::PushManifest {
+        by: Some(owner.clone()),
+        repo: repo.clone(),
+        tag: Some(name(TagName::parse, "t0")),
+        digest: digest.clone(),
+        size: bytes.len() as u64,
+        manifest: parse_manifest(None, &bytes).expect("a valid manifest"),
+    };
+    let content = Content::from([(digest, bytes::Bytes::from(bytes))]);
+    engine
+        .submit_with(Command::Repo(push), content, meta())
+        .await
+        .unwrap_or_else(|e| panic!("push refused: {e}"));
+    for t in 1..events {
+        let retag = RepoCommand::Retag {
+            repo: repo.clone(),
+            source: name(TagName::parse, "t0"),
+            destination: name(TagName::parse, &format!("t{t}")),
+            overwrite: false,
+        };
+        submit(engine, Command::Repo(retag)).await;
+    }
+}
+
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();
     let i = ((samples.len() as f64 - 1.0) * p).round() as usize;
     samples[i.min(samples.len() - 1)]
 }
 
-async fn generate(data: PathBuf, orgs: usize, images: usize, tags: usize) {
+async fn generate(data: PathBuf, orgs: usize, images: usize, tags: usize, hot_events: usize) {
     let started = Instant::now();
     std::fs::create_dir_all(&data).expect("data directory");
     let log = EventLog::open(&data.join("db")).expect("open the log");
@@ -222,9 +297,15 @@ async fn generate(data: PathBuf, orgs: usize, images: usize, tags: usize) {
         .await;
     }
     // Many images at once, so group commit batches them as it would
-    // concurrent pushes.
+    // concurrent pushes; the hot repository's events among them.
     const WRITERS: usize = 256;
     let mut tasks = Vec::new();
+    if hot_events > 0 {
+        let (engine, owner) = (engine.clone(), owner.clone());
+        tasks.push(tokio::spawn(async move {
+            hot(&engine, &owner, hot_events).await
+        }));
+    }
     for w in 0..WRITERS {
         let (engine, owner, partner) = (engine.clone(), owner.clone(), partner.clone());
         tasks.push(tokio::spawn(async move {
@@ -279,17 +360,7 @@ fn base64_basic(user: &str, password: &str) -> String {
 }
 
 async fn measure(url: String, auth: String, samples: usize) {
-    let client = reqwest::Client::builder()
-        .default_headers(
-            [(
-                reqwest::header::AUTHORIZATION,
-                auth.parse().expect("header value"),
-            )]
-            .into_iter()
-            .collect(),
-        )
-        .build()
-        .expect("client");
+    let client = client(&auth);
     let queries = [
         (
             "image list, first page (100, newest first)",
@@ -308,26 +379,109 @@ async fn measure(url: String, auth: String, samples: usize) {
         ),
     ];
     for (what, path, target) in queries {
-        let mut timings = Vec::with_capacity(samples);
-        for _ in 0..samples {
-            let t = Instant::now();
-            let r = client
-                .get(format!("{url}{path}"))
-                .send()
-                .await
-                .expect("the server answers");
-            assert_eq!(r.status(), 200, "{path}");
-            r.bytes().await.expect("body");
-            timings.push(t.elapsed());
-        }
-        let p50 = percentile(&mut timings, 0.5);
-        let p99 = percentile(&mut timings, 0.99);
+        let (p50, p99) = timed(&client, &format!("{url}{path}"), samples).await;
         println!(
             "| {what} | {:.2} ms | {:.2} ms | {target} |",
             p50.as_secs_f64() * 1e3,
             p99.as_secs_f64() * 1e3
         );
     }
+}
+
+/// Median and p99 of `samples` GETs of `path`.
+async fn timed(client: &reqwest::Client, url: &str, samples: usize) -> (Duration, Duration) {
+    let mut timings = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let t = Instant::now();
+        let r = client.get(url).send().await.expect("the server answers");
+        assert_eq!(r.status(), 200, "{url}");
+        r.bytes().await.expect("body");
+        timings.push(t.elapsed());
+    }
+    (
+        percentile(&mut timings, 0.5),
+        percentile(&mut timings, 0.99),
+    )
+}
+
+fn client(auth: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .default_headers(
+            [(
+                reqwest::header::AUTHORIZATION,
+                auth.parse().expect("header value"),
+            )]
+            .into_iter()
+            .collect(),
+        )
+        .build()
+        .expect("client")
+}
+
+async fn measure_audit(url: String, auth: String, samples: usize) {
+    let client = client(&auth);
+    let month_ago = (chrono::Utc::now() - chrono::Duration::days(30))
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let queries = [
+        (
+            "audit query, first page: one repository, last 30 days",
+            format!("/v2/manage/audit/events?namespace=org0000&repo=hot&from={month_ago}"),
+            "< 50 ms p99",
+        ),
+        (
+            "audit query, first page: one small repository, last 30 days",
+            format!("/v2/manage/audit/events?namespace=org0007&repo=img000007&from={month_ago}"),
+            "",
+        ),
+        (
+            "audit query, first page: denials of one account",
+            "/v2/manage/audit/events?account=partner&result=denied".to_owned(),
+            "",
+        ),
+        (
+            "audit query, first page: everything",
+            "/v2/manage/audit/events".to_owned(),
+            "",
+        ),
+    ];
+    for (what, path, target) in queries {
+        let (p50, p99) = timed(&client, &format!("{url}{path}"), samples).await;
+        println!(
+            "| {what} | {:.2} ms | {:.2} ms | {target} |",
+            p50.as_secs_f64() * 1e3,
+            p99.as_secs_f64() * 1e3
+        );
+    }
+    let as_of = format!(
+        "{url}/v2/manage/audit/as-of?namespace=org0000&repo=hot&at={}",
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    let (p50, p99) = timed(&client, &as_of, 20).await;
+    println!(
+        "| as-of of the hot repository (all its events) | {:.1} ms | {:.1} ms | < 100 ms |",
+        p50.as_secs_f64() * 1e3,
+        p99.as_secs_f64() * 1e3
+    );
+    let t = Instant::now();
+    let mut r = client
+        .get(format!("{url}/v2/manage/audit/events?format=csv"))
+        .send()
+        .await
+        .expect("the server answers");
+    assert_eq!(r.status(), 200);
+    let (mut bytes, mut rows) = (0usize, 0usize);
+    while let Some(chunk) = r.chunk().await.expect("body") {
+        bytes += chunk.len();
+        rows += chunk.iter().filter(|b| **b == b'\n').count();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let records = rows.saturating_sub(1);
+    println!(
+        "| CSV export of every record ({records} records, {:.0} MB) | {:.0} records/s | {:.1} s | > 200 000 records/s |",
+        bytes as f64 / 1e6,
+        records as f64 / secs,
+        secs
+    );
 }
 
 #[tokio::main]
@@ -338,7 +492,9 @@ async fn main() {
             orgs,
             images,
             tags,
-        } => generate(data_dir, orgs, images, tags).await,
+            hot_events,
+        } => generate(data_dir, orgs, images, tags, hot_events).await,
+        Cmd::MeasureAudit { url, auth, samples } => measure_audit(url, auth, samples).await,
         Cmd::Measure { url, auth, samples } => measure(url, auth, samples).await,
     }
 }
