@@ -303,7 +303,7 @@ async fn generate(data: PathBuf, orgs: usize, images: usize, tags: usize, hot_ev
     if hot_events > 0 {
         let (engine, owner) = (engine.clone(), owner.clone());
         tasks.push(tokio::spawn(async move {
-            hot(&engine, &owner, hot_events).await
+            hot(&engine, &owner, hot_events).await;
         }));
     }
     for w in 0..WRITERS {
