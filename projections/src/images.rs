@@ -165,8 +165,10 @@ impl Images {
         );
     }
 
-    /// Rewrites a row after `change`, moving its time index entries when
-    /// the update time moves.
+    /// Rewrites a row after `change`. Index entries are written only where
+    /// they change: the time entries move when the update time moves, and
+    /// every entry is rewritten when the facts it carries change. (Most
+    /// updates of a busy image within one commit keep its time.)
     fn update(
         &self,
         batch: &mut Batch,
@@ -177,13 +179,42 @@ impl Images {
         let Some(bytes) = batch.get(&self.rows, repo.to_string())? else {
             return Ok(());
         };
-        let mut row: ImageRow = decode(&bytes)?;
-        self.unindex(batch, repo, &row);
+        let before: ImageRow = decode(&bytes)?;
+        let mut row = before.clone();
         change(&mut row);
         if let Some(t) = touch {
             row.updated_at = t;
         }
-        self.store(batch, repo, &row);
+        let name = repo.to_string();
+        batch.insert(&self.rows, &name, encode(&row));
+        let moved = before.updated_at != row.updated_at;
+        let facts_changed = before.category != row.category || before.public != row.public;
+        if moved {
+            batch.remove(
+                &self.by_owner_time,
+                owner_time_key(before.owner.as_ref(), before.updated_at, &name),
+            );
+            batch.remove(&self.by_org_time, org_time_key(repo, before.updated_at));
+        }
+        if moved || facts_changed {
+            let facts = encode(&Facts {
+                category: row.category,
+                public: row.public,
+            });
+            if facts_changed {
+                batch.insert(
+                    &self.by_owner_name,
+                    owner_name_key(row.owner.as_ref(), &name),
+                    &facts,
+                );
+            }
+            batch.insert(
+                &self.by_owner_time,
+                owner_time_key(row.owner.as_ref(), row.updated_at, &name),
+                &facts,
+            );
+            batch.insert(&self.by_org_time, org_time_key(repo, row.updated_at), &facts);
+        }
         Ok(())
     }
 

@@ -104,7 +104,7 @@ impl EventLog {
 
     /// Commits a batch and makes it durable before returning.
     pub fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        batch.inner.commit()?;
+        batch.into_writes().commit()?;
         self.db.persist(PersistMode::SyncAll)?;
         Ok(())
     }

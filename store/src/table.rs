@@ -92,11 +92,16 @@ impl Table {
 /// read model's rows go into the same batch. A read model that keeps a
 /// running figure (a count, a total) reads its row through the batch, so it
 /// sees the rows earlier events of the same batch wrote: several commands
-/// in one batch never lose an update.
+/// in one batch never lose an update. Writes to such a table are combined:
+/// only the last value of each key reaches the database.
 pub struct Batch {
     pub(crate) inner: OwnedWriteBatch,
-    pending: HashMap<(Arc<str>, Vec<u8>), Option<Bytes>>,
+    /// The latest write of each key of each table read through batches.
+    pending: HashMap<Arc<str>, (Keyspace, Combined)>,
 }
+
+/// The latest write of each key of one table: a value, or a removal.
+type Combined = HashMap<Vec<u8>, Option<Bytes>>;
 
 impl Batch {
     pub(crate) fn new(inner: OwnedWriteBatch) -> Self {
@@ -106,25 +111,31 @@ impl Batch {
         }
     }
 
+    fn remember(&mut self, table: &Table, key: &[u8], value: Option<Bytes>) {
+        let (_, rows) = self
+            .pending
+            .entry(table.name.clone())
+            .or_insert_with(|| (table.keyspace.clone(), HashMap::new()));
+        rows.insert(key.to_vec(), value);
+    }
+
     /// Sets `key` in `table`.
     pub fn insert(&mut self, table: &Table, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let (key, value) = (key.as_ref(), value.as_ref());
-        self.inner.insert(&table.keyspace, key, value);
         if table.read_in_batches {
-            self.pending.insert(
-                (table.name.clone(), key.to_vec()),
-                Some(Bytes::copy_from_slice(value)),
-            );
+            self.remember(table, key, Some(Bytes::copy_from_slice(value)));
+        } else {
+            self.inner.insert(&table.keyspace, key, value);
         }
     }
 
     /// Removes `key` from `table`.
     pub fn remove(&mut self, table: &Table, key: impl AsRef<[u8]>) {
         let key = key.as_ref();
-        self.inner.remove(&table.keyspace, key);
         if table.read_in_batches {
-            self.pending
-                .insert((table.name.clone(), key.to_vec()), None);
+            self.remember(table, key, None);
+        } else {
+            self.inner.remove(&table.keyspace, key);
         }
     }
 
@@ -138,9 +149,26 @@ impl Batch {
             table.name
         );
         let key = key.as_ref();
-        match self.pending.get(&(table.name.clone(), key.to_vec())) {
+        match self
+            .pending
+            .get(&*table.name)
+            .and_then(|(_, rows)| rows.get(key))
+        {
             Some(written) => Ok(written.clone()),
             None => table.get(key),
         }
+    }
+
+    /// The database batch with every combined write in it, to commit.
+    pub(crate) fn into_writes(mut self) -> OwnedWriteBatch {
+        for (_, (keyspace, rows)) in self.pending.drain() {
+            for (key, value) in rows {
+                match value {
+                    Some(v) => self.inner.insert(&keyspace, key, v.as_ref()),
+                    None => self.inner.remove(&keyspace, key),
+                }
+            }
+        }
+        self.inner
     }
 }
