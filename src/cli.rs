@@ -336,7 +336,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CliError>
 /// Prints the audit records a query selects, with the read models brought
 /// up to the log's head first.
 fn audit_query(args: &QueryArgs) -> Result<(), CliError> {
-    use berth_projections::{csv_record, record_json, AuditOrder, Filter, CSV_HEADER};
+    use berth_projections::{AuditOrder, Export, ExportFormat, Filter};
     use std::io::Write;
     let filter = Filter::parse(|name| match name {
         "from" => args.from.as_deref(),
@@ -357,43 +357,32 @@ fn audit_query(args: &QueryArgs) -> Result<(), CliError> {
     let log = open_existing(&args.data.data_dir)?;
     let models = ReadModels::open(&log)?;
     catch_up(&log, &models)?;
-    let order = if args.oldest_first {
-        AuditOrder::OldestFirst
-    } else {
-        AuditOrder::NewestFirst
+    let export = Export {
+        filter,
+        scope: berth_domain::policy::AuditScope::All,
+        order: if args.oldest_first {
+            AuditOrder::OldestFirst
+        } else {
+            AuditOrder::NewestFirst
+        },
+        cursor: None,
+        limit: args.limit.unwrap_or(usize::MAX),
+        format: match args.format {
+            Format::Csv => ExportFormat::Csv,
+            Format::Ndjson => ExportFormat::Ndjson,
+        },
     };
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut line = String::new();
-    if args.format == Format::Csv {
-        line.push_str(CSV_HEADER);
-    }
-    let (mut printed, limit) = (0usize, args.limit.unwrap_or(usize::MAX));
+    let mut out = std::io::stdout();
     let mut write_failure = None;
-    let scope = berth_domain::policy::AuditScope::All;
-    models
-        .audit
-        .query(&log, &filter, &scope, order, None, |rec| {
-            if printed == limit {
-                return Ok(ControlFlow::Break(()));
-            }
-            match args.format {
-                Format::Csv => csv_record(&rec, &mut line),
-                Format::Ndjson => {
-                    line.push_str(&record_json(&rec).to_string());
-                    line.push('\n');
-                }
-            }
-            if let Err(e) = out.write_all(line.as_bytes()) {
+    models.audit.export(&log, &export, |chunk| {
+        match out.write_all(chunk.as_bytes()) {
+            Ok(()) => true,
+            Err(e) => {
                 write_failure = Some(e);
-                return Ok(ControlFlow::Break(()));
+                false
             }
-            line.clear();
-            printed += 1;
-            Ok(ControlFlow::Continue(()))
-        })?;
-    if !line.is_empty() {
-        out.write_all(line.as_bytes()).map_err(CliError::Output)?;
-    }
+        }
+    })?;
     match write_failure {
         Some(e) => Err(CliError::Output(e)),
         None => out.flush().map_err(CliError::Output),

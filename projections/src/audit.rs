@@ -415,6 +415,85 @@ fn seq_of(key: &[u8], prefix_len: usize) -> u64 {
         .map_or(0, u64::from_be_bytes)
 }
 
+/// How an export writes each record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One JSON object per line ([`record_json`]).
+    Ndjson,
+    /// CSV with a header row ([`csv_record`]).
+    Csv,
+}
+
+/// One query of an export: what to select and how.
+#[derive(Debug, Clone)]
+pub struct Export {
+    /// The filter.
+    pub filter: Filter,
+    /// What the reader may see.
+    pub scope: AuditScope,
+    /// The order.
+    pub order: Order,
+    /// Start past this sequence number.
+    pub cursor: Option<u64>,
+    /// Most records.
+    pub limit: usize,
+    /// How records are written.
+    pub format: Format,
+}
+
+/// Bytes gathered before an export hands them on.
+const EXPORT_CHUNK: usize = 128 * 1024;
+
+impl Audit {
+    /// Streams the records an export selects as text chunks to `sink`
+    /// until it returns `false` (its reader went away).
+    pub fn export(
+        &self,
+        log: &EventLog,
+        export: &Export,
+        mut sink: impl FnMut(String) -> bool,
+    ) -> Result<(), StoreError> {
+        let mut buf = String::with_capacity(EXPORT_CHUNK * 2);
+        if export.format == Format::Csv {
+            buf.push_str(CSV_HEADER);
+        }
+        let mut left = export.limit;
+        let mut open = true;
+        self.query(
+            log,
+            &export.filter,
+            &export.scope,
+            export.order,
+            export.cursor,
+            |rec| {
+                if left == 0 {
+                    return Ok(ControlFlow::Break(()));
+                }
+                left -= 1;
+                match export.format {
+                    Format::Csv => csv_record(&rec, &mut buf),
+                    Format::Ndjson => {
+                        buf.push_str(&record_json(&rec).to_string());
+                        buf.push('\n');
+                    }
+                }
+                if buf.len() >= EXPORT_CHUNK {
+                    open = sink(std::mem::take(&mut buf));
+                    if !open {
+                        return Ok(ControlFlow::Break(()));
+                    }
+                    buf.reserve(EXPORT_CHUNK * 2);
+                }
+                Ok(ControlFlow::Continue(()))
+            },
+        )?;
+        if open && !buf.is_empty() {
+            sink(buf);
+        }
+        Ok(())
+    }
+}
+
 /// The sequence numbers a filter's time range and a cursor leave, or
 /// `None` when they leave none.
 fn bounds(

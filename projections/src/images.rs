@@ -213,7 +213,11 @@ impl Images {
                 owner_time_key(row.owner.as_ref(), row.updated_at, &name),
                 &facts,
             );
-            batch.insert(&self.by_org_time, org_time_key(repo, row.updated_at), &facts);
+            batch.insert(
+                &self.by_org_time,
+                org_time_key(repo, row.updated_at),
+                &facts,
+            );
         }
         Ok(())
     }

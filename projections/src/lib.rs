@@ -22,8 +22,8 @@ use sha2::{Digest as _, Sha256};
 
 pub use accounts::{AccessKeyRow, AccountRow, Accounts, TemporaryLoginRow, UserRow};
 pub use audit::{
-    csv_record, record_json, Audit, Filter, FilterError, Order as AuditOrder, Resource, CSV_HEADER,
-    FILTER_PARAMS,
+    csv_record, record_json, Audit, Export, Filter, FilterError, Format as ExportFormat,
+    Order as AuditOrder, Resource, CSV_HEADER, FILTER_PARAMS,
 };
 pub use blob_links::BlobLinks;
 pub use images::{sort_key, ImageRow, Images, Order, Scope};

@@ -51,7 +51,44 @@ pub struct Envelope {
     /// Chain hash of the previous event.
     pub prev_hash: Hash,
     /// The event, postcard-encoded under `schema`.
+    #[serde(with = "payload_bytes")]
     pub payload: Vec<u8>,
+}
+
+/// The payload as one byte string rather than a sequence of bytes: the
+/// same postcard encoding (a length, then the bytes), read in one copy
+/// instead of byte by byte.
+mod payload_bytes {
+    use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+                let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+                while let Some(b) = seq.next_element()? {
+                    out.push(b);
+                }
+                Ok(out)
+            }
+        }
+        d.deserialize_byte_buf(Bytes)
+    }
 }
 
 /// The actor as schema 1 wrote it.
@@ -75,6 +112,7 @@ struct EnvelopeV1 {
     actor: ActorV1,
     request_id: Uuid,
     prev_hash: Hash,
+    #[serde(with = "payload_bytes")]
     payload: Vec<u8>,
 }
 

@@ -11,7 +11,7 @@ use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_domain::policy::{audit_scope, AuditScope};
-use berth_projections::{csv_record, record_json, AuditOrder, Filter, CSV_HEADER, FILTER_PARAMS};
+use berth_projections::{record_json, AuditOrder, Export, ExportFormat, Filter, FILTER_PARAMS};
 use bytes::Bytes;
 use serde_json::json;
 
@@ -22,8 +22,6 @@ use crate::state::AppState;
 
 /// Records on a page when `limit` is not given.
 const PAGE: usize = 100;
-/// Bytes gathered before an export sends them on.
-const CHUNK: usize = 64 * 1024;
 
 /// How the answer is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,7 +133,22 @@ pub(super) async fn events(State(app): State<AppState>, member: Member, req: Req
     };
     match format {
         Format::Page => page(&app, filter, scope, order, cursor, limit).await,
-        Format::Ndjson | Format::Csv => Ok(export(&app, filter, scope, order, cursor, format)),
+        Format::Ndjson | Format::Csv => {
+            let format = if format == Format::Csv {
+                ExportFormat::Csv
+            } else {
+                ExportFormat::Ndjson
+            };
+            let job = Export {
+                filter,
+                scope,
+                order,
+                cursor,
+                limit: usize::MAX,
+                format,
+            };
+            Ok(export(&app, job))
+        }
     }
 }
 
@@ -169,56 +182,28 @@ async fn page(
     Ok(axum::Json(json!({ "events": records, "next_cursor": next })).into_response())
 }
 
-/// Streams every selected record. The log is read on a storage thread that
-/// hands the body on in chunks, and stops when the client goes away; a
-/// failure half-way ends the body early (the status is already sent), and
+/// Streams every selected record: the log is read on storage threads
+/// that hand the body on in chunks and stop when the client goes away. A
+/// failure half-way ends the body early (the status is already sent) and
 /// is logged.
-fn export(
-    app: &AppState,
-    filter: Filter,
-    scope: AuditScope,
-    order: AuditOrder,
-    cursor: Option<u64>,
-    format: Format,
-) -> Response {
+fn export(app: &AppState, export: Export) -> Response {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let app = app.clone();
+    let content_type = match export.format {
+        ExportFormat::Csv => "text/csv; charset=utf-8",
+        ExportFormat::Ndjson => "application/x-ndjson",
+    };
     tokio::task::spawn_blocking(move || {
-        let mut buf = String::with_capacity(CHUNK * 2);
-        if format == Format::Csv {
-            buf.push_str(CSV_HEADER);
-        }
-        let send = |buf: &mut String| tx.blocking_send(Bytes::from(std::mem::take(buf))).is_ok();
-        let result = app
-            .models
-            .audit
-            .query(&app.log, &filter, &scope, order, cursor, |rec| {
-                if format == Format::Csv {
-                    csv_record(&rec, &mut buf);
-                } else {
-                    buf.push_str(&record_json(&rec).to_string());
-                    buf.push('\n');
-                }
-                if buf.len() >= CHUNK && !send(&mut buf) {
-                    return Ok(ControlFlow::Break(()));
-                }
-                Ok(ControlFlow::Continue(()))
-            });
-        match result {
-            Ok(()) if !buf.is_empty() => {
-                send(&mut buf);
-            }
-            Ok(()) => {}
-            Err(e) => tracing::error!(error = %e, "audit export ended early"),
+        let sent = app.models.audit.export(&app.log, &export, |chunk| {
+            tx.blocking_send(Bytes::from(chunk)).is_ok()
+        });
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "audit export ended early");
         }
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
     });
-    let content_type = match format {
-        Format::Csv => "text/csv; charset=utf-8",
-        _ => "application/x-ndjson",
-    };
     let mut response = (StatusCode::OK, Body::from_stream(body)).into_response();
     response
         .headers_mut()
