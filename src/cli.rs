@@ -164,6 +164,11 @@ pub struct ServeArgs {
     /// unknown users from one client address become one audit record.
     #[arg(long, env = "BERTH_FAILURE_WINDOW_SECONDS", default_value_t = 60)]
     pub failure_window_seconds: u32,
+    /// Block cache of the database, in MiB: index and filter blocks of the
+    /// log and read models, and recently read events. Give it a fair share
+    /// of memory on a large registry (fjall suggests 20-25 %).
+    #[arg(long, env = "BERTH_CACHE_MB", default_value_t = berth_store::DEFAULT_CACHE_BYTES / (1024 * 1024))]
+    pub cache_mb: u64,
     /// Seconds between signed checkpoints of the chain head written into
     /// the log (0: none).
     #[arg(long, env = "BERTH_CHECKPOINT_INTERVAL", default_value_t = 3600)]

@@ -36,7 +36,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let data = &args.data.data_dir;
     std::fs::create_dir_all(data).at(data)?;
     let db = db_dir(data);
-    let log = EventLog::open(&db).at(&db)?;
+    let log = EventLog::open_with_cache(&db, args.cache_mb.saturating_mul(1024 * 1024)).at(&db)?;
     let models = Arc::new(ReadModels::open(&log)?);
     let (engine, writer) = berth_store::start(log.clone(), models.clone(), models.clone())?;
     let blob_dir = data.join("blobs");

@@ -18,6 +18,6 @@ pub use engine::{
 };
 pub use envelope::{Envelope, Recorded, SCHEMA_VERSION};
 pub use error::StoreError;
-pub use log::{ChainPoint, EventLog};
+pub use log::{ChainPoint, EventLog, DEFAULT_CACHE_BYTES};
 pub use table::{Batch, Row, Rows, Table};
 pub use uploads::{BoxError, Chunks, LocalUploads, Session, SessionGuard, UploadStore};

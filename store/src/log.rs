@@ -50,6 +50,11 @@ impl ChainPoint {
     }
 }
 
+/// Block cache of the database unless configured: fjall's own default
+/// (32 MiB) lets a scan of a million events evict the index blocks that
+/// point reads of old events need, which then cost milliseconds each.
+pub const DEFAULT_CACHE_BYTES: u64 = 256 * 1024 * 1024;
+
 /// The fjall database that holds the log and, in the same database so that
 /// one batch covers both, every projection.
 #[derive(Clone)]
@@ -62,9 +67,20 @@ pub struct EventLog {
 }
 
 impl EventLog {
-    /// Opens (or creates) the database under `dir`.
+    /// Opens (or creates) the database under `dir` with the default block
+    /// cache.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
-        let db = Database::builder(dir).manual_journal_persist(true).open()?;
+        Self::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// Opens (or creates) the database under `dir` with a block cache of
+    /// `cache_bytes`: reads of old events and index lookups stay in memory
+    /// while it holds the tables' index and filter blocks.
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Self, StoreError> {
+        let db = Database::builder(dir)
+            .manual_journal_persist(true)
+            .cache_size(cache_bytes)
+            .open()?;
         // Every event is its own checksummed, uncompressed record in a value
         // file: damage to one event's bytes fails that event's read alone,
         // so verification names it exactly.

@@ -6,7 +6,7 @@ use axum::response::IntoResponse;
 use berth_domain::policy::may_audit;
 use berth_domain::{AccountName, DomainError, Event, Loaded, OrgName, RepoName, RepoPath};
 use berth_projections::Resource;
-use berth_store::StoreError;
+use berth_store::{Recorded, StoreError};
 use serde_json::{json, Value};
 
 use super::openapi::ErrorBody;
@@ -165,17 +165,33 @@ fn fold(p: &Parts, resource: &Resource, at: u64) -> Result<Loaded, StoreError> {
     let mut state = Loaded::default();
     let mut after = 0;
     loop {
-        let seqs = p.models.audit.seqs(resource, after, STEP)?;
-        for seq in &seqs {
-            if *seq > at {
-                return Ok(state);
+        let mut seqs = p.models.audit.seqs(resource, after, STEP)?;
+        let full = seqs.len() == STEP;
+        let last = seqs.last().copied();
+        seqs.retain(|seq| *seq <= at);
+        // Reading and decoding are the cost; two threads share them, and
+        // the fold itself stays in order.
+        let (front, back) = seqs.split_at(seqs.len() / 2);
+        let read = |seqs: &[u64]| -> Result<Vec<Recorded>, StoreError> {
+            let mut out = Vec::with_capacity(seqs.len());
+            for seq in seqs {
+                out.extend(p.log.get(*seq)?);
             }
-            if let Some(r) = p.log.get(*seq)? {
-                state.evolve(&r.event);
-            }
+            Ok(out)
+        };
+        let (front, back) = std::thread::scope(|scope| {
+            let helper = scope.spawn(|| read(back));
+            let front = read(front);
+            let back = helper
+                .join()
+                .unwrap_or_else(|_| Err(StoreError::Task("an as-of reader panicked".into())));
+            (front, back)
+        });
+        for r in front?.iter().chain(back?.iter()) {
+            state.evolve(&r.event);
         }
-        match seqs.last() {
-            Some(last) if seqs.len() == STEP => after = *last,
+        match last {
+            Some(last) if full && last <= at => after = last,
             _ => return Ok(state),
         }
     }
