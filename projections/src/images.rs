@@ -117,7 +117,7 @@ fn org_time_key(repo: &RepoPath, t: DateTime<Utc>) -> Vec<u8> {
 impl Images {
     pub(crate) fn open(log: &EventLog, orgs: Table, tags: Table) -> Result<Self, StoreError> {
         Ok(Self {
-            rows: log.table("p_images")?.read_in_batches(),
+            rows: log.table("p_images")?,
             by_owner_name: log.table("p_images_by_owner_name")?,
             by_owner_time: log.table("p_images_by_owner_time")?,
             by_org_time: log.table("p_images_by_org_time")?,

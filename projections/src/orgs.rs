@@ -107,7 +107,7 @@ fn grant_key(org: &OrgName, account: &AccountName, user: &UserName) -> Vec<u8> {
 impl Orgs {
     pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
-            rows: log.table("p_orgs")?.read_in_batches(),
+            rows: log.table("p_orgs")?,
             by_account: log.table("p_account_orgs")?,
             grants: log.table("p_org_grants")?,
             by_grantee: log.table("p_org_grantees")?,

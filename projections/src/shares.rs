@@ -58,7 +58,7 @@ fn account_prefix(account: &AccountName) -> Vec<u8> {
 impl Shares {
     pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
-            rows: log.table("p_shares")?.read_in_batches(),
+            rows: log.table("p_shares")?,
             by_owner: log.table("p_shares_by_owner")?,
             by_with: log.table("p_shares_by_with")?,
         })

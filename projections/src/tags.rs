@@ -34,7 +34,7 @@ pub struct Tags {
 impl Tags {
     pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
-            rows: log.table("p_tags")?.read_in_batches(),
+            rows: log.table("p_tags")?,
         })
     }
 

@@ -109,7 +109,6 @@ impl EventLog {
         Ok(Table {
             keyspace: self.db.keyspace(name, KeyspaceCreateOptions::default)?,
             name: name.into(),
-            read_in_batches: false,
         })
     }
 

@@ -3,7 +3,7 @@
 //! and rows) without fjall types leaving this crate. Rows come back as
 //! [`Bytes`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::RangeBounds;
 use std::sync::Arc;
 
@@ -17,9 +17,6 @@ use crate::error::StoreError;
 pub struct Table {
     pub(crate) keyspace: Keyspace,
     pub(crate) name: Arc<str>,
-    /// Whether a batch remembers its writes to this table so that
-    /// [`Batch::get`] sees them; only tables read through a batch pay for it.
-    pub(crate) read_in_batches: bool,
 }
 
 /// A key and its value.
@@ -39,14 +36,6 @@ where
 }
 
 impl Table {
-    /// The same table, read through batches ([`Batch::get`]) by a read
-    /// model that keeps running figures in its rows.
-    #[must_use]
-    pub fn read_in_batches(mut self) -> Self {
-        self.read_in_batches = true;
-        self
-    }
-
     /// The value under `key`.
     pub fn get(&self, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, StoreError> {
         Ok(self.keyspace.get(key)?.map(|v| Bytes::copy_from_slice(&v)))
@@ -89,19 +78,22 @@ impl Table {
 }
 
 /// Writes gathered for one atomic commit: the writer's events and every
-/// read model's rows go into the same batch. A read model that keeps a
-/// running figure (a count, a total) reads its row through the batch, so it
-/// sees the rows earlier events of the same batch wrote: several commands
-/// in one batch never lose an update. Writes to such a table are combined:
-/// only the last value of each key reaches the database.
+/// read model's rows go into the same batch. Row writes are combined (only
+/// the last value of each key reaches the database) and reach it in key
+/// order, table by table: a memtable takes sorted inserts far faster than
+/// scattered ones. A read model that keeps a running figure (a count, a
+/// total) reads its row through the batch, so it sees the rows earlier
+/// events of the same batch wrote: several commands in one batch never lose
+/// an update.
 pub struct Batch {
     pub(crate) inner: OwnedWriteBatch,
-    /// The latest write of each key of each table read through batches.
+    /// The latest write of each key of each table.
     pending: HashMap<Arc<str>, (Keyspace, Combined)>,
 }
 
-/// The latest write of each key of one table: a value, or a removal.
-type Combined = HashMap<Vec<u8>, Option<Bytes>>;
+/// The latest write of each key of one table, in key order: a value, or a
+/// removal.
+type Combined = BTreeMap<Vec<u8>, Option<Bytes>>;
 
 impl Batch {
     pub(crate) fn new(inner: OwnedWriteBatch) -> Self {
@@ -115,39 +107,24 @@ impl Batch {
         let (_, rows) = self
             .pending
             .entry(table.name.clone())
-            .or_insert_with(|| (table.keyspace.clone(), HashMap::new()));
+            .or_insert_with(|| (table.keyspace.clone(), BTreeMap::new()));
         rows.insert(key.to_vec(), value);
     }
 
     /// Sets `key` in `table`.
     pub fn insert(&mut self, table: &Table, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
-        let (key, value) = (key.as_ref(), value.as_ref());
-        if table.read_in_batches {
-            self.remember(table, key, Some(Bytes::copy_from_slice(value)));
-        } else {
-            self.inner.insert(&table.keyspace, key, value);
-        }
+        let value = Bytes::copy_from_slice(value.as_ref());
+        self.remember(table, key.as_ref(), Some(value));
     }
 
     /// Removes `key` from `table`.
     pub fn remove(&mut self, table: &Table, key: impl AsRef<[u8]>) {
-        let key = key.as_ref();
-        if table.read_in_batches {
-            self.remember(table, key, None);
-        } else {
-            self.inner.remove(&table.keyspace, key);
-        }
+        self.remember(table, key.as_ref(), None);
     }
 
     /// The value under `key` as this batch leaves it: its own write if it
-    /// made one, else the committed value. Only for a table opened
-    /// [`Table::read_in_batches`].
+    /// made one, else the committed value.
     pub fn get(&self, table: &Table, key: impl AsRef<[u8]>) -> Result<Option<Bytes>, StoreError> {
-        debug_assert!(
-            table.read_in_batches,
-            "{} is read through a batch but not opened for it",
-            table.name
-        );
         let key = key.as_ref();
         match self
             .pending
