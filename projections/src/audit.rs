@@ -253,7 +253,7 @@ impl Audit {
         }
         users.extend(facts.resource.user.clone());
         let seq = rec.seq;
-        let mut put = |dim: Dim, value: &str| batch.insert(&self.rows, key(dim, value, seq), []);
+        let mut put = |dim: Dim, value: &str| batch.append(&self.rows, key(dim, value, seq), []);
         for a in &accounts {
             put(Dim::Account, a);
         }

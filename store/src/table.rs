@@ -89,7 +89,12 @@ pub struct Batch {
     pub(crate) inner: OwnedWriteBatch,
     /// The latest write of each key of each table.
     pending: HashMap<Arc<str>, (Keyspace, Combined)>,
+    /// Rows written once and never read back in the batch, by table.
+    appended: HashMap<Arc<str>, (Keyspace, Appended)>,
 }
+
+/// Rows of one table written once each, in the order they came.
+type Appended = Vec<(Vec<u8>, Bytes)>;
 
 /// The latest write of each key of one table, in key order: a value, or a
 /// removal.
@@ -100,7 +105,19 @@ impl Batch {
         Self {
             inner,
             pending: HashMap::new(),
+            appended: HashMap::new(),
         }
+    }
+
+    /// Adds a row that nothing else in this batch writes or reads (an
+    /// index entry keyed by its event's sequence number): it skips the
+    /// combining map, and is sorted with its table's others at commit.
+    pub fn append(&mut self, table: &Table, key: Vec<u8>, value: impl AsRef<[u8]>) {
+        let (_, rows) = self
+            .appended
+            .entry(table.name.clone())
+            .or_insert_with(|| (table.keyspace.clone(), Vec::new()));
+        rows.push((key, Bytes::copy_from_slice(value.as_ref())));
     }
 
     fn remember(&mut self, table: &Table, key: &[u8], value: Option<Bytes>) {
@@ -138,6 +155,12 @@ impl Batch {
 
     /// The database batch with every combined write in it, to commit.
     pub(crate) fn into_writes(mut self) -> OwnedWriteBatch {
+        for (_, (keyspace, mut rows)) in self.appended.drain() {
+            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (key, value) in rows {
+                self.inner.insert(&keyspace, key, value.as_ref());
+            }
+        }
         for (_, (keyspace, rows)) in self.pending.drain() {
             for (key, value) in rows {
                 match value {
