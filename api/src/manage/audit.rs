@@ -154,7 +154,9 @@ pub(super) async fn timeline(State(app): State<AppState>, member: Member, req: R
     let next = more
         .then(|| events.last().and_then(|e: &Value| e["seq"].as_u64()))
         .flatten();
-    Ok(axum::Json(json!({ "events": events, "next_cursor": next })).into_response())
+    let mut body = json!({ "next_cursor": next });
+    body["events"] = Value::Array(events);
+    Ok(axum::Json(body).into_response())
 }
 
 /// Folds a resource's events up to `at` with the aggregates' own `evolve`:
@@ -288,18 +290,21 @@ pub(super) async fn as_of(State(app): State<AppState>, member: Member, req: Requ
                         tags.sort();
                         let mut shares: Vec<_> = r.shares.iter().collect();
                         shares.sort_by(|a, b| a.0.cmp(b.0));
-                        json!({
+                        // Large arrays are moved in after the object is
+                        // made: `json!` would copy them value by value.
+                        let mut body = json!({
                             "namespace": path.org().as_str(),
                             "repo": path.name().as_str(),
                             "at_seq": at,
                             "exists": true,
-                            "tags": tags.iter().map(|(t, d)| json!({"tag": t.as_str(), "digest": d.to_string()})).collect::<Vec<_>>(),
                             "is_public": r.public,
                             "category": r.category.as_str(),
                             "description": r.description.as_str(),
-                            "members": members(r.grants.iter()),
-                            "shares": shares.iter().map(|(with, (deadline, _))| json!({"access_domain": with.as_str(), "deadline": deadline.label()})).collect::<Vec<_>>(),
-                        })
+                        });
+                        body["tags"] = tags.iter().map(|(t, d)| json!({"tag": t.as_str(), "digest": d.to_string()})).collect();
+                        body["members"] = Value::Array(members(r.grants.iter()));
+                        body["shares"] = shares.iter().map(|(with, (deadline, _))| json!({"access_domain": with.as_str(), "deadline": deadline.label()})).collect();
+                        body
                     }
                     None => json!({"namespace": path.org().as_str(), "repo": path.name().as_str(), "at_seq": at, "exists": false}),
                 },
@@ -307,14 +312,15 @@ pub(super) async fn as_of(State(app): State<AppState>, member: Member, req: Requ
                     Some(o) => {
                         let mut repos: Vec<&str> = state.repos.keys().map(|r| r.name().as_str()).collect();
                         repos.sort_unstable();
-                        json!({
+                        let mut body = json!({
                             "namespace": org.as_str(),
                             "at_seq": at,
                             "exists": true,
                             "owner": o.owner.as_ref().map(AccountName::as_str),
-                            "members": members(o.grants.iter()),
                             "repos": repos,
-                        })
+                        });
+                        body["members"] = Value::Array(members(o.grants.iter()));
+                        body
                     }
                     None => json!({"namespace": org.as_str(), "at_seq": at, "exists": false}),
                 },

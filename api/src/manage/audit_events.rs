@@ -179,7 +179,9 @@ async fn page(
             Ok((records, next))
         })
         .await?;
-    Ok(axum::Json(json!({ "events": records, "next_cursor": next })).into_response())
+    let mut body = json!({ "next_cursor": next });
+    body["events"] = serde_json::Value::Array(records);
+    Ok(axum::Json(body).into_response())
 }
 
 /// Streams every selected record: the log is read on storage threads
