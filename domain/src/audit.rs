@@ -25,17 +25,6 @@ pub enum Surface {
     Manage,
 }
 
-impl Surface {
-    /// The word audit records use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Registry => "registry",
-            Self::TokenService => "token",
-            Self::Manage => "manage",
-        }
-    }
-}
-
 /// Why a known user's login failed. Variants are only ever appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LoginFailure {
@@ -49,18 +38,6 @@ pub enum LoginFailure {
     LoginExpired,
 }
 
-impl LoginFailure {
-    /// The word audit records use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::WrongSecret => "wrong-secret",
-            Self::UserDisabled => "user-disabled",
-            Self::KeyDisabled => "key-disabled",
-            Self::LoginExpired => "login-expired",
-        }
-    }
-}
-
 /// What a refused push tried to store. Variants are only ever appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Pushed {
@@ -68,16 +45,6 @@ pub enum Pushed {
     Blob,
     /// A manifest.
     Manifest,
-}
-
-impl Pushed {
-    /// The word audit records use.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Blob => "blob",
-            Self::Manifest => "manifest",
-        }
-    }
 }
 
 /// How an audited operation ended.

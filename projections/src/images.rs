@@ -140,19 +140,26 @@ impl Images {
     }
 
     fn store(&self, batch: &mut Batch, repo: &RepoPath, row: &ImageRow) {
+        batch.insert(&self.rows, repo.to_string(), encode(row));
+        self.index(batch, repo, row, true);
+    }
+
+    /// Writes a row's index entries: the time entries always, the name
+    /// entry when `with_name`. Entries carry what listings filter on, so a
+    /// filtered walk reads a row only for the images it keeps.
+    fn index(&self, batch: &mut Batch, repo: &RepoPath, row: &ImageRow, with_name: bool) {
         let name = repo.to_string();
-        batch.insert(&self.rows, &name, encode(row));
-        // Index entries carry what listings filter on, so a filtered walk
-        // reads a row only for the images it keeps.
         let facts = encode(&Facts {
             category: row.category,
             public: row.public,
         });
-        batch.insert(
-            &self.by_owner_name,
-            owner_name_key(row.owner.as_ref(), &name),
-            &facts,
-        );
+        if with_name {
+            batch.insert(
+                &self.by_owner_name,
+                owner_name_key(row.owner.as_ref(), &name),
+                &facts,
+            );
+        }
         batch.insert(
             &self.by_owner_time,
             owner_time_key(row.owner.as_ref(), row.updated_at, &name),
@@ -185,11 +192,11 @@ impl Images {
         if let Some(t) = touch {
             row.updated_at = t;
         }
-        let name = repo.to_string();
-        batch.insert(&self.rows, &name, encode(&row));
+        batch.insert(&self.rows, repo.to_string(), encode(&row));
         let moved = before.updated_at != row.updated_at;
         let facts_changed = before.category != row.category || before.public != row.public;
         if moved {
+            let name = repo.to_string();
             batch.remove(
                 &self.by_owner_time,
                 owner_time_key(before.owner.as_ref(), before.updated_at, &name),
@@ -197,27 +204,7 @@ impl Images {
             batch.remove(&self.by_org_time, org_time_key(repo, before.updated_at));
         }
         if moved || facts_changed {
-            let facts = encode(&Facts {
-                category: row.category,
-                public: row.public,
-            });
-            if facts_changed {
-                batch.insert(
-                    &self.by_owner_name,
-                    owner_name_key(row.owner.as_ref(), &name),
-                    &facts,
-                );
-            }
-            batch.insert(
-                &self.by_owner_time,
-                owner_time_key(row.owner.as_ref(), row.updated_at, &name),
-                &facts,
-            );
-            batch.insert(
-                &self.by_org_time,
-                org_time_key(repo, row.updated_at),
-                &facts,
-            );
+            self.index(batch, repo, &row, facts_changed);
         }
         Ok(())
     }

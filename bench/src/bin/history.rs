@@ -50,26 +50,24 @@ enum Cmd {
         #[arg(long, default_value_t = 0)]
         hot_events: usize,
     },
-    /// Time audit queries, the CSV export and as-of against a server.
-    MeasureAudit {
-        #[arg(long)]
-        url: String,
-        /// `Authorization` header of the operator.
-        #[arg(long)]
-        auth: String,
-        #[arg(long, default_value_t = 300)]
-        samples: usize,
-    },
-    /// Time management queries against a server over that directory.
-    Measure {
-        #[arg(long)]
-        url: String,
-        /// `Authorization` header (Basic with the printed access key).
-        #[arg(long)]
-        auth: String,
-        #[arg(long, default_value_t = 300)]
-        samples: usize,
-    },
+    /// Time audit queries, the CSV export and as-of against a server (as
+    /// the operator).
+    MeasureAudit(Server),
+    /// Time management queries against a server over that directory (with
+    /// the printed access key).
+    Measure(Server),
+}
+
+/// The server a measurement runs against.
+#[derive(clap::Args)]
+struct Server {
+    #[arg(long)]
+    url: String,
+    /// `Authorization` header.
+    #[arg(long)]
+    auth: String,
+    #[arg(long, default_value_t = 300)]
+    samples: usize,
 }
 
 fn meta() -> RequestMeta {
@@ -109,6 +107,50 @@ fn manifest() -> (Vec<u8>, [Digest; 2]) {
     )
 }
 
+/// Pushes the generated manifest as `<prefix>0` and points `count - 1`
+/// more tags (`<prefix>1`, ...) at it.
+async fn tagged(engine: &Engine, owner: &Owner, repo: &RepoPath, prefix: &str, count: usize) {
+    let first = format!("{prefix}0");
+    push(engine, owner, repo, &first).await;
+    for t in 1..count {
+        let retag = RepoCommand::Retag {
+            repo: repo.clone(),
+            source: name(TagName::parse, &first),
+            destination: name(TagName::parse, &format!("{prefix}{t}")),
+            overwrite: false,
+        };
+        submit(engine, Command::Repo(retag)).await;
+    }
+}
+
+/// Links the generated manifest's blobs to `repo` and pushes it as `tag`.
+async fn push(engine: &Engine, owner: &Owner, repo: &RepoPath, tag: &str) {
+    let (bytes, blobs) = manifest();
+    for (digest, size) in blobs.iter().zip([2048, 31_457_280]) {
+        let link = RepoCommand::LinkUploadedBlob {
+            by: Some(owner.clone()),
+            repo: repo.clone(),
+            digest: digest.clone(),
+            size,
+        };
+        submit(engine, Command::Repo(link)).await;
+    }
+    let digest = Digest::from_bytes(Algorithm::Sha256, &Sha256::digest(&bytes)).expect("digest");
+    let push = RepoCommand::PushManifest {
+        by: Some(owner.clone()),
+        repo: repo.clone(),
+        tag: Some(name(TagName::parse, tag)),
+        digest: digest.clone(),
+        size: bytes.len() as u64,
+        manifest: parse_manifest(None, &bytes).expect("a valid manifest"),
+    };
+    let content = Content::from([(digest, bytes::Bytes::from(bytes))]);
+    engine
+        .submit_with(Command::Repo(push), content, meta())
+        .await
+        .unwrap_or_else(|e| panic!("push refused: {e}"));
+}
+
 async fn image(
     engine: &Engine,
     owner: &Owner,
@@ -135,39 +177,7 @@ async fn image(
         }),
     )
     .await;
-    let (bytes, blobs) = manifest();
-    for (digest, size) in blobs.iter().zip([2048, 31_457_280]) {
-        let link = RepoCommand::LinkUploadedBlob {
-            by: Some(owner.clone()),
-            repo: repo.clone(),
-            digest: digest.clone(),
-            size,
-        };
-        submit(engine, Command::Repo(link)).await;
-    }
-    let digest = Digest::from_bytes(Algorithm::Sha256, &Sha256::digest(&bytes)).expect("digest");
-    let push = RepoCommand::PushManifest {
-        by: Some(owner.clone()),
-        repo: repo.clone(),
-        tag: Some(name(TagName::parse, "v0")),
-        digest: digest.clone(),
-        size: bytes.len() as u64,
-        manifest: parse_manifest(None, &bytes).expect("a valid manifest"),
-    };
-    let content = Content::from([(digest, bytes::Bytes::from(bytes))]);
-    engine
-        .submit_with(Command::Repo(push), content, meta())
-        .await
-        .unwrap_or_else(|e| panic!("push refused: {e}"));
-    for t in 1..tags {
-        let retag = RepoCommand::Retag {
-            repo: repo.clone(),
-            source: name(TagName::parse, "v0"),
-            destination: name(TagName::parse, &format!("v{t}")),
-            overwrite: false,
-        };
-        submit(engine, Command::Repo(retag)).await;
-    }
+    tagged(engine, owner, &repo, "v", tags).await;
     if i % 50 == 7 {
         let denial = UserCommand::RecordDenial {
             action: "push".into(),
@@ -204,39 +214,7 @@ async fn hot(engine: &Engine, owner: &Owner, events: usize) {
         attributes: Attributes::default(),
     };
     submit(engine, Command::Repo(create)).await;
-    let (bytes, blobs) = manifest();
-    for (digest, size) in blobs.iter().zip([2048, 31_457_280]) {
-        let link = RepoCommand::LinkUploadedBlob {
-            by: Some(owner.clone()),
-            repo: repo.clone(),
-            digest: digest.clone(),
-            size,
-        };
-        submit(engine, Command::Repo(link)).await;
-    }
-    let digest = Digest::from_bytes(Algorithm::Sha256, &Sha256::digest(&bytes)).expect("digest");
-    let push = RepoCommand::PushManifest {
-        by: Some(owner.clone()),
-        repo: repo.clone(),
-        tag: Some(name(TagName::parse, "t0")),
-        digest: digest.clone(),
-        size: bytes.len() as u64,
-        manifest: parse_manifest(None, &bytes).expect("a valid manifest"),
-    };
-    let content = Content::from([(digest, bytes::Bytes::from(bytes))]);
-    engine
-        .submit_with(Command::Repo(push), content, meta())
-        .await
-        .unwrap_or_else(|e| panic!("push refused: {e}"));
-    for t in 1..events {
-        let retag = RepoCommand::Retag {
-            repo: repo.clone(),
-            source: name(TagName::parse, "t0"),
-            destination: name(TagName::parse, &format!("t{t}")),
-            overwrite: false,
-        };
-        submit(engine, Command::Repo(retag)).await;
-    }
+    tagged(engine, owner, &repo, "t", events).await;
 }
 
 fn percentile(samples: &mut [Duration], p: f64) -> Duration {
@@ -378,8 +356,18 @@ async fn measure(url: String, auth: String, samples: usize) {
             "",
         ),
     ];
+    time_queries(&client, &url, &queries, samples).await;
+}
+
+/// Prints a table row per query: median and p99 of `samples` GETs.
+async fn time_queries(
+    client: &reqwest::Client,
+    url: &str,
+    queries: &[(&str, impl AsRef<str>, &str)],
+    samples: usize,
+) {
     for (what, path, target) in queries {
-        let (p50, p99) = timed(&client, &format!("{url}{path}"), samples).await;
+        let (p50, p99) = timed(client, &format!("{url}{}", path.as_ref()), samples).await;
         println!(
             "| {what} | {:.2} ms | {:.2} ms | {target} |",
             p50.as_secs_f64() * 1e3,
@@ -444,14 +432,7 @@ async fn measure_audit(url: String, auth: String, samples: usize) {
             "",
         ),
     ];
-    for (what, path, target) in queries {
-        let (p50, p99) = timed(&client, &format!("{url}{path}"), samples).await;
-        println!(
-            "| {what} | {:.2} ms | {:.2} ms | {target} |",
-            p50.as_secs_f64() * 1e3,
-            p99.as_secs_f64() * 1e3
-        );
-    }
+    time_queries(&client, &url, &queries, samples).await;
     let as_of = format!(
         "{url}/v2/manage/audit/as-of?namespace=org0000&repo=hot&at={}",
         chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
@@ -494,7 +475,7 @@ async fn main() {
             tags,
             hot_events,
         } => generate(data_dir, orgs, images, tags, hot_events).await,
-        Cmd::MeasureAudit { url, auth, samples } => measure_audit(url, auth, samples).await,
-        Cmd::Measure { url, auth, samples } => measure(url, auth, samples).await,
+        Cmd::MeasureAudit(s) => measure_audit(s.url, s.auth, s.samples).await,
+        Cmd::Measure(s) => measure(s.url, s.auth, s.samples).await,
     }
 }
