@@ -19,6 +19,7 @@ pub mod names;
 pub mod organization;
 pub mod policy;
 pub mod repository;
+pub mod stream;
 pub mod subject;
 #[cfg(test)]
 mod testing;
@@ -31,7 +32,7 @@ pub use command::{decide, Command, Fresh, Owner, Touches};
 pub use credentials::PasswordHash;
 pub use digest::{Algorithm, Digest, Reference};
 pub use error::DomainError;
-pub use event::{Event, ShareEnd, FAILURES_STREAM};
+pub use event::{Event, ShareEnd};
 pub use loaded::Loaded;
 pub use manifest::{parse_manifest, ParsedManifest};
 pub use names::{AccountName, OrgName, RepoName, RepoPath, TagName, UserName};
