@@ -23,44 +23,33 @@ use crate::state::AppState;
 /// Records on a page when `limit` is not given.
 const PAGE: usize = 100;
 
-/// How the answer is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Format {
-    /// One JSON page with a cursor.
-    Page,
-    /// Every record, one JSON object per line.
-    Ndjson,
-    /// Every record, one CSV row each.
-    Csv,
-}
-
-impl Format {
-    /// `format=` wins; else the `Accept` header; else a page.
-    fn of(q: &Query, headers: &HeaderMap) -> Result<Self, Refusal> {
-        if let Some(f) = q.parsed(
-            "format",
-            |f| match f {
-                "json" => Some(Self::Page),
-                "ndjson" => Some(Self::Ndjson),
-                "csv" => Some(Self::Csv),
-                _ => None,
-            },
-            "json, ndjson or csv",
-        )? {
-            return Ok(f);
-        }
-        let accept = headers
-            .get(header::ACCEPT)
-            .and_then(|a| a.to_str().ok())
-            .unwrap_or_default();
-        Ok(if accept.contains("application/x-ndjson") {
-            Self::Ndjson
-        } else if accept.contains("text/csv") {
-            Self::Csv
-        } else {
-            Self::Page
-        })
+/// How the answer is written: an export format, or `None` for one JSON
+/// page with a cursor. `format=` wins; else the `Accept` header; else a
+/// page.
+fn export_format(q: &Query, headers: &HeaderMap) -> Result<Option<ExportFormat>, Refusal> {
+    if let Some(f) = q.parsed(
+        "format",
+        |f| match f {
+            "json" => Some(None),
+            "ndjson" => Some(Some(ExportFormat::Ndjson)),
+            "csv" => Some(Some(ExportFormat::Csv)),
+            _ => None,
+        },
+        "json, ndjson or csv",
+    )? {
+        return Ok(f);
     }
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|a| a.to_str().ok())
+        .unwrap_or_default();
+    Ok(if accept.contains("application/x-ndjson") {
+        Some(ExportFormat::Ndjson)
+    } else if accept.contains("text/csv") {
+        Some(ExportFormat::Csv)
+    } else {
+        None
+    })
 }
 
 #[utoipa::path(
@@ -104,7 +93,7 @@ pub(super) async fn events(State(app): State<AppState>, member: Member, req: Req
             message: format!("{} {}", e.field, e.message),
         })
     })?;
-    let format = Format::of(&q, req.headers())?;
+    let format = export_format(&q, req.headers())?;
     let order = q
         .parsed(
             "order",
@@ -121,7 +110,7 @@ pub(super) async fn events(State(app): State<AppState>, member: Member, req: Req
         |c| c.parse::<u64>().ok(),
         "a cursor this route returned",
     )?;
-    if format != Format::Page && q.get("limit").is_some() {
+    if format.is_some() && q.get("limit").is_some() {
         return Err(Refusal(ApiError::Invalid {
             field: "limit".into(),
             message: "an export holds the whole filtered range; limit applies to pages only".into(),
@@ -132,13 +121,8 @@ pub(super) async fn events(State(app): State<AppState>, member: Member, req: Req
         return Err(deny(&app, &member, "audit", "/v2/manage/audit/events").await);
     };
     match format {
-        Format::Page => page(&app, filter, scope, order, cursor, limit).await,
-        Format::Ndjson | Format::Csv => {
-            let format = if format == Format::Csv {
-                ExportFormat::Csv
-            } else {
-                ExportFormat::Ndjson
-            };
+        None => page(&app, filter, scope, order, cursor, limit).await,
+        Some(format) => {
             let job = Export {
                 filter,
                 scope,
