@@ -18,6 +18,7 @@ pub struct AccountRow {
     /// Stream id.
     pub id: Uuid,
     /// When it was created.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -29,6 +30,7 @@ pub struct UserRow {
     /// Whether the user administers the account.
     pub admin: bool,
     /// When the user was created.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -42,6 +44,7 @@ pub struct AccessKeyRow {
     /// SHA-256 (hex) of the login password the key yields.
     pub verifier: String,
     /// When it was created.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -55,6 +58,7 @@ pub struct TemporaryLoginRow {
     /// SHA-256 (hex) of the secret.
     pub verifier: String,
     /// When it stops working.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub expires_at: DateTime<Utc>,
 }
 

@@ -28,8 +28,10 @@ pub struct ImageRow {
     /// Its description.
     pub description: Description,
     /// When it was created.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub created_at: DateTime<Utc>,
     /// When a tag, a manifest or an attribute last changed.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub updated_at: DateTime<Utc>,
     /// How many tags it has.
     pub num_images: u64,
@@ -247,7 +249,11 @@ impl Images {
                 previous,
                 ..
             } => {
-                let before = self.tag_size(batch, *repo_id, tag.as_str())?;
+                // A new tag had no size: its row is not read.
+                let before = match previous {
+                    Some(_) => self.tag_size(batch, *repo_id, tag.as_str())?,
+                    None => 0,
+                };
                 let added = u64::from(previous.is_none());
                 self.update(batch, repo, Some(at), |r| {
                     r.num_images += added;

@@ -35,7 +35,7 @@ pub use tags::{TagRow, Tags};
 
 /// Version of the row layouts. A data directory written with another
 /// version has its read models rebuilt from the log at startup.
-pub const PROJECTION_VERSION: u32 = 5;
+pub const PROJECTION_VERSION: u32 = 6;
 
 const CHECKPOINT: &[u8] = b"registry";
 

@@ -24,6 +24,7 @@ pub struct ManifestRow {
     /// Its subject, if it is a referrer.
     pub subject: Option<Digest>,
     /// When it was pushed.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub pushed_at: DateTime<Utc>,
 }
 

@@ -15,6 +15,7 @@ pub struct OrgRow {
     /// Stream id.
     pub id: Uuid,
     /// When it was created.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub created_at: DateTime<Utc>,
     /// Whether a push created it.
     pub auto: bool,

@@ -19,6 +19,7 @@ pub struct RepoRow {
     /// Owning organization's stream id.
     pub org_id: Uuid,
     /// When it was created.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub created_at: DateTime<Utc>,
 }
 

@@ -26,8 +26,10 @@ pub struct ShareRow {
     /// The sharer's note.
     pub description: ShareNote,
     /// When it was granted.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub created_at: DateTime<Utc>,
     /// When it last changed.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub updated_at: DateTime<Utc>,
 }
 

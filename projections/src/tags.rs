@@ -22,6 +22,7 @@ pub struct TagRow {
     /// Image size: manifest plus referenced content.
     pub size: u64,
     /// When the tag last moved.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub updated_at: DateTime<Utc>,
 }
 

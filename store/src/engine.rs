@@ -129,7 +129,7 @@ pub fn startup_check(log: &EventLog) -> Result<ChainPoint, StoreError> {
 
 /// Replays the events a projector has not seen yet, in batches.
 pub fn catch_up(log: &EventLog, projector: &dyn Projector) -> Result<u64, StoreError> {
-    const REPLAY_BATCH: usize = 16_384;
+    const REPLAY_BATCH: usize = 65_536;
     let from = projector.checkpoint()?;
     let start = log.point_at(from)?;
     let mut batch = log.batch();

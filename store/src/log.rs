@@ -119,7 +119,7 @@ impl EventLog {
 
     /// Commits a batch and makes it durable before returning.
     pub fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        batch.into_writes().commit()?;
+        batch.into_writes()?.commit()?;
         self.db.persist(PersistMode::SyncAll)?;
         Ok(())
     }

@@ -96,9 +96,20 @@ pub struct Batch {
 /// Rows of one table written once each, in the order they came.
 type Appended = Vec<(Vec<u8>, Bytes)>;
 
-/// The latest write of each key of one table, in key order: a value, or a
-/// removal.
-type Combined = BTreeMap<Vec<u8>, Option<Bytes>>;
+/// The latest write of each key of one table, in key order.
+type Combined = BTreeMap<Vec<u8>, Write>;
+
+/// The latest write of one key in a batch.
+enum Write {
+    /// Set to a value.
+    Put(Bytes),
+    /// Removed.
+    Remove,
+    /// Removed after this batch set it: a key that only lived inside the
+    /// batch (an index entry that moved twice) needs no tombstone, so the
+    /// database is asked at commit whether it holds the key.
+    RemoveSet,
+}
 
 impl Batch {
     pub(crate) fn new(inner: OwnedWriteBatch) -> Self {
@@ -120,23 +131,31 @@ impl Batch {
         rows.push((key, Bytes::copy_from_slice(value.as_ref())));
     }
 
-    fn remember(&mut self, table: &Table, key: &[u8], value: Option<Bytes>) {
-        let (_, rows) = self
+    fn rows(&mut self, table: &Table) -> &mut Combined {
+        &mut self
             .pending
             .entry(table.name.clone())
-            .or_insert_with(|| (table.keyspace.clone(), BTreeMap::new()));
-        rows.insert(key.to_vec(), value);
+            .or_insert_with(|| (table.keyspace.clone(), BTreeMap::new()))
+            .1
     }
 
     /// Sets `key` in `table`.
     pub fn insert(&mut self, table: &Table, key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) {
         let value = Bytes::copy_from_slice(value.as_ref());
-        self.remember(table, key.as_ref(), Some(value));
+        self.rows(table)
+            .insert(key.as_ref().to_vec(), Write::Put(value));
     }
 
     /// Removes `key` from `table`.
     pub fn remove(&mut self, table: &Table, key: impl AsRef<[u8]>) {
-        self.remember(table, key.as_ref(), None);
+        let rows = self.rows(table);
+        match rows.get_mut(key.as_ref()) {
+            Some(w @ Write::Put(_)) => *w = Write::RemoveSet,
+            Some(_) => {}
+            None => {
+                rows.insert(key.as_ref().to_vec(), Write::Remove);
+            }
+        }
     }
 
     /// The value under `key` as this batch leaves it: its own write if it
@@ -148,13 +167,14 @@ impl Batch {
             .get(&*table.name)
             .and_then(|(_, rows)| rows.get(key))
         {
-            Some(written) => Ok(written.clone()),
+            Some(Write::Put(v)) => Ok(Some(v.clone())),
+            Some(Write::Remove | Write::RemoveSet) => Ok(None),
             None => table.get(key),
         }
     }
 
     /// The database batch with every combined write in it, to commit.
-    pub(crate) fn into_writes(mut self) -> OwnedWriteBatch {
+    pub(crate) fn into_writes(mut self) -> Result<OwnedWriteBatch, StoreError> {
         for (_, (keyspace, mut rows)) in self.appended.drain() {
             rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             for (key, value) in rows {
@@ -164,11 +184,38 @@ impl Batch {
         for (_, (keyspace, rows)) in self.pending.drain() {
             for (key, value) in rows {
                 match value {
-                    Some(v) => self.inner.insert(&keyspace, key, v.as_ref()),
-                    None => self.inner.remove(&keyspace, key),
+                    Write::Put(v) => self.inner.insert(&keyspace, key, v.as_ref()),
+                    Write::RemoveSet if !keyspace.contains_key(&key)? => {}
+                    Write::Remove | Write::RemoveSet => self.inner.remove(&keyspace, key),
                 }
             }
         }
-        self.inner
+        Ok(self.inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::EventLog;
+
+    #[test]
+    fn a_key_set_then_removed_in_one_batch_is_gone_whether_or_not_it_was_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).unwrap();
+        let table = log.table("t").unwrap();
+        let mut batch = log.batch();
+        batch.insert(&table, b"stored", b"1");
+        log.commit(batch).unwrap();
+
+        let mut batch = log.batch();
+        for key in [&b"stored"[..], b"fresh"] {
+            batch.insert(&table, key, b"2");
+            batch.remove(&table, key);
+            assert_eq!(batch.get(&table, key).unwrap(), None);
+        }
+        log.commit(batch).unwrap();
+        assert_eq!(table.get(b"stored").unwrap(), None);
+        assert_eq!(table.get(b"fresh").unwrap(), None);
+        assert_eq!(table.iter().count(), 0);
     }
 }
