@@ -6,7 +6,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use berth_domain::limits::DEFAULT_MAX_BLOB_BYTES;
+use berth_domain::limits::{DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_UPLOAD_FILE_BYTES};
 use berth_projections::ReadModels;
 use berth_store::{catch_up, Checkpoint, EventLog, Projector, StoreError};
 use clap::{Args, Parser, Subcommand};
@@ -134,6 +134,10 @@ pub struct ServeArgs {
     /// Largest blob (layer) accepted, in bytes.
     #[arg(long, env = "BERTH_MAX_BLOB_SIZE", default_value_t = DEFAULT_MAX_BLOB_BYTES)]
     pub max_blob_size: u64,
+    /// Largest file of a web upload, in bytes, counted both as read and as
+    /// inflated (a `.tar.gz` may not inflate past it either).
+    #[arg(long, env = "BERTH_UPLOAD_MAX_FILE_SIZE", default_value_t = DEFAULT_MAX_UPLOAD_FILE_BYTES)]
+    pub upload_max_file_size: u64,
     /// Upload sessions idle longer than this many hours are removed at startup.
     #[arg(long, env = "BERTH_UPLOAD_MAX_IDLE_HOURS", default_value_t = 24)]
     pub upload_max_idle_hours: u64,

@@ -20,6 +20,8 @@ use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
 use berth_domain::{AccountCommand, AccountName, Actor, Command, UserName};
 use berth_projections::ReadModels;
+use berth_store::archive::Limits;
+use berth_store::imports::Imports;
 use berth_store::{CheckpointKey, EventLog, LocalBlobs, LocalUploads, RequestMeta, StoreError};
 use uuid::Uuid;
 
@@ -49,6 +51,9 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         Duration::from_secs(args.upload_max_idle_hours * 3600),
     )
     .at(&upload_dir)?;
+    let import_dir = data.join("imports");
+    let (imports, interrupted) = Imports::open(import_dir.clone()).at(&import_dir)?;
+    berth_api::settle_uploads(&imports, &models, interrupted)?;
     let settings = Settings {
         region: args.region.clone(),
         external_url: args
@@ -68,6 +73,11 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         models: ReadModels::clone(&models),
         blobs,
         uploads: Arc::new(uploads),
+        imports: Arc::new(imports),
+        archive_limits: Limits {
+            max_bytes: args.upload_max_file_size,
+            max_layer: args.max_blob_size,
+        },
         settings,
         key: SigningKey(key_file(data, "secret.key")?),
         checkpoints: CheckpointKey::from_seed(key_file(data, "checkpoint.key")?),

@@ -112,6 +112,8 @@ fn domain(d: &DomainError) -> (StatusCode, &'static str) {
         DomainError::AttributeInvalid(_) | DomainError::ShareInvalid(_) => {
             (StatusCode::BAD_REQUEST, "INVALID")
         }
+        DomainError::ArchiveInvalid(_) => (StatusCode::BAD_REQUEST, "ARCHIVE_INVALID"),
+        DomainError::ArchiveTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "ARCHIVE_TOO_LARGE"),
         DomainError::RepositoryUnknown(_) => (StatusCode::NOT_FOUND, "NAME_UNKNOWN"),
         DomainError::BlobUnknown(_) => (StatusCode::NOT_FOUND, "BLOB_UNKNOWN"),
         DomainError::ManifestUnknown(_) => (StatusCode::NOT_FOUND, "MANIFEST_UNKNOWN"),
@@ -204,7 +206,7 @@ impl ApiError {
     }
 
     /// The message shown to the client; a 500 says only that it happened.
-    fn public_message(&self) -> String {
+    pub(crate) fn public_message(&self) -> String {
         if self.status().is_server_error() {
             tracing::error!(error = %self, "request failed inside the server");
             "internal error; the server log has the details".to_owned()

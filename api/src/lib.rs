@@ -24,6 +24,7 @@ use axum::Router;
 use uuid::Uuid;
 
 pub use error::ApiError;
+pub use manage::settle_uploads;
 pub use request::RequestId;
 pub use state::{AppState, Parts};
 

@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use berth_projections::ReadModels;
+use berth_store::archive::Limits;
+use berth_store::imports::Imports;
 use berth_store::{BlobStore, CheckpointKey, Engine, EventLog, StoreError, UploadStore};
 
 use crate::auth::limiter::LoginLimiter;
@@ -28,6 +30,10 @@ pub struct Parts {
     pub blobs: Arc<dyn BlobStore>,
     /// Upload sessions.
     pub uploads: Arc<dyn UploadStore>,
+    /// Web upload jobs and their staging.
+    pub imports: Arc<Imports>,
+    /// What one uploaded archive may cost.
+    pub archive_limits: Limits,
     /// Authentication and authorization settings.
     pub settings: Settings,
     /// Token signing key.

@@ -37,6 +37,10 @@ pub enum Command {
         /// The signature, hex.
         signature: String,
     },
+    /// Several commands decided as one: each sees the state the ones
+    /// before it leave, and when any is refused none takes effect (a web
+    /// upload's blobs, manifests and tags).
+    All(Vec<Command>),
     /// Record the failures of anonymous callers and unknown users from one
     /// client address in one window.
     RecordFailures {
@@ -96,6 +100,15 @@ impl Command {
                 accounts: vec![c.account()],
                 ..Touches::default()
             },
+            Self::All(commands) => {
+                let mut all = Touches::default();
+                for t in commands.iter().map(Command::touches) {
+                    all.repos.extend(t.repos);
+                    all.accounts.extend(t.accounts);
+                    all.orgs.extend(t.orgs);
+                }
+                all
+            }
             Self::RecordCheckpoint { .. } | Self::RecordFailures { .. } => Touches::default(),
         }
     }
@@ -114,6 +127,22 @@ pub struct Fresh {
     pub user_id: Uuid,
 }
 
+impl Fresh {
+    /// The ids for the `n`th command of several decided as one: distinct
+    /// from every other command's, still random (only the low bits, away
+    /// from the version and variant bits, differ).
+    #[must_use]
+    pub fn nth(self, n: usize) -> Self {
+        let vary = |id: Uuid| Uuid::from_u128(id.as_u128() ^ n as u128);
+        Self {
+            org_id: vary(self.org_id),
+            repo_id: vary(self.repo_id),
+            account_id: vary(self.account_id),
+            user_id: vary(self.user_id),
+        }
+    }
+}
+
 /// Decides which events follow from `cmd` given the loaded aggregates, or
 /// why none may. Pure: the new ids come in `fresh`.
 pub fn decide(state: &Loaded, cmd: &Command, fresh: Fresh) -> Result<Vec<Event>, DomainError> {
@@ -121,6 +150,18 @@ pub fn decide(state: &Loaded, cmd: &Command, fresh: Fresh) -> Result<Vec<Event>,
         Command::Org(c) => organization::decide(state, c, fresh),
         Command::Repo(c) => repository::decide(state, c, fresh),
         Command::Account(c) => account::decide(state, c, fresh),
+        Command::All(commands) => {
+            let mut after = state.only(&cmd.touches());
+            let mut events = Vec::new();
+            for (n, command) in commands.iter().enumerate() {
+                let decided = decide(&after, command, fresh.nth(n))?;
+                for event in &decided {
+                    after.evolve(event);
+                }
+                events.extend(decided);
+            }
+            Ok(events)
+        }
         Command::RecordCheckpoint {
             seq,
             hash,

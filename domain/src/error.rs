@@ -80,6 +80,14 @@ pub enum DomainError {
         /// Up to ten of their names.
         sample: Vec<String>,
     },
+    /// An uploaded archive that is not a well-formed `docker save` archive,
+    /// or that names an image the registry refuses.
+    #[error("{0}")]
+    ArchiveInvalid(String),
+    /// An uploaded archive over a limit, counted on the bytes read and
+    /// inflated.
+    #[error("{0}")]
+    ArchiveTooLarge(String),
     /// The account owns as many organizations as its quota allows.
     #[error("your account may own at most {0} organizations; delete one first")]
     QuotaExceeded(usize),

@@ -4,6 +4,7 @@
 
 pub mod account;
 pub mod actor;
+pub mod archive;
 pub mod attributes;
 pub mod audit;
 pub mod command;

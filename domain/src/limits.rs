@@ -12,6 +12,9 @@ pub const MAX_TAG_NAME: usize = 128;
 pub const MAX_MANIFEST_BYTES: usize = 4 * 1024 * 1024;
 /// Default largest single blob (layer) accepted on push.
 pub const DEFAULT_MAX_BLOB_BYTES: u64 = 10 * 1024 * 1024 * 1024;
+
+/// Default largest file of a web upload, read or inflated: 2 GiB.
+pub const DEFAULT_MAX_UPLOAD_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// Longest repository description.
 pub const MAX_DESCRIPTION_CHARS: usize = 30_000;
 /// Longest share note.

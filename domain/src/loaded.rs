@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 
 use crate::account::{self, Account, User};
+use crate::command::Touches;
 use crate::error::DomainError;
 use crate::event::Event;
 use crate::names::{AccountName, OrgName, RepoPath, UserName};
@@ -36,6 +37,34 @@ impl Loaded {
         if let Some(name) = account_of(event) {
             fold(&mut self.accounts, name, |s| account::evolve(s, event));
         }
+    }
+
+    /// A copy of what a command touches (each repository with its
+    /// organization): all a decision may read, without copying the rest.
+    #[must_use]
+    pub fn only(&self, touches: &Touches<'_>) -> Self {
+        let mut out = Self::default();
+        let orgs = touches
+            .orgs
+            .iter()
+            .copied()
+            .chain(touches.repos.iter().map(|r| r.org()));
+        for org in orgs {
+            if let Some(o) = self.orgs.get(org) {
+                out.orgs.insert(org.clone(), o.clone());
+            }
+        }
+        for repo in &touches.repos {
+            if let Some(r) = self.repos.get(*repo) {
+                out.repos.insert((*repo).clone(), r.clone());
+            }
+        }
+        for account in &touches.accounts {
+            if let Some(a) = self.accounts.get(*account) {
+                out.accounts.insert((*account).clone(), a.clone());
+            }
+        }
+        out
     }
 
     /// A user of an account, or the refusal that names them unknown.

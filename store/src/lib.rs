@@ -2,11 +2,13 @@
 //! engine that decides and appends with group commit, and the
 //! content-addressed blob store with streaming uploads.
 
+pub mod archive;
 pub mod blobs;
 pub mod checkpoint;
 pub mod engine;
 pub mod envelope;
 pub mod error;
+pub mod imports;
 pub mod log;
 pub mod table;
 pub mod uploads;

@@ -14,6 +14,9 @@ mod repos;
 mod session;
 mod shares;
 mod tags;
+mod uploads;
+
+pub use uploads::settle as settle_uploads;
 
 use axum::extract::{FromRequestParts, Request};
 use axum::http::request::Parts as RequestParts;
@@ -94,6 +97,10 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/audit/timeline", || get(audit::timeline)),
     ("/audit/as-of", || get(audit::as_of)),
     ("/audit/events", || get(audit_events::events)),
+    ("/namespaces/{ns}/uploads", || {
+        post(uploads::create).layer(axum::extract::DefaultBodyLimit::disable())
+    }),
+    ("/uploads/{job}", || get(uploads::get)),
 ];
 
 /// The management routes.

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::{
     access_keys, accounts, audit, audit_events, grants, namespaces, repos, session, shares, tags,
+    uploads,
 };
 
 /// Every error of the management API.
@@ -90,6 +91,8 @@ pub struct RepoAt {
         audit::timeline,
         audit::as_of,
         audit_events::events,
+        uploads::create,
+        uploads::get,
     ),
     components(schemas(ErrorBody, grants::Grantee)),
     modifiers(&Limits, &Security),
