@@ -16,3 +16,4 @@ mod history;
 mod manage;
 mod property;
 mod support;
+mod uploads;

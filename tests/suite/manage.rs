@@ -692,7 +692,8 @@ fn the_openapi_document_describes_exactly_the_routes_served() {
             .replace("{account}", "acme")
             .replace("{user}", "alice")
             .replace("{ak}", "AKNOSUCH")
-            .replace("{tag}", "v1");
+            .replace("{tag}", "v1")
+            .replace("{job}", "00000000-0000-0000-0000-000000000000");
         let path = if template.ends_with("/audit/timeline") || template.ends_with("/audit/as-of") {
             format!("{path}?namespace=acme-apps&at=1")
         } else {
@@ -719,5 +720,5 @@ fn the_openapi_document_describes_exactly_the_routes_served() {
             }
         }
     }
-    assert_eq!(checked, 37, "every documented operation was tried");
+    assert_eq!(checked, 39, "every documented operation was tried");
 }

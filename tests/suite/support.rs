@@ -546,25 +546,50 @@ impl Server {
     }
 }
 
-/// A one-file tar archive (ustar), enough for a layer.
-pub fn tar_with_file(name: &str, content: &[u8]) -> Vec<u8> {
+/// One ustar member: a header of type `kind` (`b'0'` file, `b'1'` hard
+/// link, `b'2'` symbolic link, `b'3'` device) and its padded content. The
+/// name is written as given, so tests can build what no well-behaved
+/// archiver would.
+pub fn tar_member(name: &str, kind: u8, content: &[u8], link: &str) -> Vec<u8> {
+    tar_header(name, kind, content.len() as u64, link)
+        .into_iter()
+        .chain(content.iter().copied())
+        .chain(std::iter::repeat_n(
+            0,
+            content.len().next_multiple_of(512) - content.len(),
+        ))
+        .collect()
+}
+
+/// A ustar header alone, declaring `size` bytes of content.
+pub fn tar_header(name: &str, kind: u8, size: u64, link: &str) -> Vec<u8> {
     let mut header = [0u8; 512];
     header[..name.len()].copy_from_slice(name.as_bytes());
     header[100..107].copy_from_slice(b"0000644");
     header[108..115].copy_from_slice(b"0000000");
     header[116..123].copy_from_slice(b"0000000");
-    header[124..135].copy_from_slice(format!("{:011o}", content.len()).as_bytes());
+    header[124..135].copy_from_slice(format!("{size:011o}").as_bytes());
     header[136..147].copy_from_slice(b"00000000000");
-    header[156] = b'0';
+    header[156] = kind;
+    header[157..157 + link.len()].copy_from_slice(link.as_bytes());
     header[257..263].copy_from_slice(b"ustar\0");
     header[263..265].copy_from_slice(b"00");
     header[148..156].copy_from_slice(b"        ");
     let sum: u32 = header.iter().map(|b| u32::from(*b)).sum();
     header[148..155].copy_from_slice(format!("{sum:06o}\0").as_bytes());
-    let mut out = header.to_vec();
-    out.extend_from_slice(content);
-    out.resize(out.len().div_ceil(512) * 512 + 1024, 0);
+    header.to_vec()
+}
+
+/// A tar archive of members, with its end-of-archive blocks.
+pub fn tar_of(members: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = members.concat();
+    out.extend_from_slice(&[0u8; 1024]);
     out
+}
+
+/// A one-file tar archive (ustar), enough for a layer.
+pub fn tar_with_file(name: &str, content: &[u8]) -> Vec<u8> {
+    tar_of(&[tar_member(name, b'0', content, "")])
 }
 
 /// The docker CLI against the daemon the test script started, with its own
