@@ -94,7 +94,13 @@ pub struct Job {
     pub error: Option<JobError>,
     /// Its files, in the order they came.
     pub files: Vec<FileReport>,
+    /// What a reader of the sizes should know.
+    #[serde(default)]
+    pub note: String,
 }
+
+/// Why uploaded images look larger than pushed ones.
+pub const SIZE_NOTE: &str = "Layers are stored as the archive holds them: docker save writes them as uncompressed tar, so these images look larger than the same images pushed by a docker client, which compresses each layer before pushing it.";
 
 impl Job {
     /// A new job, receiving.
@@ -109,6 +115,7 @@ impl Job {
             state: JobState::Receiving,
             error: None,
             files: Vec::new(),
+            note: SIZE_NOTE.to_owned(),
         }
     }
 
@@ -221,10 +228,38 @@ impl Imports {
 
     /// A job as it stands.
     pub fn get(&self, id: Uuid) -> Result<Option<Job>, StoreError> {
-        if let Some(job) = self.lock().get(&id) {
-            return Ok(Some(job.clone()));
+        self.get_path(&self.record(id))
+    }
+
+    /// One user's jobs, newest first, at most `limit`.
+    pub fn list(&self, account: &str, user: &str, limit: usize) -> Result<Vec<Job>, StoreError> {
+        let mut jobs = Vec::new();
+        for entry in fs::read_dir(self.root.join("jobs"))? {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                if let Some(job) = self.get_path(&path)? {
+                    if job.account == account && job.user == user {
+                        jobs.push(job);
+                    }
+                }
+            }
         }
-        match fs::read(self.record(id)) {
+        jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        jobs.truncate(limit);
+        Ok(jobs)
+    }
+
+    /// A job from its record, or as it stands in memory while live.
+    fn get_path(&self, path: &Path) -> Result<Option<Job>, StoreError> {
+        let live = path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .and_then(|s| Uuid::parse_str(s).ok())
+            .and_then(|id| self.lock().get(&id).cloned());
+        if live.is_some() {
+            return Ok(live);
+        }
+        match fs::read(path) {
             Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(e.into()),

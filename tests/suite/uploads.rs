@@ -469,3 +469,46 @@ async fn a_job_survives_a_restart() {
         job
     );
 }
+
+#[tokio::test]
+async fn a_job_cut_off_by_a_crash_is_failed_and_leaves_nothing_behind() {
+    let mut server = Server::start();
+    let auth = server.operator_basic();
+    let before = footprint(&server).await;
+    // A body that sends the start of a large member, then stalls.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+    let mut start = tar_header("big.bin", b'0', 64 << 20, "");
+    start.extend(random_bytes(2 << 20, 9));
+    tx.send(Ok(start)).await.unwrap();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::unfold(rx, |mut rx| async {
+        rx.recv().await.map(|item| (item, rx))
+    }));
+    let form = Form::new().part("file", Part::stream(body).file_name("big.tar"));
+    let request = client_with(Default::default())
+        .post(server.url("/v2/manage/namespaces/cut/uploads"))
+        .header("Authorization", &auth)
+        .multipart(form)
+        .send();
+    let sending = tokio::spawn(request);
+    // The job shows up, receiving, with the bytes read so far.
+    let mut job = Value::Null;
+    for _ in 0..100 {
+        let jobs = get_json(&server, "/v2/manage/uploads").await;
+        job = jobs["jobs"][0].clone();
+        if job["files"][0]["bytes_read"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(job["state"], "receiving", "{job}");
+    assert!(job["files"][0]["bytes_read"].as_u64().unwrap() >= 1 << 20, "{job}");
+
+    server.crash_and_restart();
+    drop(tx);
+    let _ = sending.await;
+    let id = job["id"].as_str().unwrap();
+    let after = get_json(&server, &format!("/v2/manage/uploads/{id}")).await;
+    assert_eq!(after["state"], "failed", "{after}");
+    assert_eq!(after["error"]["code"], "INTERRUPTED", "{after}");
+    assert_eq!(footprint(&server).await, before, "nothing of it was kept");
+}

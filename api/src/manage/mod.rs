@@ -100,6 +100,7 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/namespaces/{ns}/uploads", || {
         post(uploads::create).layer(axum::extract::DefaultBodyLimit::disable())
     }),
+    ("/uploads", || get(uploads::list)),
     ("/uploads/{job}", || get(uploads::get)),
 ];
 

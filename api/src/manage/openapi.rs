@@ -93,6 +93,7 @@ pub struct RepoAt {
         audit_events::events,
         uploads::create,
         uploads::get,
+        uploads::list,
     ),
     components(schemas(ErrorBody, grants::Grantee)),
     modifiers(&Limits, &Security),

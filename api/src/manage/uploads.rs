@@ -296,9 +296,11 @@ async fn receive_file(
     loop {
         match part.chunk().await {
             Ok(Some(chunk)) => {
-                // A stager that stopped early has its answer; the rest of
-                // the part is read and dropped.
-                let _ = tx.send(Ok(chunk)).await;
+                // A stager that stopped has its answer (a refusal: one that
+                // accepts reads to the end); the rest is not read.
+                if tx.send(Ok(chunk)).await.is_err() {
+                    break;
+                }
             }
             Ok(None) => break,
             Err(e) => {
@@ -473,6 +475,30 @@ pub(super) async fn get(
         return Err(unknown());
     }
     Ok(Json(job).into_response())
+}
+
+#[utoipa::path(
+    get,
+    path = "/v2/manage/uploads",
+    operation_id = "uploads_list",
+    tag = "uploads",
+    summary = "The caller's upload jobs of the last week, newest first (at most 100); a job whose request was cut off is found here.",
+    responses(
+        (status = 200, description = "{\"jobs\":[...]}"),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
+/// `GET /v2/manage/uploads`
+pub(super) async fn list(State(app): State<AppState>, member: Member) -> Answer {
+    let (account, user) = (
+        member.principal.account.to_string(),
+        member.principal.user.to_string(),
+    );
+    let state = app.clone();
+    let jobs = app
+        .read(move |_| state.imports.list(&account, &user, 100))
+        .await?;
+    Ok(Json(json!({ "jobs": jobs })).into_response())
 }
 
 /// Settles jobs a restart interrupted while storing: the command that
