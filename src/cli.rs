@@ -40,6 +40,9 @@ enum Cmd {
         #[command(subcommand)]
         command: AuditCmd,
     },
+    /// Upload `docker save` archives into an organization of a running
+    /// registry, as the web upload does.
+    Upload(crate::upload::UploadArgs),
 }
 
 #[derive(Subcommand)]
@@ -231,6 +234,7 @@ fn open_existing(data: &Path) -> Result<EventLog, CliError> {
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Cmd::Serve(args) => crate::serve::serve(args).map(|()| ExitCode::SUCCESS),
+        Cmd::Upload(args) => crate::upload::upload(&args),
         Cmd::Projections {
             command: ProjectionsCmd::Rebuild(d),
         } => {

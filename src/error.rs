@@ -53,6 +53,9 @@ pub enum CliError {
     /// The async runtime, signal handling or the server itself failed.
     #[error("server: {0}")]
     Server(std::io::Error),
+    /// A web upload could not be sent, or was refused.
+    #[error("upload: {0}")]
+    Upload(String),
     /// Standard output could not be written.
     #[error("standard output: {0}")]
     Output(std::io::Error),

@@ -4,6 +4,7 @@
 mod cli;
 mod error;
 mod serve;
+mod upload;
 
 use std::process::ExitCode;
 

@@ -501,7 +501,10 @@ async fn a_job_cut_off_by_a_crash_is_failed_and_leaves_nothing_behind() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(job["state"], "receiving", "{job}");
-    assert!(job["files"][0]["bytes_read"].as_u64().unwrap() >= 1 << 20, "{job}");
+    assert!(
+        job["files"][0]["bytes_read"].as_u64().unwrap() >= 1 << 20,
+        "{job}"
+    );
 
     server.crash_and_restart();
     drop(tx);
@@ -511,4 +514,45 @@ async fn a_job_cut_off_by_a_crash_is_failed_and_leaves_nothing_behind() {
     assert_eq!(after["state"], "failed", "{after}");
     assert_eq!(after["error"]["code"], "INTERRUPTED", "{after}");
     assert_eq!(footprint(&server).await, before, "nothing of it was kept");
+}
+
+#[test]
+fn the_command_line_uploads_and_reports_each_file() {
+    let server = Server::start();
+    let (ak, _, password) = server.operator_key.clone().unwrap();
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/uploads");
+    let run = |files: &[&str]| {
+        let out = std::process::Command::new(BERTH)
+            .args(["upload", "--url", &server.url(""), "--namespace", "cli"])
+            .args(["--user", &format!("local@{ak}")])
+            .env("BERTH_PASSWORD", &password)
+            .args(files.iter().map(|f| dir.join(f)))
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = run(&["multi-image.tar", "oci-only.tar.gz"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("multi-image.tar: 40960 bytes, 4 layers, cli/multi-a:v1, cli/multi-a:latest, cli/multi-b:v2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("oci-only.tar.gz: 1040 bytes, 2 layers, cli/oci-gz:3.0"),
+        "{out}"
+    );
+    assert!(out.contains(": succeeded"), "{out}");
+
+    // A file that is no archive: refused, named, and a failing exit.
+    let (code, out, err) = run(&["../events/v1/AccessDenied.bin"]);
+    assert_ne!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains("AccessDenied.bin: refused: the file is not a readable tar"),
+        "{out}"
+    );
+    assert!(err.contains("400 Bad Request"), "{err}");
 }
