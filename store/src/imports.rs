@@ -244,7 +244,7 @@ impl Imports {
                 }
             }
         }
-        jobs.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        jobs.sort_by_key(|j| std::cmp::Reverse(j.created_at));
         jobs.truncate(limit);
         Ok(jobs)
     }
