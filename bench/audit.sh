@@ -7,6 +7,7 @@
 # Usage: bash bench/audit.sh [--orgs N --images N --tags N --hot-events N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/credential.sh
 cargo build --release -q -p berth -p berth-bench
 
 work=$(mktemp -d /tmp/berth-audit.XXXXXX)
@@ -35,9 +36,7 @@ for _ in $(seq 1 600); do
     [[ $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:5104/v2/) != 000 ]] && break
     sleep 0.2
 done
-token=$(curl -s -X POST -H 'Content-Type: application/json' \
-    -d '{"account":"system","user":"admin","password":"bench-operator-password"}' \
-    http://127.0.0.1:5104/v2/manage/session | sed -n 's/.*"token":"\([^"]*\)".*/\1/p')
+token=$(operator_session http://127.0.0.1:5104)
 target/release/berth-history measure-audit --url http://127.0.0.1:5104 --auth "Bearer $token"
 kill "$pid"
 wait "$pid" || true

@@ -7,6 +7,7 @@
 # commit, for a before/after record) with the same load generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/credential.sh
 
 if ! command -v docker-registry >/dev/null; then
     if [[ $(id -u) -ne 0 ]]; then
@@ -63,13 +64,7 @@ done
 
 # Berth takes a logged-in client, as users have: an operator access key and
 # the HMAC password, made the way the README shows.
-token=$(curl -fsS -X POST http://127.0.0.1:5101/v2/manage/session -H 'Content-Type: application/json' \
-    -d '{"account":"system","user":"admin","password":"bench-operator-password"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
-keys=$(curl -fsS -X POST http://127.0.0.1:5101/v2/manage/access-keys -H "Authorization: Bearer $token")
-ak=$(printf '%s' "$keys" | sed -E 's/.*"ak":"([^"]+)".*/\1/')
-sk=$(printf '%s' "$keys" | sed -E 's/.*"sk":"([^"]+)".*/\1/')
-password=$(printf "$ak" | openssl dgst -binary -sha256 -hmac "$sk" | od -An -vtx1 | tr -d ' \n')
-berth_auth="Basic $(printf '%s' "local@$ak:$password" | base64 -w0)"
+berth_auth="Basic $(operator_credential http://127.0.0.1:5101 | base64 -w0)"
 
 echo "berth $berth_bin at $(git rev-parse --short HEAD 2>/dev/null || echo '?'), reference: $(docker-registry --version 2>&1 | head -1)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), data on $(df -h "$work" | awk 'NR==2 {print $1}')"

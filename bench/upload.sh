@@ -13,6 +13,7 @@
 # Usage: bash bench/upload.sh [MiB]   (default 1024)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/credential.sh
 mib=${1:-1024}
 cargo build --release -q -p berth
 
@@ -71,14 +72,7 @@ start() {
         [[ $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:5105/v2/) != 000 ]] && break
         sleep 0.1
     done
-    local token keys ak sk password
-    token=$(curl -fsS -X POST http://127.0.0.1:5105/v2/manage/session -H 'Content-Type: application/json' \
-        -d '{"account":"system","user":"admin","password":"bench-operator-password"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
-    keys=$(curl -fsS -X POST http://127.0.0.1:5105/v2/manage/access-keys -H "Authorization: Bearer $token")
-    ak=$(printf '%s' "$keys" | sed -E 's/.*"ak":"([^"]+)".*/\1/')
-    sk=$(printf '%s' "$keys" | sed -E 's/.*"sk":"([^"]+)".*/\1/')
-    password=$(printf "$ak" | openssl dgst -binary -sha256 -hmac "$sk" | od -An -vtx1 | tr -d ' \n')
-    auth="local@$ak:$password"
+    auth=$(operator_credential http://127.0.0.1:5105)
 }
 stop() { kill "$pid"; wait "$pid" || true; pid=; sync; }
 row() { # name bytes seconds
@@ -104,7 +98,7 @@ curl -fsS -u "$auth" -o /dev/null -X PATCH -H 'Content-Type: application/octet-s
 curl -fsS -u "$auth" -o /dev/null -X PUT "$location${sep}digest=$digest"
 secs=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {print b - a}')
 push_rate=$(awk -v b="$(size "$work/layer.tar")" -v s="$secs" 'BEGIN {print b / s}')
-row "1 GiB blob push (POST, PATCH, PUT)" "$(size "$work/layer.tar")" "$secs"
+row "$mib MiB blob push (POST, PATCH, PUT)" "$(size "$work/layer.tar")" "$secs"
 stop
 for archive in image.tar image.tar.gz; do
     start

@@ -157,6 +157,11 @@ async fn may_push(app: &AppState, member: &Member, org: &OrgName) -> Result<(), 
     tag = "uploads",
     summary = "Upload 1 to 10 docker save archives (.tar or .tar.gz) as multipart files; all or nothing (edit, or a free organization within the quota).",
     params(NsAt),
+    request_body(
+        content = String,
+        content_type = "multipart/form-data",
+        description = "1 to 10 parts named file, each a docker save archive (.tar, or .tar.gz told apart by its content), at most 2 GiB read and inflated",
+    ),
     responses(
         (status = 201, description = "the job, succeeded: every file's images and tags"),
         (status = 400, description = "a refused file (named in field) or request; the job is in the body and nothing was stored", body = ErrorBody),
