@@ -141,6 +141,10 @@ pub struct ServeArgs {
     /// inflated (a `.tar.gz` may not inflate past it either).
     #[arg(long, env = "BERTH_UPLOAD_MAX_FILE_SIZE", default_value_t = DEFAULT_MAX_UPLOAD_FILE_BYTES)]
     pub upload_max_file_size: u64,
+    /// Serve `/metrics` on this address instead of the main listener (for
+    /// example `127.0.0.1:9100`, to keep them off the public port).
+    #[arg(long, env = "BERTH_METRICS_LISTEN")]
+    pub metrics_listen: Option<std::net::SocketAddr>,
     /// Upload sessions idle longer than this many hours are removed at startup.
     #[arg(long, env = "BERTH_UPLOAD_MAX_IDLE_HOURS", default_value_t = 24)]
     pub upload_max_idle_hours: u64,

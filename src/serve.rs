@@ -15,6 +15,8 @@ use berth_api::auth::Settings;
 use berth_api::checkpointer;
 use berth_api::clock::Clock;
 use berth_api::failures::{self, FailureCounter};
+use berth_api::health::{self, Health, Status};
+use berth_api::metrics::{self, Metrics};
 use berth_api::pulls::{self, PullCounter};
 use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
@@ -35,12 +37,40 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         .thread_name("berth-io")
         .build()
         .map_err(CliError::Server)?;
+    let health = Arc::new(Health::default());
+    // The port is bound first: while the log is verified and the read
+    // models catch up (minutes, after a layout change), it answers 503 with
+    // the cause instead of refusing connections.
+    let bound = std::net::TcpListener::bind(args.listen).map_err(|source| CliError::Listen {
+        addr: args.listen,
+        source,
+    })?;
+    bound.set_nonblocking(true).map_err(CliError::Server)?;
+    let (stop_starting, starting) = {
+        let early = bound.try_clone().map_err(CliError::Server)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = health::starting_router(health.clone());
+        let server = runtime.spawn(async move {
+            let listener = tokio::net::TcpListener::from_std(early)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        (stop, server)
+    };
     let data = &args.data.data_dir;
     std::fs::create_dir_all(data).at(data)?;
+    health.set(Status::Starting(
+        "verifying the event log and catching the read models up".into(),
+    ));
     let db = db_dir(data);
     let log = EventLog::open_with_cache(&db, args.cache_mb.saturating_mul(1024 * 1024)).at(&db)?;
     let models = Arc::new(ReadModels::open(&log)?);
-    let (engine, writer) = berth_store::start(log.clone(), models.clone(), models.clone())?;
+    let metrics = Arc::new(Metrics::default());
+    let (engine, writer) =
+        berth_store::start_observed(log.clone(), models.clone(), models.clone(), metrics.clone())?;
     let blob_dir = data.join("blobs");
     let blobs = Arc::new(LocalBlobs::open(blob_dir.clone()).at(&blob_dir)?);
     let upload_dir = data.join("uploads");
@@ -84,16 +114,24 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         limiter: LoginLimiter::default(),
         pulls: PullCounter::default(),
         failures: FailureCounter::new(args.failure_window_seconds),
+        health: health.clone(),
+        metrics,
     });
     runtime.block_on(async move {
-        let shutdown = shutdown_signal().map_err(CliError::Server)?;
+        let signal = shutdown_signal().map_err(CliError::Server)?;
+        let stopping = health.clone();
+        let shutdown = async move {
+            signal.await;
+            stopping.set(Status::Stopping);
+        };
         bootstrap_operator(&state).await?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
+        let _ = stop_starting.send(());
+        starting
             .await
-            .map_err(|source| CliError::Listen {
-                addr: args.listen,
-                source,
-            })?;
+            .map_err(|e| CliError::Server(std::io::Error::other(e)))?
+            .map_err(CliError::Server)?;
+        let listener = tokio::net::TcpListener::from_std(bound).map_err(CliError::Server)?;
+        health.set(Status::Ready);
         let addr = listener.local_addr().map_err(CliError::Server)?;
         // Responses go out as soon as they are written: without this, a
         // small response written in two parts waits on the client's delayed
@@ -113,13 +151,35 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         let checkpointer = (args.checkpoint_interval > 0).then(|| {
             checkpointer::spawn(state.clone(), Duration::from_secs(args.checkpoint_interval))
         });
-        let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let blob_counter = metrics::spawn_blob_counter(state.clone(), Duration::from_secs(300));
+        let metrics_server = match args.metrics_listen {
+            Some(addr) => {
+                let listener = tokio::net::TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| CliError::Listen { addr, source })?;
+                tracing::info!(%addr, "metrics served on their own listener");
+                let app = metrics::router(state.clone());
+                Some(tokio::spawn(
+                    async move { axum::serve(listener, app).await },
+                ))
+            }
+            None => None,
+        };
+        let app = match metrics_server {
+            Some(_) => router(state.clone()),
+            None => router(state.clone()).merge(metrics::router(state.clone())),
+        };
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .map_err(CliError::Server)?;
         flusher.abort();
         failure_flusher.abort();
+        blob_counter.abort();
+        if let Some(m) = metrics_server {
+            m.abort();
+        }
         if let Some(c) = checkpointer {
             c.abort();
         }

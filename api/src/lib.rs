@@ -8,7 +8,9 @@ pub mod clock;
 pub mod endpoint;
 pub mod error;
 pub mod failures;
+pub mod health;
 mod manage;
+pub mod metrics;
 pub mod pulls;
 mod registry;
 pub mod request;
@@ -28,13 +30,19 @@ pub use manage::settle_uploads;
 pub use request::RequestId;
 pub use state::{AppState, Parts};
 
-/// The whole service.
+/// The whole service, except `/metrics` ([`metrics::router`]), which the
+/// binary serves here or on a listener of its own.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v2/token", axum::routing::get(token_service::token))
         .nest("/v2/manage", manage::router())
         .fallback(registry::dispatch)
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(health::router(state.health.clone()))
+        .layer(middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::measure,
+        ))
         .layer(middleware::from_fn(access_log))
 }
 

@@ -34,6 +34,10 @@ pub struct Parts {
     pub imports: Arc<Imports>,
     /// What one uploaded archive may cost.
     pub archive_limits: Limits,
+    /// Readiness, for `/readyz` and the shutdown path.
+    pub health: Arc<crate::health::Health>,
+    /// Metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     /// Authentication and authorization settings.
     pub settings: Settings,
     /// Token signing key.

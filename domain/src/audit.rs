@@ -25,6 +25,17 @@ pub enum Surface {
     Manage,
 }
 
+impl Surface {
+    /// Its name in metrics labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Registry => "registry",
+            Self::TokenService => "token",
+            Self::Manage => "manage",
+        }
+    }
+}
+
 /// Why a known user's login failed. Variants are only ever appended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum LoginFailure {

@@ -30,6 +30,8 @@ pub trait BlobStore: Send + Sync + 'static {
     fn delete(&self, digest: &Digest) -> Result<bool, StoreError>;
     /// Every stored blob, for garbage collection.
     fn list(&self) -> Result<Vec<Digest>, StoreError>;
+    /// Bytes and blobs stored, counted now (a walk: not per request).
+    fn usage(&self) -> Result<(u64, u64), StoreError>;
 }
 
 /// Size of each read when streaming a blob out.
@@ -133,20 +135,38 @@ impl BlobStore for LocalBlobs {
     /// stray editor file, say) are not blobs and are left out.
     fn list(&self) -> Result<Vec<Digest>, StoreError> {
         let mut out = Vec::new();
+        self.walk(|digest, _| out.push(digest))?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn usage(&self) -> Result<(u64, u64), StoreError> {
+        let (mut bytes, mut objects) = (0, 0);
+        self.walk(|_, size| {
+            bytes += size;
+            objects += 1;
+        })?;
+        Ok((bytes, objects))
+    }
+}
+
+impl LocalBlobs {
+    /// Visits every stored blob with its size.
+    fn walk(&self, mut visit: impl FnMut(Digest, u64)) -> Result<(), StoreError> {
         for alg in fs::read_dir(&self.root)? {
             let alg = alg?;
             let alg_name = alg.file_name().to_string_lossy().into_owned();
             for shard in fs::read_dir(alg.path())? {
                 for file in fs::read_dir(shard?.path())? {
-                    let name = file?.file_name().to_string_lossy().into_owned();
+                    let file = file?;
+                    let name = file.file_name().to_string_lossy().into_owned();
                     if let Ok(d) = Digest::parse(&format!("{alg_name}:{name}")) {
-                        out.push(d);
+                        visit(d, file.metadata()?.len());
                     }
                 }
             }
         }
-        out.sort();
-        Ok(out)
+        Ok(())
     }
 }
 

@@ -90,6 +90,29 @@ pub fn start(
     projector: Arc<dyn Projector>,
     loader: Arc<dyn StateLoader>,
 ) -> Result<(Engine, thread::JoinHandle<()>), StoreError> {
+    start_observed(log, projector, loader, Arc::new(Unobserved))
+}
+
+/// Hears about every batch the writer commits: for metrics.
+pub trait WriterObserver: Send + Sync + 'static {
+    /// A batch of `commands` commands appending `events` events was made
+    /// durable; the commit (write and fsync) took `commit`.
+    fn batch_committed(&self, commands: usize, events: u64, commit: std::time::Duration);
+}
+
+struct Unobserved;
+
+impl WriterObserver for Unobserved {
+    fn batch_committed(&self, _: usize, _: u64, _: std::time::Duration) {}
+}
+
+/// [`start`], with an observer of the writer's batches.
+pub fn start_observed(
+    log: EventLog,
+    projector: Arc<dyn Projector>,
+    loader: Arc<dyn StateLoader>,
+    observer: Arc<dyn WriterObserver>,
+) -> Result<(Engine, thread::JoinHandle<()>), StoreError> {
     let head = startup_check(&log)?;
     catch_up(&log, projector.as_ref())?;
     let last_time = log
@@ -104,6 +127,7 @@ pub fn start(
         last_time,
         cache: Loaded::default(),
         versions: HashMap::new(),
+        observer,
     };
     let handle = thread::Builder::new()
         .name("berth-writer".into())
@@ -201,6 +225,7 @@ struct Writer {
     cache: Loaded,
     /// Events per stream so far, including those of the open batch.
     versions: HashMap<Uuid, u64>,
+    observer: Arc<dyn WriterObserver>,
 }
 
 impl Writer {
@@ -250,8 +275,14 @@ impl Writer {
         if failure.is_none() && self.head != start {
             self.log.set_head(&mut batch, self.head);
             self.projector.set_checkpoint(&mut batch, self.head.seq);
-            if let Err(e) = self.log.commit(batch) {
-                failure = Some(e.to_string());
+            let began = std::time::Instant::now();
+            match self.log.commit(batch) {
+                Ok(()) => self.observer.batch_committed(
+                    outcomes.len(),
+                    self.head.seq - start.seq,
+                    began.elapsed(),
+                ),
+                Err(e) => failure = Some(e.to_string()),
             }
         }
         if let Some(reason) = failure {

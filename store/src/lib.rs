@@ -16,7 +16,8 @@ pub mod uploads;
 pub use blobs::{BlobStore, ByteStream, LocalBlobs};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 pub use engine::{
-    catch_up, start, startup_check, Content, Engine, Projector, RequestMeta, StateLoader,
+    catch_up, start, start_observed, startup_check, Content, Engine, Projector, RequestMeta,
+    StateLoader, WriterObserver,
 };
 pub use envelope::{Envelope, Recorded, SCHEMA_VERSION};
 pub use error::StoreError;

@@ -96,6 +96,8 @@ pub trait UploadStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
     /// Cancels a session and removes what it holds.
     fn discard(&self, session: SessionGuard) -> Result<(), StoreError>;
+    /// Sessions held now, open or abandoned and not yet removed.
+    fn open_sessions(&self) -> Result<usize, StoreError>;
 }
 
 /// The local upload area: one data file and one repository file per
@@ -421,6 +423,17 @@ impl UploadStore for LocalUploads {
 
     fn discard(&self, session: SessionGuard) -> Result<(), StoreError> {
         self.discard_session(session)
+    }
+
+    /// Each session is a data file beside its `.repo` file.
+    fn open_sessions(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for entry in fs::read_dir(&self.root)? {
+            if entry?.path().extension().is_some_and(|e| e == "repo") {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 }
 

@@ -14,6 +14,7 @@ mod e2e;
 mod examples;
 mod history;
 mod manage;
+mod operations;
 mod property;
 mod support;
 mod uploads;

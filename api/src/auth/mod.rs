@@ -357,6 +357,7 @@ async fn check(
     if let Err(wait) = app.limiter.check(&name, &addr) {
         app.failures
             .count(origin.client_addr.as_deref(), "throttled", Some(&name));
+        app.metrics.throttled();
         return Err(AuthError::Throttled(wait));
     }
     let (verdict, known) = app
@@ -396,6 +397,7 @@ async fn check(
             reason,
         } => {
             app.limiter.failed(&name, &addr);
+            app.metrics.login_failed(surface.as_str());
             let actor = Actor::user(&account, &user, kind, origin.client_addr.clone())
                 .with_request(credential_id, origin.user_agent.clone());
             let command = Command::Account(AccountCommand::User {
@@ -414,6 +416,7 @@ async fn check(
         }
         Verdict::Unknown => {
             app.limiter.failed(&name, &addr);
+            app.metrics.login_failed(surface.as_str());
             app.failures
                 .count(origin.client_addr.as_deref(), "unknown-user", Some(&name));
             Err(AuthError::Wrong)

@@ -1,0 +1,129 @@
+//! What operators watch: liveness and readiness, and the Prometheus metrics,
+//! read back with a text-format parser.
+
+use prometheus_parse::{Scrape, Value as Sample};
+
+use crate::support::*;
+
+#[tokio::test]
+async fn health_and_readiness_answer_while_serving() {
+    let server = Server::start();
+    let http = client_with(Default::default());
+    let r = http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok\n");
+    let r = http.get(server.url("/readyz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ready\n");
+}
+
+async fn scrape(url: &str) -> Scrape {
+    let r = client_with(Default::default())
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let content_type = r.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text"),
+        "{content_type}"
+    );
+    let text = r.text().await.unwrap();
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap()
+}
+
+/// The value of a counter or gauge sample with these labels.
+fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let sample = scrape
+        .samples
+        .iter()
+        .find(|s| s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
+        .unwrap_or_else(|| panic!("no sample {name} {labels:?}"));
+    match sample.value {
+        Sample::Counter(v) | Sample::Gauge(v) | Sample::Untyped(v) => v,
+        ref other => panic!("{name} is not a single value: {other:?}"),
+    }
+}
+
+/// The observation count of a histogram with these labels.
+fn observations(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let count = format!("{name}_count");
+    scrape
+        .samples
+        .iter()
+        .filter(|s| {
+            (s.metric == name || s.metric == count)
+                && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v))
+        })
+        .map(|s| match &s.value {
+            Sample::Histogram(buckets) => buckets.last().map_or(0.0, |b| b.count),
+            Sample::Counter(v) | Sample::Untyped(v) => *v,
+            _ => 0.0,
+        })
+        .fold(0.0, f64::max)
+}
+
+#[tokio::test]
+async fn metrics_count_a_push_a_pull_and_a_failed_login() {
+    let server = Server::start();
+    let digest = push_image(&server, "metrics/app", "v1", 5).await;
+    let manifest = get_json(&server, "/v2/metrics/app/manifests/v1").await;
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().to_owned();
+    let layer_size = manifest["layers"][0]["size"].as_u64().unwrap();
+    let blob = get_bytes(&server, &format!("/v2/metrics/app/blobs/{layer}")).await;
+    assert_eq!(blob.len() as u64, layer_size);
+    let refused = client_with(Default::default())
+        .get(server.url("/v2/manage/namespaces"))
+        .header("Authorization", basic("system/admin", "not the password"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert!(!digest.is_empty());
+
+    let m = scrape(&server.url("/metrics")).await;
+    let latency = "berth_http_request_duration_seconds";
+    assert!(observations(&m, latency, &[("class", "manifest"), ("status", "2xx")]) >= 2.0);
+    assert!(observations(&m, latency, &[("class", "blob"), ("status", "2xx")]) >= 1.0);
+    assert!(observations(&m, latency, &[("class", "upload"), ("status", "2xx")]) >= 1.0);
+    assert!(observations(&m, latency, &[("class", "manage"), ("status", "4xx")]) >= 1.0);
+    assert!(
+        value(
+            &m,
+            "berth_http_received_bytes_total",
+            &[("class", "upload")]
+        ) >= layer_size as f64
+    );
+    assert!(value(&m, "berth_http_sent_bytes_total", &[("class", "blob")]) >= layer_size as f64);
+    assert!(observations(&m, "berth_writer_batch_commands", &[]) >= 2.0);
+    assert!(observations(&m, "berth_writer_commit_seconds", &[]) >= 2.0);
+    let head = value(&m, "berth_log_head_sequence", &[]);
+    assert!(head > BOOTSTRAP_EVENTS as f64);
+    assert_eq!(value(&m, "berth_projection_checkpoint_sequence", &[]), head);
+    assert_eq!(value(&m, "berth_upload_sessions_open", &[]), 0.0);
+    assert_eq!(
+        value(&m, "berth_login_failures_total", &[("surface", "manage")]),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let server = Server::start_with(&[("BERTH_METRICS_LISTEN", &addr)]);
+    let m = scrape(&format!("http://{addr}/metrics")).await;
+    assert!(value(&m, "berth_log_head_sequence", &[]) >= BOOTSTRAP_EVENTS as f64);
+    let r = client_with(Default::default())
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(r.status(), 200, "not on the main listener");
+}
