@@ -141,6 +141,13 @@ pub struct ServeArgs {
     /// inflated (a `.tar.gz` may not inflate past it either).
     #[arg(long, env = "BERTH_UPLOAD_MAX_FILE_SIZE", default_value_t = DEFAULT_MAX_UPLOAD_FILE_BYTES)]
     pub upload_max_file_size: u64,
+    /// Serve HTTPS with this PEM certificate chain (with `--tls-key`);
+    /// reloaded on SIGHUP or when the file changes.
+    #[arg(long, env = "BERTH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, env = "BERTH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Serve `/metrics` on this address instead of the main listener (for
     /// example `127.0.0.1:9100`, to keep them off the public port).
     #[arg(long, env = "BERTH_METRICS_LISTEN")]

@@ -53,6 +53,9 @@ pub enum CliError {
     /// The async runtime, signal handling or the server itself failed.
     #[error("server: {0}")]
     Server(std::io::Error),
+    /// The TLS certificate and key cannot be used.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A web upload could not be sent, or was refused.
     #[error("upload: {0}")]
     Upload(String),

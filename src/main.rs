@@ -4,6 +4,7 @@
 mod cli;
 mod error;
 mod serve;
+mod tls;
 mod upload;
 
 use std::process::ExitCode;

@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::serve::ListenerExt;
+use axum_server::accept::NoDelayAcceptor;
+use axum_server::tls_rustls::RustlsAcceptor;
 use berth_api::auth::limiter::LoginLimiter;
 use berth_api::auth::passwords::hash_password_off_thread;
 use berth_api::auth::token::SigningKey;
@@ -29,6 +31,7 @@ use uuid::Uuid;
 
 use crate::cli::{db_dir, ServeArgs};
 use crate::error::{AtPath, CliError};
+use crate::tls::Tls;
 
 /// Runs the registry until a shutdown signal.
 pub fn serve(args: ServeArgs) -> Result<(), CliError> {
@@ -46,17 +49,25 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         source,
     })?;
     bound.set_nonblocking(true).map_err(CliError::Server)?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(Tls::load(cert.clone(), key.clone())?),
+        (None, None) => None,
+        _ => {
+            return Err(CliError::Tls(
+                "--tls-cert and --tls-key go together: give both, or neither for plain HTTP".into(),
+            ))
+        }
+    };
     let (stop_starting, starting) = {
         let early = bound.try_clone().map_err(CliError::Server)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let app = health::starting_router(health.clone());
+        let tls = tls.clone();
         let server = runtime.spawn(async move {
-            let listener = tokio::net::TcpListener::from_std(early)?;
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
+            serve_until(early, app, tls.as_ref(), async {
+                let _ = stopped.await;
+            })
+            .await
         });
         (stop, server)
     };
@@ -95,6 +106,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         token_ttl: Duration::from_secs(args.token_seconds),
         temporary_login_ttl: Duration::from_secs(args.temporary_login_seconds),
         clock: Clock::new(args.clock_offset_file.clone()),
+        tls: tls.is_some(),
         ..Settings::default()
     };
     let state = AppState::new(Parts {
@@ -130,19 +142,15 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             .await
             .map_err(|e| CliError::Server(std::io::Error::other(e)))?
             .map_err(CliError::Server)?;
-        let listener = tokio::net::TcpListener::from_std(bound).map_err(CliError::Server)?;
         health.set(Status::Ready);
-        let addr = listener.local_addr().map_err(CliError::Server)?;
-        // Responses go out as soon as they are written: without this, a
-        // small response written in two parts waits on the client's delayed
-        // ACK (Nagle), about 40 ms per request on a kept-alive connection.
-        let listener = listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::warn!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
+        let addr = bound.local_addr().map_err(CliError::Server)?;
+        let reloader = match &tls {
+            Some(t) => Some(t.spawn_reloader().map_err(CliError::Server)?),
+            None => None,
+        };
         tracing::info!(%addr, data_dir = %data.display(), "berth is serving");
-        println!("berth listening on http://{addr}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        println!("berth listening on {scheme}://{addr}");
         let flusher = pulls::spawn_flusher(
             state.clone(),
             Duration::from_secs(args.pull_count_seconds.max(1)),
@@ -169,11 +177,12 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             Some(_) => router(state.clone()),
             None => router(state.clone()).merge(metrics::router(state.clone())),
         };
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown)
+        serve_until(bound, app, tls.as_ref(), shutdown)
             .await
             .map_err(CliError::Server)?;
+        if let Some(r) = reloader {
+            r.abort();
+        }
         flusher.abort();
         failure_flusher.abort();
         blob_counter.abort();
@@ -192,6 +201,46 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     log.flush()?;
     tracing::info!("berth stopped");
     Ok(())
+}
+
+/// Serves `app` on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish: over TLS when it is configured. Responses go
+/// out as soon as they are written (`TCP_NODELAY`): without it, a small
+/// response written in two parts waits on the client's delayed ACK
+/// (Nagle), about 40 ms per request on a kept-alive connection.
+async fn serve_until(
+    listener: std::net::TcpListener,
+    app: axum::Router,
+    tls: Option<&Tls>,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    match tls {
+        None => {
+            let listener = tokio::net::TcpListener::from_std(listener)?.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::warn!(error = %e, "could not set TCP_NODELAY");
+                }
+            });
+            axum::serve(listener, service)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let stopping = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                stopping.graceful_shutdown(None);
+            });
+            let acceptor = RustlsAcceptor::new(tls.config.clone()).acceptor(NoDelayAcceptor::new());
+            axum_server::from_tcp(listener)?
+                .acceptor(acceptor)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    }
 }
 
 /// A 32-byte secret in `<data>/<name>`, created (mode 0600) from the

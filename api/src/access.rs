@@ -71,7 +71,8 @@ fn challenge(app: &AppState, headers: &HeaderMap, asks: Asks<'_>, message: &str)
             .get(header::HOST)
             .and_then(|h| h.to_str().ok())
             .unwrap_or("localhost");
-        format!("http://{host}")
+        let scheme = if app.settings.tls { "https" } else { "http" };
+        format!("{scheme}://{host}")
     });
     let mut value = format!(
         "Bearer realm=\"{base}/v2/token\",service=\"{}\"",

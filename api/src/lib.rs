@@ -47,7 +47,19 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// One line per request: method, path, status, duration, request id.
+/// Also gives HTTP/2 requests their `Host`.
 async fn access_log(mut req: Request, next: Next) -> Response {
+    // HTTP/2 carries the host in the URI's authority, not in `Host`: every
+    // handler that derives addresses from `Host` sees it either way.
+    if !req.headers().contains_key(axum::http::header::HOST) {
+        let authority = req
+            .uri()
+            .authority()
+            .and_then(|a| axum::http::HeaderValue::from_str(a.as_str()).ok());
+        if let Some(host) = authority {
+            req.headers_mut().insert(axum::http::header::HOST, host);
+        }
+    }
     let id = Uuid::new_v4();
     req.extensions_mut().insert(RequestId(id));
     let method = req.method().clone();

@@ -17,4 +17,5 @@ mod manage;
 mod operations;
 mod property;
 mod support;
+mod tls;
 mod uploads;

@@ -645,7 +645,12 @@ impl Docker {
 
     /// `docker login` as an identity's long-term credential.
     pub fn login(&self, server: &Server, user: &str, password: &str) -> Result<String, String> {
-        self.try_run(&["login", "-u", user, "-p", password, &server.host()])
+        self.login_host(&server.host(), user, password)
+    }
+
+    /// `docker login` to a registry named by `host:port`.
+    pub fn login_host(&self, host: &str, user: &str, password: &str) -> Result<String, String> {
+        self.try_run(&["login", "-u", user, "-p", password, host])
     }
 
     /// Pulls after removing any local copy, so the bytes come from the registry.

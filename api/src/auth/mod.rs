@@ -52,6 +52,9 @@ pub struct Settings {
     pub temporary_login_ttl: Duration,
     /// Now, for deadlines.
     pub clock: Clock,
+    /// Whether the listener speaks HTTPS: the token realm derived from
+    /// `Host` then says `https://`.
+    pub tls: bool,
 }
 
 impl Default for Settings {
@@ -66,6 +69,7 @@ impl Default for Settings {
             session_ttl: Duration::from_secs(12 * 3600),
             temporary_login_ttl: Duration::from_secs(24 * 3600),
             clock: Clock::default(),
+            tls: false,
         }
     }
 }
