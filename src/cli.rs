@@ -12,6 +12,7 @@ use berth_store::{catch_up, Checkpoint, EventLog, Projector, StoreError};
 use clap::{Args, Parser, Subcommand};
 
 use crate::error::{AtPath, CliError};
+use crate::{admin, backup};
 
 /// Berth: a self-hosted container image registry on an event-sourced core.
 #[derive(Parser)]
@@ -43,6 +44,23 @@ enum Cmd {
     /// Upload `docker save` archives into an organization of a running
     /// registry, as the web upload does.
     Upload(crate::upload::UploadArgs),
+    /// Take a consistent backup of a data directory into a new directory,
+    /// online (through the running server) or offline.
+    Backup {
+        #[command(flatten)]
+        data: DataDir,
+        /// The new directory to write the backup into.
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup into a new data directory, and verify it.
+    Restore {
+        /// The backup directory.
+        #[arg(long)]
+        from: PathBuf,
+        #[command(flatten)]
+        data: DataDir,
+    },
 }
 
 #[derive(Subcommand)]
@@ -246,6 +264,44 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Cmd::Serve(args) => crate::serve::serve(args).map(|()| ExitCode::SUCCESS),
         Cmd::Upload(args) => crate::upload::upload(&args),
+        Cmd::Backup { data, to } => {
+            let request = admin::Request::Backup { to: to.clone() };
+            let manifest = match admin::ask(&data.data_dir, &request) {
+                Some(Ok(admin::Reply::Backup(m))) => m,
+                Some(Ok(admin::Reply::Failed(reason))) => {
+                    return Err(CliError::Server(std::io::Error::other(format!(
+                        "the server could not take the backup: {reason}"
+                    ))))
+                }
+                Some(Err(e)) => return Err(e),
+                None => {
+                    let log = open_existing(&data.data_dir)?;
+                    let manifest = backup::backup(&log, &data.data_dir, &to)?;
+                    log.flush()?;
+                    manifest
+                }
+            };
+            println!(
+                "backup of {} taken into {}: head {} ({}), {} blobs",
+                data.data_dir.display(),
+                to.display(),
+                manifest.head_seq,
+                manifest.head_hash,
+                manifest.blobs
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Restore { from, data } => {
+            let manifest = backup::restore(&from, &data.data_dir)?;
+            println!(
+                "restored {} into {}: log verified to head {} ({})",
+                from.display(),
+                data.data_dir.display(),
+                manifest.head_seq,
+                manifest.head_hash
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Projections {
             command: ProjectionsCmd::Rebuild(d),
         } => {

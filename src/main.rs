@@ -1,6 +1,8 @@
 //! The `berth` binary: command line, wiring of the layers, startup and
 //! graceful shutdown.
 
+mod admin;
+mod backup;
 mod cli;
 mod error;
 mod serve;

@@ -129,6 +129,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         health: health.clone(),
         metrics,
     });
+    let admin_log = log.clone();
     runtime.block_on(async move {
         let signal = shutdown_signal().map_err(CliError::Server)?;
         let stopping = health.clone();
@@ -160,6 +161,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             checkpointer::spawn(state.clone(), Duration::from_secs(args.checkpoint_interval))
         });
         let blob_counter = metrics::spawn_blob_counter(state.clone(), Duration::from_secs(300));
+        let admin_socket = crate::admin::serve(data, admin_log).map_err(CliError::Server)?;
         let metrics_server = match args.metrics_listen {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)
@@ -186,6 +188,8 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         flusher.abort();
         failure_flusher.abort();
         blob_counter.abort();
+        admin_socket.abort();
+        let _ = std::fs::remove_file(data.join("admin.sock"));
         if let Some(m) = metrics_server {
             m.abort();
         }

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use fjall::{
     CompressionType, Database, Keyspace, KeyspaceCreateOptions, KvSeparationOptions, PersistMode,
+    Readable,
 };
 use uuid::Uuid;
 
@@ -101,6 +102,45 @@ impl EventLog {
             streams,
             content,
         })
+    }
+
+    /// Copies every keyspace, as of one instant, into a new database under
+    /// `target`, and makes it durable; returns the head at that instant.
+    /// The server keeps writing meanwhile: fjall's snapshot is consistent
+    /// across keyspaces, so the copy holds the log, its chain head and the
+    /// read models at one point, with their checkpoint.
+    pub fn copy_to(&self, target: &Path) -> Result<ChainPoint, StoreError> {
+        const ROWS_PER_BATCH: usize = 10_000;
+        let snapshot = self.db.snapshot();
+        let head = match snapshot.get(&self.meta, HEAD)? {
+            None => ChainPoint::START,
+            Some(v) => ChainPoint::decode(&v).ok_or_else(|| StoreError::Corrupt {
+                seq: 0,
+                reason: "the head record is malformed".into(),
+            })?,
+        };
+        let copy = Self::open(target)?;
+        for name in self.db.list_keyspace_names() {
+            let name: &str = name.as_ref();
+            let from = self.db.keyspace(name, KeyspaceCreateOptions::default)?;
+            // The log's own keyspaces exist in the copy already, with their
+            // options; the read models' are made here.
+            let to = copy.db.keyspace(name, KeyspaceCreateOptions::default)?;
+            let mut batch = copy.db.batch();
+            let mut rows = 0;
+            for item in snapshot.iter(&from) {
+                let (k, v) = item.into_inner()?;
+                batch.insert(&to, k, v);
+                rows += 1;
+                if rows % ROWS_PER_BATCH == 0 {
+                    std::mem::replace(&mut batch, copy.db.batch()).commit()?;
+                }
+            }
+            batch.commit()?;
+        }
+        copy.db.persist(PersistMode::SyncAll)?;
+        copy.flush()?;
+        Ok(head)
     }
 
     /// A table of the database, for a read model's rows: in the same

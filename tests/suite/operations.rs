@@ -127,3 +127,86 @@ async fn metrics_can_have_a_listener_of_their_own() {
         .unwrap();
     assert_ne!(r.status(), 200, "not on the main listener");
 }
+
+#[tokio::test]
+async fn a_backup_taken_during_pushes_restores_every_image_acknowledged_before_it() {
+    let mut server = Server::start();
+    let pushing = std::sync::atomic::AtomicBool::new(true);
+    let to = tempfile::tempdir().unwrap();
+    let backup_dir = to.path().join("backup");
+    let pusher = async {
+        let mut acked = Vec::new();
+        let mut seed = 0;
+        while pushing.load(std::sync::atomic::Ordering::Relaxed) {
+            seed += 1;
+            let tag = format!("v{seed}");
+            let digest = push_image(&server, "backed/app", &tag, seed).await;
+            acked.push((std::time::Instant::now(), tag, digest));
+        }
+        acked
+    };
+    let backup = async {
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+        let started = std::time::Instant::now();
+        let (dir, to) = (server.dir.clone(), backup_dir.clone());
+        let taken = tokio::task::spawn_blocking(move || {
+            berth(&["backup", "--to", to.to_str().unwrap()], &dir)
+        })
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        pushing.store(false, std::sync::atomic::Ordering::Relaxed);
+        (started, taken)
+    };
+    let (acked, (started, (code, out))) = tokio::join!(pusher, backup);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("backup of"), "{out}");
+    server.stop();
+    let before: Vec<_> = acked.iter().filter(|(t, _, _)| *t < started).collect();
+    assert!(
+        before.len() >= 3,
+        "{} pushes before the backup",
+        before.len()
+    );
+    assert!(
+        acked.len() > before.len(),
+        "pushes went on during the backup"
+    );
+
+    let restored = to.path().join("restored");
+    let out = std::process::Command::new(BERTH)
+        .args(["restore", "--from"])
+        .arg(&backup_dir)
+        .arg("--data-dir")
+        .arg(&restored)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (code, out) = berth(&["log", "verify"], &restored);
+    assert_eq!(code, 0, "{out}");
+
+    let copy = Server::start_in(&restored, &[]);
+    for (_, tag, digest) in before {
+        let r = copy
+            .client()
+            .get(copy.url(&format!("/v2/backed/app/manifests/{tag}")))
+            .header("Accept", OCI_MANIFEST)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{tag}");
+        assert_eq!(r.headers()["docker-content-digest"], digest.as_str());
+        let manifest: serde_json::Value = r.json().await.unwrap();
+        let blobs =
+            std::iter::once(&manifest["config"]).chain(manifest["layers"].as_array().unwrap());
+        for blob in blobs {
+            let d = blob["digest"].as_str().unwrap();
+            let bytes = get_bytes(&copy, &format!("/v2/backed/app/blobs/{d}")).await;
+            assert_eq!(crate::support::digest(&bytes), d, "{tag}");
+        }
+    }
+}

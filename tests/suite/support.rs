@@ -41,13 +41,19 @@ impl Server {
     /// The same with extra environment (flags) for `berth serve`.
     pub fn start_with(env: &[(&str, &str)]) -> Self {
         let tmp = tempfile::tempdir().expect("temp dir");
-        let dir = tmp.path().join("data");
+        let mut s = Self::start_in(&tmp.path().join("data"), env);
+        s._tmp = Some(tmp);
+        s
+    }
+
+    /// A server over the data directory `dir`, new or existing (one the
+    /// operator password of this suite opens).
+    pub fn start_in(dir: &Path, env: &[(&str, &str)]) -> Self {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect();
-        let mut s = Self::spawn(&dir, 0, &env);
-        s._tmp = Some(tmp);
+        let mut s = Self::spawn(dir, 0, &env);
         let token = s.session("system", "admin", OPERATOR_PASSWORD);
         let (ak, sk) = s.new_access_key(&token);
         let password = login_password(&ak, &sk);

@@ -1,0 +1,101 @@
+//! The admin socket: `<data>/admin.sock`, a Unix socket only the data
+//! directory's owner may open (mode 0600), through which a maintenance
+//! command reaches the server that holds the database open. One JSON line
+//! in, one JSON line out. `berth backup` uses it to take its snapshot
+//! inside the running server; with no server, the command opens the data
+//! directory itself.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use berth_store::EventLog;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+use crate::backup::{self, Manifest};
+use crate::error::CliError;
+
+/// What a command asks the server.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Request {
+    /// Take a backup into this new directory.
+    Backup {
+        /// The target directory.
+        to: PathBuf,
+    },
+}
+
+/// What the server answers.
+#[derive(Debug, Serialize, Deserialize)]
+pub enum Reply {
+    /// The backup was taken.
+    Backup(Manifest),
+    /// It could not be done, and why.
+    Failed(String),
+}
+
+fn socket(data: &Path) -> PathBuf {
+    data.join("admin.sock")
+}
+
+/// Listens on the data directory's admin socket until the task is aborted.
+pub fn serve(data: &Path, log: EventLog) -> std::io::Result<tokio::task::JoinHandle<()>> {
+    let path = socket(data);
+    // A socket file left by a crash: nothing listens on it any more.
+    let _ = std::fs::remove_file(&path);
+    let listener = tokio::net::UnixListener::bind(&path)?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))?;
+    let data = data.to_owned();
+    Ok(tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let (data, log) = (data.clone(), log.clone());
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut line = String::new();
+                if tokio::io::BufReader::new(read)
+                    .read_line(&mut line)
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let reply = match serde_json::from_str::<Request>(&line) {
+                    Ok(Request::Backup { to }) => {
+                        tracing::info!(to = %to.display(), "backup requested on the admin socket");
+                        let taken =
+                            tokio::task::spawn_blocking(move || backup::backup(&log, &data, &to))
+                                .await;
+                        match taken {
+                            Ok(Ok(manifest)) => Reply::Backup(manifest),
+                            Ok(Err(e)) => Reply::Failed(e.to_string()),
+                            Err(e) => Reply::Failed(e.to_string()),
+                        }
+                    }
+                    Err(e) => Reply::Failed(format!("not a request: {e}")),
+                };
+                let mut text = serde_json::to_string(&reply).unwrap_or_default();
+                text.push('\n');
+                let _ = write.write_all(text.as_bytes()).await;
+            });
+        }
+    }))
+}
+
+/// Asks the server running on `data`; `None` when no server listens there.
+pub fn ask(data: &Path, request: &Request) -> Option<Result<Reply, CliError>> {
+    let mut stream = UnixStream::connect(socket(data)).ok()?;
+    let mut exchange = || -> std::io::Result<Reply> {
+        let mut text = serde_json::to_string(request).map_err(std::io::Error::other)?;
+        text.push('\n');
+        stream.write_all(text.as_bytes())?;
+        let mut line = String::new();
+        BufReader::new(&stream).read_line(&mut line)?;
+        serde_json::from_str(&line).map_err(std::io::Error::other)
+    };
+    Some(exchange().map_err(CliError::Server))
+}
