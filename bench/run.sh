@@ -68,6 +68,10 @@ berth_auth="Basic $(operator_credential http://127.0.0.1:5101 | base64 -w0)"
 
 echo "berth $berth_bin at $(git rev-parse --short HEAD 2>/dev/null || echo '?'), reference: $(docker-registry --version 2>&1 | head -1)"
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), data on $(df -h "$work" | awk 'NR==2 {print $1}')"
+# The ceiling a durable push can reach here: hashing on one core, and
+# writing until fdatasync returns, on the file system the servers write to.
+target/release/berth-ceiling --dir "$work"
+echo
 target/release/berth-bench \
     --berth http://127.0.0.1:5101 --berth-pid "$berth_pid" --berth-auth "$berth_auth" \
     --reference http://127.0.0.1:5102 --reference-pid "$reference_pid" "$@"
