@@ -14,6 +14,15 @@ use crate::keys::{repo_key, suffix};
 #[derive(Clone)]
 pub struct BlobLinks {
     pub(crate) rows: Table,
+    /// The same links by digest: which repositories hold a blob.
+    pub(crate) holders: Table,
+}
+
+fn holder_key(digest: &Digest, repo_id: Uuid) -> Vec<u8> {
+    let mut k = digest.to_string().into_bytes();
+    k.push(0);
+    k.extend_from_slice(repo_id.as_bytes());
+    k
 }
 
 fn size_of(bytes: &[u8]) -> u64 {
@@ -24,6 +33,7 @@ impl BlobLinks {
     pub(crate) fn open(log: &EventLog) -> Result<Self, StoreError> {
         Ok(Self {
             rows: log.table("p_blob_links")?,
+            holders: log.table("p_blob_holders")?,
         })
     }
 
@@ -43,6 +53,7 @@ impl BlobLinks {
             } => {
                 let key = repo_key(*repo_id, digest.to_string().as_bytes());
                 batch.insert(&self.rows, key, size.to_be_bytes());
+                batch.insert(&self.holders, holder_key(digest, *repo_id), []);
             }
             Event::BlobDeleted {
                 repo_id, digest, ..
@@ -51,6 +62,7 @@ impl BlobLinks {
                     &self.rows,
                     repo_key(*repo_id, digest.to_string().as_bytes()),
                 );
+                batch.remove(&self.holders, holder_key(digest, *repo_id));
             }
             _ => {}
         }
@@ -70,6 +82,20 @@ impl BlobLinks {
             let (k, v) = item?;
             let digest = Digest::parse(&String::from_utf8_lossy(suffix(&k)))?;
             out.insert(digest, size_of(&v));
+        }
+        Ok(out)
+    }
+
+    /// The repositories (incarnation ids) that hold a blob.
+    pub fn holders(&self, digest: &Digest) -> Result<Vec<Uuid>, StoreError> {
+        let mut prefix = digest.to_string().into_bytes();
+        prefix.push(0);
+        let mut out = Vec::new();
+        for item in self.holders.prefix(&prefix) {
+            let (k, _) = item?;
+            if let Ok(id) = Uuid::from_slice(&k[prefix.len()..]) {
+                out.push(id);
+            }
         }
         Ok(out)
     }

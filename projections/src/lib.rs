@@ -12,6 +12,7 @@ mod manifests;
 mod orgs;
 mod repositories;
 mod shares;
+mod storage;
 mod tags;
 
 use berth_domain::{
@@ -31,11 +32,12 @@ pub use manifests::{ManifestRow, Manifests, ReferrerRow};
 pub use orgs::{Member, OrgRow, Orgs};
 pub use repositories::{RepoRow, Repositories};
 pub use shares::{ShareRow, Shares};
+pub use storage::Storage;
 pub use tags::{TagRow, Tags};
 
 /// Version of the row layouts. A data directory written with another
 /// version has its read models rebuilt from the log at startup.
-pub const PROJECTION_VERSION: u32 = 6;
+pub const PROJECTION_VERSION: u32 = 7;
 
 const CHECKPOINT: &[u8] = b"registry";
 
@@ -128,6 +130,7 @@ impl ReadModels {
             ("manifests", &self.manifests.rows),
             ("referrers", &self.manifests.referrers),
             ("blob_links", &self.blob_links.rows),
+            ("blob_holders", &self.blob_links.holders),
             ("accounts", &self.accounts.rows),
             ("users", &self.accounts.users),
             ("user_passwords", &self.accounts.passwords),

@@ -2,6 +2,7 @@
 //! read back with a text-format parser.
 
 use prometheus_parse::{Scrape, Value as Sample};
+use serde_json::Value;
 
 use crate::support::*;
 
@@ -209,4 +210,116 @@ async fn a_backup_taken_during_pushes_restores_every_image_acknowledged_before_i
             assert_eq!(crate::support::digest(&bytes), d, "{tag}");
         }
     }
+}
+
+/// Pushes an image of `config` and `layers` as an account's client.
+async fn push_blobs(server: &Server, who: &Identity, repo: &str, config: &[u8], layers: &[&[u8]]) {
+    let client = who.client();
+    upload_as(server, &client, repo, config).await;
+    for layer in layers {
+        upload_as(server, &client, repo, layer).await;
+    }
+    let manifest = image_manifest(config, layers, serde_json::json!({}));
+    let r = client
+        .put(server.url(&format!("/v2/{repo}/manifests/v1")))
+        .header("Content-Type", OCI_MANIFEST)
+        .body(manifest)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+}
+
+#[tokio::test]
+async fn storage_counts_a_shared_layer_once_and_as_unique_only_where_it_is_alone() {
+    let server = Server::start();
+    let acme = server.create_account("acme");
+    let (ca, cb, cc) = (
+        b"{\"a\":1}".to_vec(),
+        b"{\"b\":22}".to_vec(),
+        b"{\"c\":333}".to_vec(),
+    );
+    let (l1, l2, l3) = (
+        random_bytes(10_000, 1),
+        random_bytes(20_000, 2),
+        random_bytes(40_000, 3),
+    );
+    push_blobs(&server, &acme, "team/a", &ca, &[&l1, &l2]).await;
+    push_blobs(&server, &acme, "team/b", &cb, &[&l1, &l3]).await;
+    push_blobs(&server, &acme, "other/c", &cc, &[&l1]).await;
+    let len = |b: &[&Vec<u8>]| b.iter().map(|x| x.len() as u64).sum::<u64>();
+    let auth = acme.basic();
+
+    let (status, a) = manage(
+        &server,
+        "GET",
+        "/namespaces/team/repos/a",
+        &auth,
+        Value::Null,
+    );
+    assert_eq!(status, 200, "{a}");
+    assert_eq!(a["storage"]["stored_bytes"], len(&[&ca, &l1, &l2]));
+    assert_eq!(
+        a["storage"]["unique_bytes"],
+        len(&[&ca, &l2]),
+        "l1 is shared"
+    );
+    assert_eq!(a["storage"]["logical_bytes"], a["size"]);
+
+    let (status, team) = manage(&server, "GET", "/namespaces/team", &auth, Value::Null);
+    assert_eq!(status, 200, "{team}");
+    assert_eq!(
+        team["storage"]["stored_bytes"],
+        len(&[&ca, &cb, &l1, &l2, &l3])
+    );
+    assert_eq!(
+        team["storage"]["unique_bytes"],
+        len(&[&ca, &cb, &l2, &l3]),
+        "l1 is also in other/c"
+    );
+    let (_, b) = manage(
+        &server,
+        "GET",
+        "/namespaces/team/repos/b",
+        &auth,
+        Value::Null,
+    );
+    assert_eq!(
+        team["storage"]["logical_bytes"],
+        a["size"].as_u64().unwrap() + b["size"].as_u64().unwrap(),
+        "the sum of the images, l1 counted in each"
+    );
+
+    let (status, all) = manage(&server, "GET", "/accounts/acme/storage", &auth, Value::Null);
+    assert_eq!(status, 200, "{all}");
+    let everything = len(&[&ca, &cb, &cc, &l1, &l2, &l3]);
+    assert_eq!(all["stored_bytes"], everything);
+    assert_eq!(all["unique_bytes"], everything);
+    assert_eq!(all["namespaces"].as_array().unwrap().len(), 2);
+
+    // Once other/c is gone, l1 is the organization's alone.
+    let (status, _) = manage(
+        &server,
+        "DELETE",
+        "/namespaces/other/repos/c",
+        &auth,
+        Value::Null,
+    );
+    assert_eq!(status, 204);
+    let (_, team) = manage(&server, "GET", "/namespaces/team", &auth, Value::Null);
+    assert_eq!(
+        team["storage"]["unique_bytes"],
+        len(&[&ca, &cb, &l1, &l2, &l3])
+    );
+
+    // Another account may not read it.
+    let outsider = server.create_account("outsider");
+    let (status, _) = manage(
+        &server,
+        "GET",
+        "/accounts/acme/storage",
+        &outsider.basic(),
+        Value::Null,
+    );
+    assert_eq!(status, 403);
 }

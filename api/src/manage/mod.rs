@@ -13,6 +13,7 @@ mod openapi;
 mod repos;
 mod session;
 mod shares;
+mod storage;
 mod tags;
 mod uploads;
 
@@ -43,6 +44,7 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/session", || post(session::login)),
     ("/accounts", || post(accounts::create_account)),
     ("/accounts/{account}/users", || post(accounts::create_user)),
+    ("/accounts/{account}/storage", || get(storage::account)),
     ("/accounts/{account}/users/{user}", || {
         patch(accounts::update_user)
     }),

@@ -180,11 +180,13 @@ pub(super) async fn detail(
 ) -> Answer {
     let (org, row, level) = visible(&app, &member, &ns, Level::Read, "read").await?;
     let lookup = org.clone();
-    let (members, (repos, count)) = app
+    let (members, (repos, count), storage) = app
         .read(move |p| {
+            let all = super::storage::org_repos(&p.models, &lookup)?;
             Ok((
                 p.models.orgs.members(&lookup)?,
                 p.models.orgs.repositories(&lookup, DETAIL_REPOS)?,
+                p.models.storage(&all)?,
             ))
         })
         .await?;
@@ -194,6 +196,7 @@ pub(super) async fn detail(
         .map(|m| json!({"account": m.account.as_str(), "user_name": m.user.as_str(), "auth": m.level.code()}))
         .collect();
     body["repos"] = repos.iter().map(|r| json!(r.as_str())).collect();
+    body["storage"] = json!(storage);
     Ok(axum::Json(body).into_response())
 }
 

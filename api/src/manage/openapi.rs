@@ -11,8 +11,8 @@ use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::{
-    access_keys, accounts, audit, audit_events, grants, namespaces, repos, session, shares, tags,
-    uploads,
+    access_keys, accounts, audit, audit_events, grants, namespaces, repos, session, shares,
+    storage, tags, uploads,
 };
 
 /// Every error of the management API.
@@ -58,6 +58,7 @@ pub struct RepoAt {
         accounts::create_account,
         accounts::create_user,
         accounts::update_user,
+        storage::account,
         access_keys::create,
         access_keys::list,
         access_keys::update,

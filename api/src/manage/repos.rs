@@ -356,8 +356,11 @@ pub(super) async fn detail(
 ) -> Answer {
     let target = held(&app, &member, &ns, &name, Level::Read, "pull").await?;
     let (lookup, account) = (target.repo.clone(), member.principal.account.clone());
-    let row = app
-        .read(move |p| p.models.images.get(&lookup))
+    let (row, storage) = app
+        .read(move |p| {
+            let storage = p.models.storage(std::slice::from_ref(&lookup))?;
+            Ok(p.models.images.get(&lookup)?.map(|row| (row, storage)))
+        })
         .await?
         .ok_or_else(|| Refusal(target.missing()))?;
     let host = registry_host(&app, &headers);
@@ -365,6 +368,7 @@ pub(super) async fn detail(
     let mut body = image(&host, &target.repo, &row, shared);
     body["auth"] = json!(target.level.map(Level::code));
     body["guide"] = guide(&host, &app.settings.region, &target.repo);
+    body["storage"] = json!(storage);
     Ok(axum::Json(body).into_response())
 }
 
