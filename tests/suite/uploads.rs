@@ -399,6 +399,13 @@ async fn hostile_archives_are_refused_and_leave_nothing_behind() {
         let text = body["message"].as_str().unwrap_or_default();
         assert!(text.contains(message), "{case}: {text:?} lacks {message:?}");
         assert_eq!(body["job"]["state"], "failed", "{case}: {body}");
+        if case == "gzip bomb" {
+            let read = body["job"]["files"][0]["bytes_read"].as_u64().unwrap();
+            assert!(
+                read > 0,
+                "{case}: the bytes read before the refusal are reported"
+            );
+        }
         assert_eq!(
             footprint(&server).await,
             before,

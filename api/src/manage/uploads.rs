@@ -241,7 +241,13 @@ async fn receive(
                 file.images = reports(&job.namespace, &images);
                 files.push((staged, images));
             }
-            Err(e) => return Err((job, e, Some(index))),
+            Err(e) => {
+                // How far the refused file got, as its progress last said.
+                if let Ok(Some(live)) = app.imports.get(job.id) {
+                    job.files[index].bytes_read = live.files[index].bytes_read;
+                }
+                return Err((job, e, Some(index)));
+            }
         }
     }
     if files.is_empty() {
