@@ -32,10 +32,7 @@ echo "|---|---|---|---|"
 BERTH_LOG=warn BERTH_ADMIN_PASSWORD=bench-operator-password \
     target/release/berth serve --listen 127.0.0.1:5104 --data-dir "$work/data" >"$work/serve.out" 2>&1 &
 pid=$!
-for _ in $(seq 1 600); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:5104/v2/) != 000 ]] && break
-    sleep 0.2
-done
+wait_ready http://127.0.0.1:5104 1200
 token=$(operator_session http://127.0.0.1:5104)
 target/release/berth-history measure-audit --url http://127.0.0.1:5104 --auth "Bearer $token"
 kill "$pid"

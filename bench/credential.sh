@@ -17,3 +17,15 @@ operator_credential() {
     sk=$(printf '%s' "$keys" | sed -E 's/.*"sk":"([^"]+)".*/\1/')
     printf 'local@%s:%s' "$ak" "$(printf "$ak" | openssl dgst -binary -sha256 -hmac "$sk" | od -An -vtx1 | tr -d ' \n')"
 }
+
+# Waits until the Berth at $1 answers /readyz with 200 (it answers 503
+# while it verifies its log and catches its read models up); $2 tenths of a
+# second at most.
+wait_ready() {
+    for _ in $(seq 1 "$2"); do
+        [[ $(curl -s -o /dev/null -w '%{http_code}' "$1/readyz") == 200 ]] && return 0
+        sleep 0.1
+    done
+    echo "bench: $1 did not become ready" >&2
+    return 1
+}

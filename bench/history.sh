@@ -6,6 +6,7 @@
 # Usage: bash bench/history.sh [--orgs N --images N --tags N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source bench/credential.sh
 cargo build --release -q -p berth -p berth-bench
 
 work=$(mktemp -d /tmp/berth-history.XXXXXX)
@@ -26,8 +27,5 @@ auth=$(sed -n 's/^AUTH=//p' "$work/generate.out")
 BERTH_LOG=warn BERTH_ADMIN_PASSWORD=bench-operator-password \
     target/release/berth serve --listen 127.0.0.1:5103 --data-dir "$work/data" >"$work/serve.out" 2>&1 &
 pid=$!
-for _ in $(seq 1 300); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:5103/v2/) != 000 ]] && break
-    sleep 0.2
-done
+wait_ready http://127.0.0.1:5103 600
 target/release/berth-history measure --url http://127.0.0.1:5103 --auth "$auth"

@@ -68,10 +68,7 @@ start() {
     BERTH_LOG=warn BERTH_ADMIN_PASSWORD=bench-operator-password \
         target/release/berth serve --listen 127.0.0.1:5105 --data-dir "$work/data" >"$work/serve.out" 2>&1 &
     pid=$!
-    for _ in $(seq 1 100); do
-        [[ $(curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:5105/v2/) != 000 ]] && break
-        sleep 0.1
-    done
+    wait_ready http://127.0.0.1:5105 100
     auth=$(operator_credential http://127.0.0.1:5105)
 }
 stop() { kill "$pid"; wait "$pid" || true; pid=; sync; }

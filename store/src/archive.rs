@@ -7,12 +7,13 @@
 //! Nothing reaches the blob store here; [`plan`] then reads what the
 //! archive means, and a caller that accepts the plan ingests its files.
 
-use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::{Component, Path, PathBuf};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 
 use berth_domain::archive::{self, Blob, CONFIG_MEDIA_TYPE, LAYER_TAR, LAYER_TAR_GZIP};
 use berth_domain::{Algorithm, Digest, DomainError, RepoName, TagName};
@@ -82,18 +83,17 @@ fn too_large(message: impl Into<String>) -> StoreError {
 /// errors in its own.
 struct Counted<R> {
     inner: R,
-    count: Rc<Cell<u64>>,
+    count: Arc<AtomicU64>,
     limit: u64,
-    tripped: Rc<Cell<bool>>,
+    tripped: Arc<AtomicBool>,
 }
 
 impl<R: Read> Read for Counted<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        let total = self.count.get() + n as u64;
-        self.count.set(total);
+        let total = self.count.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
         if total > self.limit {
-            self.tripped.set(true);
+            self.tripped.store(true, Ordering::Relaxed);
             return Err(io::Error::other("archive over its size limit"));
         }
         Ok(n)
@@ -170,14 +170,14 @@ fn fill(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// `dir`. `progress` hears the bytes read so far after every chunk. On any
 /// error the caller removes `dir`; nothing outside it was touched.
 pub fn stage(
-    input: impl Read,
+    input: impl Read + Send,
     dir: &Path,
     limits: Limits,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Staged, StoreError> {
     fs::create_dir_all(dir)?;
-    let read = Rc::new(Cell::new(0));
-    let tripped = Rc::new(Cell::new(false));
+    let read = Arc::new(AtomicU64::new(0));
+    let tripped = Arc::new(AtomicBool::new(false));
     let mut outer = BufReader::with_capacity(
         CHUNK,
         Counted {
@@ -191,26 +191,103 @@ pub fn stage(
     if head.is_empty() {
         return Err(invalid("the file is empty; upload a docker save archive"));
     }
-    let gzip = head.starts_with(&[0x1f, 0x8b]);
-    let inflated = Rc::new(Cell::new(0));
-    let tar_stream: Box<dyn Read> = if gzip {
-        Box::new(Counted {
-            inner: MultiGzDecoder::new(outer),
-            count: inflated,
-            limit: limits.max_bytes,
-            tripped: tripped.clone(),
-        })
-    } else {
-        Box::new(outer)
+    if !head.starts_with(&[0x1f, 0x8b]) {
+        return unpack(outer, dir, limits, progress, &read, &tripped);
+    }
+    // A gzip inflates on a thread of its own, a few chunks ahead of the
+    // thread that hashes and writes what it inflates to.
+    let inflated = Counted {
+        inner: MultiGzDecoder::new(outer),
+        count: Arc::new(AtomicU64::new(0)),
+        limit: limits.max_bytes,
+        tripped: tripped.clone(),
     };
+    std::thread::scope(|scope| {
+        let (tx, rx) = sync_channel(INFLATED_AHEAD);
+        scope.spawn(move || inflate(inflated, &tx));
+        unpack(
+            Inflated {
+                rx,
+                chunk: Vec::new(),
+                at: 0,
+            },
+            dir,
+            limits,
+            progress,
+            &read,
+            &tripped,
+        )
+    })
+}
+
+/// Chunks inflated ahead of the tar reader.
+const INFLATED_AHEAD: usize = 4;
+
+/// Reads `from` to its end (or its first error) in chunks, into `to`;
+/// stops when the reader of `to` has gone.
+fn inflate(mut from: impl Read, to: &SyncSender<io::Result<Vec<u8>>>) {
+    loop {
+        let mut chunk = vec![0u8; CHUNK];
+        let sent = match fill(&mut from, &mut chunk) {
+            Ok(0) => return,
+            Ok(n) => {
+                chunk.truncate(n);
+                to.send(Ok(chunk))
+            }
+            Err(e) => {
+                let _ = to.send(Err(e));
+                return;
+            }
+        };
+        if sent.is_err() {
+            return;
+        }
+    }
+}
+
+/// The inflated stream, as the inflating thread sends it.
+struct Inflated {
+    rx: Receiver<io::Result<Vec<u8>>>,
+    chunk: Vec<u8>,
+    at: usize,
+}
+
+impl Read for Inflated {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.at == self.chunk.len() {
+            match self.rx.recv() {
+                Ok(Ok(c)) => {
+                    self.chunk = c;
+                    self.at = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.chunk.len() - self.at);
+        buf[..n].copy_from_slice(&self.chunk[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+/// Reads the tar stream member by member into `dir`.
+fn unpack(
+    tar_stream: impl Read,
+    dir: &Path,
+    limits: Limits,
+    progress: &mut dyn FnMut(u64),
+    read: &AtomicU64,
+    tripped: &AtomicBool,
+) -> Result<Staged, StoreError> {
     let mut tar = tar::Archive::new(tar_stream);
     let mut staged = Staged::default();
     let mut seen = BTreeSet::new();
     let mut buf = vec![0u8; CHUNK];
-    let entries = tar.entries().map_err(|e| read_error(&e, &tripped))?;
+    let entries = tar.entries().map_err(|e| read_error(&e, tripped))?;
     for entry in entries {
-        let mut entry = entry.map_err(|e| read_error(&e, &tripped))?;
-        let path = entry.path().map_err(|e| read_error(&e, &tripped))?;
+        let mut entry = entry.map_err(|e| read_error(&e, tripped))?;
+        let path = entry.path().map_err(|e| read_error(&e, tripped))?;
         let name = member_name(&path)?;
         let kind = entry.header().entry_type();
         if kind.is_dir() {
@@ -243,7 +320,7 @@ pub fn stage(
             (&mut entry)
                 .take(MAX_METADATA + 1)
                 .read_to_end(&mut bytes)
-                .map_err(|e| read_error(&e, &tripped))?;
+                .map_err(|e| read_error(&e, tripped))?;
             if bytes.len() as u64 > MAX_METADATA {
                 return Err(too_large(format!(
                     "member {name} is larger than {MAX_METADATA} bytes"
@@ -253,34 +330,34 @@ pub fn stage(
         } else {
             let file = dir.join(format!("m{}", staged.members.len()));
             let member = write_member(&mut entry, &file, &mut buf, limits, &mut |_| {
-                progress(read.get());
+                progress(read.load(Ordering::Relaxed));
             })
             .map_err(|e| match e {
-                StoreError::Io(io) => read_error(&io, &tripped),
+                StoreError::Io(io) => read_error(&io, tripped),
                 other => other,
             })?;
             staged.members.insert(name, member);
         }
-        progress(read.get());
+        progress(read.load(Ordering::Relaxed));
     }
     // What follows the end of the tar (padding) is read, so the whole
     // upload counts against the limit and the sender is never left waiting.
     let mut rest = tar.into_inner();
-    io::copy(&mut rest, &mut io::sink()).map_err(|e| read_error(&e, &tripped))?;
+    io::copy(&mut rest, &mut io::sink()).map_err(|e| read_error(&e, tripped))?;
     if staged.members.is_empty() && staged.metadata.is_empty() {
         return Err(invalid(
             "the file is not a tar or tar.gz archive, or holds no file",
         ));
     }
-    staged.bytes_read = read.get();
+    staged.bytes_read = read.load(Ordering::Relaxed);
     progress(staged.bytes_read);
     Ok(staged)
 }
 
 /// A read failure as the client should hear it: over a limit, or an
 /// archive that is not one, or that ends early.
-fn read_error(e: &io::Error, tripped: &Cell<bool>) -> StoreError {
-    if tripped.get() {
+fn read_error(e: &io::Error, tripped: &AtomicBool) -> StoreError {
+    if tripped.load(Ordering::Relaxed) {
         return too_large(
             "the archive is larger than the upload limit, counting its inflated size",
         );
