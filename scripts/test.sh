@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Berth's whole test suite on a fresh machine: installs the real clients
-# (Docker engine, skopeo, oras), starts a private Docker daemon, checks formatting
+# (Docker engine, skopeo, oras, curl, openssl), starts a private Docker daemon, checks formatting
 # and lints, and runs every unit and end-to-end test. Exits non-zero on any
 # failure; end-to-end tests fail (never skip) when a real part is missing.
 set -euo pipefail
@@ -10,6 +10,8 @@ need_packages=()
 command -v dockerd >/dev/null || need_packages+=(docker.io)
 command -v skopeo >/dev/null || need_packages+=(skopeo)
 command -v openssl >/dev/null || need_packages+=(openssl)
+# curl: the HTTPS tests call it with the test CA, as an operator would.
+command -v curl >/dev/null || need_packages+=(curl)
 command -v python3 >/dev/null || need_packages+=(python3 python3-venv)
 if ((${#need_packages[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
