@@ -29,6 +29,10 @@ pub struct UploadArgs {
     /// Its password (the HMAC of the access key, or the temporary one).
     #[arg(long, env = "BERTH_PASSWORD", hide_env_values = true)]
     password: String,
+    /// A PEM CA certificate to trust besides the system's (a registry
+    /// with a self-signed CA).
+    #[arg(long, env = "BERTH_CA_CERT")]
+    ca_cert: Option<PathBuf>,
     /// `docker save` archives (`.tar` or `.tar.gz`), 1 to 10.
     #[arg(required = true, num_args = 1..=10)]
     files: Vec<PathBuf>,
@@ -84,7 +88,15 @@ async fn send(args: &UploadArgs) -> Result<ExitCode, CliError> {
         args.url.trim_end_matches('/'),
         args.namespace
     );
-    let response = reqwest::Client::new()
+    let mut client = reqwest::Client::builder();
+    if let Some(path) = &args.ca_cert {
+        let pem = std::fs::read(path).map_err(|e| failed(format!("{}: {e}", path.display())))?;
+        let ca = reqwest::Certificate::from_pem(&pem)
+            .map_err(|e| failed(format!("{}: not a PEM certificate: {e}", path.display())))?;
+        client = client.add_root_certificate(ca);
+    }
+    let client = client.build().map_err(|e| failed(e.to_string()))?;
+    let response = client
         .post(&url)
         .basic_auth(&args.user, Some(&args.password))
         .multipart(form)

@@ -234,6 +234,25 @@ fn docker_logs_in_pushes_and_pulls_over_https_and_a_certificate_swap_loses_no_re
     d.run(&["rmi", &image]);
     let _ = std::fs::remove_dir_all(&certs);
 
+    // `berth upload` over HTTPS, trusting the test CA.
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/uploads/oci-only.tar.gz");
+    let out = Command::new(BERTH)
+        .args(["upload", "--url", &server.base, "--namespace", "secure"])
+        .args(["--user", &format!("local@{ak}")])
+        .env("BERTH_PASSWORD", login_password(ak, sk))
+        .arg("--ca-cert")
+        .arg(dir.join("ca.crt"))
+        .arg(&fixture)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(printed.contains("secure/oci-gz:3.0"), "{printed}");
+
     // A swap under load: every request on a new connection, before, during
     // and after the new pair is installed and SIGHUP sent.
     assert_eq!(server.served_serial(), serial(dir, "first.crt"));
