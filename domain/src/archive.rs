@@ -194,7 +194,7 @@ pub struct Blob {
     /// Its size in bytes.
     pub size: u64,
     /// Its digest.
-    pub digest: String,
+    pub digest: Digest,
 }
 
 #[derive(Serialize)]

@@ -64,7 +64,7 @@ pub struct FileReport {
     pub name: String,
     /// Bytes read from the upload so far.
     pub bytes_read: u64,
-    /// Layers of its images, once stored.
+    /// Distinct layers of its images, once stored.
     pub layers_stored: usize,
     /// Its images and tags: planned once it is checked, stored when the
     /// job succeeds.

@@ -12,9 +12,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_domain::archive::MANIFEST_MEDIA_TYPE;
-use berth_domain::policy::{self, OrgFacts};
+use berth_domain::policy;
 use berth_domain::{
-    parse_manifest, Algorithm, Command, Digest, DomainError, Level, OrgName, RepoCommand, RepoPath,
+    parse_manifest, Command, Digest, DomainError, Level, OrgName, RepoCommand, RepoPath,
 };
 use berth_projections::ReadModels;
 use berth_store::archive::{self, Image, Staged};
@@ -22,12 +22,12 @@ use berth_store::imports::{ImageReport, Imports, Job, JobError, JobState};
 use berth_store::{Content, StoreError};
 use bytes::{Buf, Bytes};
 use serde_json::json;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::openapi::{ErrorBody, NsAt};
 use super::{field, require, Answer, Held, Member, Refusal};
+use crate::auth::levels;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -67,22 +67,36 @@ fn job_error(e: &ApiError) -> JobError {
     }
 }
 
+/// Writes a job's record on a storage thread (it is fsynced).
+async fn save(app: &AppState, job: &Job) -> Result<(), StoreError> {
+    let (imports, job) = (app.imports.clone(), job.clone());
+    tokio::task::spawn_blocking(move || imports.save(&job)).await?
+}
+
+/// Saves a finished job and removes its staging, logging what fails: the
+/// answer goes out either way.
+async fn finish(app: &AppState, job: &Job) {
+    let (imports, record) = (app.imports.clone(), job.clone());
+    let done = tokio::task::spawn_blocking(move || {
+        imports.save(&record)?;
+        imports.discard(record.id)
+    })
+    .await
+    .map_err(StoreError::from)
+    .and_then(|r| r);
+    if let Err(e) = done {
+        tracing::error!(error = %e, job = %job.id, "upload job not saved or its staging not removed");
+    }
+}
+
 /// Ends a job as failed and answers with the error and the job.
-fn failed(app: &AppState, mut job: Job, e: &ApiError, file: Option<usize>) -> Response {
+async fn failed(app: &AppState, mut job: Job, e: &ApiError, file: Option<usize>) -> Response {
     let error = job_error(e);
     if let Some(f) = file.and_then(|i| job.files.get_mut(i)) {
         f.error = Some(error.clone());
     }
     job.fail(error.clone());
-    for f in &mut job.files {
-        f.layers_stored = 0;
-    }
-    if let Err(e) = app.imports.save(&job) {
-        tracing::error!(error = %e, job = %job.id, "upload job record not saved");
-    }
-    if let Err(e) = app.imports.discard(job.id) {
-        tracing::error!(error = %e, job = %job.id, "upload staging not removed");
-    }
+    finish(app, &job).await;
     let body = json!({
         "code": error.code,
         "message": error.message,
@@ -113,22 +127,13 @@ async fn may_push(app: &AppState, member: &Member, org: &OrgName) -> Result<(), 
     let right = app
         .read(move |parts| {
             let models = &parts.models;
-            Ok(match models.orgs.get(&lookup)? {
-                Some(row) => {
-                    let facts = OrgFacts {
-                        owner: row.owner,
-                        creator: row.creator,
-                        grant: models.orgs.grant(&lookup, &p.account, &p.user)?,
-                    };
-                    Right::Held(policy::org_level(&p, &facts))
-                }
-                None => {
-                    let owned = models.orgs.count_owned(&p.account)?;
-                    match policy::unclaimed_level(Some(&p), owned, quota) {
-                        Some(_) => Right::Claim,
-                        None => Right::NoClaim,
-                    }
-                }
+            if models.orgs.get(&lookup)?.is_some() {
+                return Ok(Right::Held(levels::org_level(models, &p, &lookup)?));
+            }
+            let owned = models.orgs.count_owned(&p.account)?;
+            Ok(match policy::unclaimed_level(Some(&p), owned, quota) {
+                Some(_) => Right::Claim,
+                None => Right::NoClaim,
             })
         })
         .await?;
@@ -192,10 +197,10 @@ pub(super) async fn create(
         member.principal.account.to_string(),
         member.principal.user.to_string(),
     );
-    app.imports.save(&job)?;
+    save(&app, &job).await?;
     let (job, staged) = match receive(&app, job, &mut multipart).await {
         Ok(done) => done,
-        Err((job, e, file)) => return Ok(failed(&app, job, &e, file)),
+        Err((job, e, file)) => return Ok(failed(&app, job, &e, file).await),
     };
     Ok(store(&app, &member, &org, job, staged).await)
 }
@@ -231,7 +236,7 @@ async fn receive(
             name: part.file_name().unwrap_or_default().to_owned(),
             ..Default::default()
         });
-        if let Err(e) = app.imports.save(&job) {
+        if let Err(e) = save(app, &job).await {
             return Err((job, e.into(), None));
         }
         match receive_file(app, job.id, index, part).await {
@@ -336,15 +341,10 @@ async fn receive_file(
     }
 }
 
-fn manifest_digest(bytes: &[u8]) -> Digest {
-    Digest::from_bytes(Algorithm::Sha256, &Sha256::digest(bytes))
-        .expect("a SHA-256 output is a digest")
-}
-
 fn reports(namespace: &str, images: &[Image]) -> Vec<ImageReport> {
     let mut out = Vec::new();
     for image in images {
-        let digest = manifest_digest(&image.manifest).to_string();
+        let digest = image.digest.to_string();
         for (repo, tag) in &image.names {
             out.push(ImageReport {
                 repository: format!("{namespace}/{repo}"),
@@ -366,8 +366,8 @@ async fn store(
     files: Vec<(Staged, Vec<Image>)>,
 ) -> Response {
     job.state = JobState::Storing;
-    if let Err(e) = app.imports.save(&job) {
-        return failed(app, job, &e.into(), None);
+    if let Err(e) = save(app, &job).await {
+        return failed(app, job, &e.into(), None).await;
     }
     let by = member.caller.owner(app.settings.org_quota);
     let mut commands = Vec::new();
@@ -376,25 +376,26 @@ async fn store(
     let mut linked = std::collections::BTreeSet::new();
     let mut layers_per_file = Vec::new();
     for (_, images) in &files {
-        layers_per_file.push(images.iter().map(|i| i.layers.len()).sum::<usize>());
+        let layers: std::collections::BTreeSet<&Digest> = images
+            .iter()
+            .flat_map(|i| i.layers.iter().map(|(blob, _)| &blob.digest))
+            .collect();
+        layers_per_file.push(layers.len());
         for image in images {
-            let digest = manifest_digest(&image.manifest);
+            let digest = image.digest.clone();
             let manifest = match parse_manifest(Some(MANIFEST_MEDIA_TYPE), &image.manifest) {
                 Ok(m) => m,
-                Err(e) => return failed(app, job, &e.into(), None),
+                Err(e) => return failed(app, job, &e.into(), None).await,
             };
             for (name, tag) in &image.names {
                 let repo = RepoPath::new(org.clone(), name.clone());
                 for (blob, file) in std::iter::once(&image.config).chain(&image.layers) {
-                    let Ok(blob_digest) = Digest::parse(&blob.digest) else {
-                        continue;
-                    };
-                    if linked.insert((repo.clone(), blob_digest.clone())) {
-                        ingest.push((file.clone(), blob_digest.clone()));
+                    if linked.insert((repo.clone(), blob.digest.clone())) {
+                        ingest.push((file.clone(), blob.digest.clone()));
                         commands.push(Command::Repo(RepoCommand::LinkUploadedBlob {
                             by: by.clone(),
                             repo: repo.clone(),
-                            digest: blob_digest,
+                            digest: blob.digest.clone(),
                             size: blob.size,
                         }));
                     }
@@ -425,26 +426,21 @@ async fn store(
     .map_err(StoreError::from)
     .and_then(|r| r);
     if let Err(e) = moved {
-        return failed(app, job, &e.into(), None);
+        return failed(app, job, &e.into(), None).await;
     }
     if let Err(e) = app
         .engine
         .submit_with(Command::All(commands), content, member.meta())
         .await
     {
-        return failed(app, job, &e.into(), None);
+        return failed(app, job, &e.into(), None).await;
     }
     job.state = JobState::Succeeded;
     job.finished_at = Some(chrono::Utc::now());
     for (file, layers) in job.files.iter_mut().zip(layers_per_file) {
         file.layers_stored = layers;
     }
-    if let Err(e) = app.imports.save(&job) {
-        tracing::error!(error = %e, job = %job.id, "upload job record not saved");
-    }
-    if let Err(e) = app.imports.discard(job.id) {
-        tracing::error!(error = %e, job = %job.id, "upload staging not removed");
-    }
+    finish(app, &job).await;
     (StatusCode::CREATED, Json(job)).into_response()
 }
 

@@ -14,7 +14,8 @@ mod stage;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use berth_domain::{Digest, DomainError};
+use berth_domain::{Algorithm, Digest, DomainError};
+use sha2::{Digest as _, Sha256};
 
 use crate::error::StoreError;
 
@@ -64,4 +65,9 @@ fn invalid(message: impl Into<String>) -> StoreError {
 
 fn too_large(message: impl Into<String>) -> StoreError {
     StoreError::Rejected(DomainError::ArchiveTooLarge(message.into()))
+}
+
+/// The digest a finished hash makes.
+fn sha256(hasher: Sha256) -> Result<Digest, StoreError> {
+    Ok(Digest::from_bytes(Algorithm::Sha256, &hasher.finalize())?)
 }

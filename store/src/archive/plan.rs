@@ -6,9 +6,10 @@ use std::fs;
 use std::path::PathBuf;
 
 use berth_domain::archive::{self, Blob, CONFIG_MEDIA_TYPE, LAYER_TAR, LAYER_TAR_GZIP};
-use berth_domain::{RepoName, TagName};
+use berth_domain::{Digest, RepoName, TagName};
+use sha2::{Digest as _, Sha256};
 
-use super::{invalid, too_large, Member, Staged};
+use super::{invalid, sha256, too_large, Member, Staged};
 use crate::error::StoreError;
 
 /// Largest image config or OCI manifest, as for a pushed manifest.
@@ -25,6 +26,8 @@ pub struct Image {
     pub layers: Vec<(Blob, PathBuf)>,
     /// The Docker schema 2 manifest built for it.
     pub manifest: Vec<u8>,
+    /// That manifest's digest.
+    pub digest: Digest,
 }
 
 impl Staged {
@@ -182,7 +185,7 @@ fn image(
             Blob {
                 media_type: if m.gzip { LAYER_TAR_GZIP } else { LAYER_TAR },
                 size: m.size,
-                digest: m.digest.to_string(),
+                digest: m.digest.clone(),
             },
             m.file.clone(),
         ));
@@ -192,7 +195,7 @@ fn image(
     let config_blob = Blob {
         media_type: CONFIG_MEDIA_TYPE,
         size: c.size,
-        digest: c.digest.to_string(),
+        digest: c.digest.clone(),
     };
     let layer_blobs: Vec<Blob> = blobs.iter().map(|(b, _)| b.clone()).collect();
     let manifest = archive::schema2_manifest(&config_blob, &layer_blobs);
@@ -200,6 +203,7 @@ fn image(
         names,
         config: (config_blob, c.file.clone()),
         layers: blobs,
+        digest: sha256(Sha256::new_with_prefix(&manifest))?,
         manifest,
     })
 }

@@ -10,11 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
-use berth_domain::{Algorithm, Digest};
 use flate2::read::MultiGzDecoder;
 use sha2::{Digest as _, Sha256};
 
-use super::{invalid, too_large, Limits, Member, Staged};
+use super::{invalid, sha256, too_large, Limits, Member, Staged};
 use crate::error::StoreError;
 
 /// The small members the layouts name, held in memory.
@@ -69,10 +68,6 @@ impl Write for HashSink {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-fn sha256(hasher: Sha256) -> Result<Digest, StoreError> {
-    Ok(Digest::from_bytes(Algorithm::Sha256, &hasher.finalize())?)
 }
 
 /// A member's name: its path, relative and without `.` parts. Absolute
