@@ -50,8 +50,14 @@ pub fn serve(data: &Path, log: EventLog) -> std::io::Result<tokio::task::JoinHan
     let data = data.to_owned();
     Ok(tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
+            let stream = match listener.accept().await {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of descriptors, say: wait rather than spin.
+                    tracing::warn!(error = %e, "admin socket: accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    continue;
+                }
             };
             let (data, log) = (data.clone(), log.clone());
             tokio::spawn(async move {

@@ -47,9 +47,20 @@ fn fresh_dir(dir: &Path) -> Result<(), CliError> {
     fs::create_dir_all(dir).at(dir)
 }
 
-/// Hard-links (or, across file systems, copies and syncs) every file under
-/// `from` to the same place under `to`; returns how many.
-fn link_tree(from: &Path, to: &Path) -> Result<u64, CliError> {
+/// How [`mirror`] places each file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Place {
+    /// A hard link, or a synced copy across file systems: for blob files,
+    /// which never change once in place.
+    Link,
+    /// A synced copy: for database files, which the restored server will
+    /// write to.
+    Copy,
+}
+
+/// Places every file under `from` at the same path under `to`, and syncs
+/// the directories; returns how many files. A missing `from` is empty.
+fn mirror(from: &Path, to: &Path, place: Place) -> Result<u64, CliError> {
     let mut n = 0;
     if !from.is_dir() {
         return Ok(0);
@@ -59,14 +70,14 @@ fn link_tree(from: &Path, to: &Path) -> Result<u64, CliError> {
         let entry = entry.at(from)?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
         if entry.file_type().at(&src)?.is_dir() {
-            n += link_tree(&src, &dst)?;
-        } else {
-            if fs::hard_link(&src, &dst).is_err() {
-                fs::copy(&src, &dst).at(&dst)?;
-                fs::File::open(&dst).and_then(|f| f.sync_all()).at(&dst)?;
-            }
-            n += 1;
+            n += mirror(&src, &dst, place)?;
+            continue;
         }
+        if place == Place::Copy || fs::hard_link(&src, &dst).is_err() {
+            fs::copy(&src, &dst).at(&dst)?;
+            fs::File::open(&dst).and_then(|f| f.sync_all()).at(&dst)?;
+        }
+        n += 1;
     }
     fs::File::open(to).and_then(|f| f.sync_all()).at(to)?;
     Ok(n)
@@ -90,7 +101,7 @@ pub fn backup(log: &EventLog, data: &Path, to: &Path) -> Result<Manifest, CliErr
     let head = log.copy_to(&db_dir(to))?;
     // Every blob an event of the snapshot names was in place before that
     // event was written, so the walk that follows finds it.
-    let blobs = link_tree(&data.join("blobs"), &to.join("blobs"))?;
+    let blobs = mirror(&data.join("blobs"), &to.join("blobs"), Place::Link)?;
     copy_keys(data, to)?;
     let manifest = Manifest {
         head_seq: head.seq,
@@ -123,8 +134,8 @@ pub fn restore(from: &Path, data: &Path) -> Result<Manifest, CliError> {
         reason: format!("not a backup manifest: {e}"),
     })?;
     fresh_dir(data)?;
-    copy_tree(&db_dir(from), &db_dir(data))?;
-    link_tree(&from.join("blobs"), &data.join("blobs"))?;
+    mirror(&db_dir(from), &db_dir(data), Place::Copy)?;
+    mirror(&from.join("blobs"), &data.join("blobs"), Place::Link)?;
     copy_keys(from, data)?;
     let db = db_dir(data);
     let log = EventLog::open(&db).at(&db)?;
@@ -140,20 +151,4 @@ pub fn restore(from: &Path, data: &Path) -> Result<Manifest, CliError> {
         }));
     }
     Ok(manifest)
-}
-
-/// Copies a directory tree file by file, syncing each file.
-fn copy_tree(from: &Path, to: &Path) -> Result<(), CliError> {
-    fs::create_dir_all(to).at(to)?;
-    for entry in fs::read_dir(from).at(from)? {
-        let entry = entry.at(from)?;
-        let (src, dst) = (entry.path(), to.join(entry.file_name()));
-        if entry.file_type().at(&src)?.is_dir() {
-            copy_tree(&src, &dst)?;
-        } else {
-            fs::copy(&src, &dst).at(&dst)?;
-            fs::File::open(&dst).and_then(|f| f.sync_all()).at(&dst)?;
-        }
-    }
-    fs::File::open(to).and_then(|f| f.sync_all()).at(to)
 }

@@ -239,17 +239,17 @@ impl Metrics {
 fn counted(body: Body, family: Family<ClassLabel, Counter>, class: Class) -> Body {
     Body::new(Counted {
         inner: body,
-        flush: Flush {
-            seen: 0,
-            family,
-            class,
-        },
+        seen: 0,
+        family,
+        class,
     })
 }
 
 struct Counted {
     inner: Body,
-    flush: Flush,
+    seen: u64,
+    family: Family<ClassLabel, Counter>,
+    class: Class,
 }
 
 impl http_body::Body for Counted {
@@ -263,7 +263,7 @@ impl http_body::Body for Counted {
         let polled = std::pin::Pin::new(&mut self.inner).poll_frame(cx);
         if let std::task::Poll::Ready(Some(Ok(frame))) = &polled {
             if let Some(data) = frame.data_ref() {
-                self.flush.seen += data.len() as u64;
+                self.seen += data.len() as u64;
             }
         }
         polled
@@ -278,14 +278,7 @@ impl http_body::Body for Counted {
     }
 }
 
-/// Adds a body's counted bytes to its counter when the body goes away.
-struct Flush {
-    seen: u64,
-    family: Family<ClassLabel, Counter>,
-    class: Class,
-}
-
-impl Drop for Flush {
+impl Drop for Counted {
     fn drop(&mut self) {
         self.family
             .get_or_create(&ClassLabel { class: self.class })
