@@ -53,6 +53,10 @@ enum Cmd {
         #[arg(long)]
         to: PathBuf,
     },
+    /// Remove blob files, stored manifests and abandoned upload sessions
+    /// that nothing references: through the running server when one holds
+    /// the data directory (with its policy), else offline.
+    Gc(crate::gc::GcArgs),
     /// Restore a backup into a new data directory, and verify it.
     Restore {
         /// The backup directory.
@@ -145,6 +149,30 @@ pub struct DataDir {
     pub data_dir: PathBuf,
 }
 
+/// Garbage collection's schedule and grace period.
+#[derive(Args)]
+pub struct GcArgs {
+    /// Seconds between garbage-collection runs while serving; 0 runs none
+    /// (`berth gc` and `POST /v2/manage/gc` still do).
+    #[arg(long = "gc-interval", env = "BERTH_GC_INTERVAL", default_value_t = 6 * 3600)]
+    pub interval: u64,
+    /// Seconds an unreferenced blob file is kept before garbage collection
+    /// may remove it: a margin on top of the protocol, which is safe
+    /// without it (docs/operations.md).
+    #[arg(long = "gc-grace", env = "BERTH_GC_GRACE", default_value_t = 3600)]
+    pub grace: u64,
+}
+
+impl GcArgs {
+    /// The collector's policy.
+    pub fn policy(&self, upload_max_idle_hours: u64) -> berth_store::gc::Policy {
+        berth_store::gc::Policy {
+            grace: std::time::Duration::from_secs(self.grace),
+            upload_max_idle: std::time::Duration::from_secs(upload_max_idle_hours * 3600),
+        }
+    }
+}
+
 #[derive(Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -170,9 +198,12 @@ pub struct ServeArgs {
     /// example `127.0.0.1:9100`, to keep them off the public port).
     #[arg(long, env = "BERTH_METRICS_LISTEN")]
     pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Upload sessions idle longer than this many hours are removed at startup.
+    /// Upload sessions idle longer than this many hours are abandoned:
+    /// removed at startup and by garbage collection.
     #[arg(long, env = "BERTH_UPLOAD_MAX_IDLE_HOURS", default_value_t = 24)]
     pub upload_max_idle_hours: u64,
+    #[command(flatten)]
+    pub gc: GcArgs,
     /// Let anyone pull public repositories without credentials.
     #[arg(long, env = "BERTH_ANONYMOUS_PULL", default_value_t = true, action = clap::ArgAction::Set)]
     pub anonymous_pull: bool,
@@ -251,7 +282,7 @@ pub fn db_dir(data: &Path) -> PathBuf {
 
 /// Opens the event log of an existing data directory. Maintenance commands
 /// never create one: a mistyped path must not read as an empty, intact log.
-fn open_existing(data: &Path) -> Result<EventLog, CliError> {
+pub fn open_existing(data: &Path) -> Result<EventLog, CliError> {
     let db = db_dir(data);
     if !db.is_dir() {
         return Err(CliError::NotADataDir(data.to_owned()));
@@ -264,23 +295,23 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
         Cmd::Serve(args) => crate::serve::serve(args).map(|()| ExitCode::SUCCESS),
         Cmd::Upload(args) => crate::upload::upload(&args),
+        Cmd::Gc(args) => crate::gc::gc(&args),
         Cmd::Backup { data, to } => {
             let request = admin::Request::Backup { to: to.clone() };
-            let manifest = match admin::ask(&data.data_dir, &request) {
-                Some(Ok(admin::Reply::Backup(m))) => m,
-                Some(Ok(admin::Reply::Failed(reason))) => {
-                    return Err(CliError::Server(std::io::Error::other(format!(
-                        "the server could not take the backup: {reason}"
-                    ))))
-                }
-                Some(Err(e)) => return Err(e),
-                None => {
+            let manifest = admin::online_or_offline(
+                &data.data_dir,
+                &request,
+                |reply| match reply {
+                    admin::Reply::Backup(m) => Some(m),
+                    _ => None,
+                },
+                || {
                     let log = open_existing(&data.data_dir)?;
                     let manifest = backup::backup(&log, &data.data_dir, &to)?;
                     log.flush()?;
-                    manifest
-                }
-            };
+                    Ok(manifest)
+                },
+            )?;
             println!(
                 "backup of {} taken into {}: head {} ({}), {} blobs",
                 data.data_dir.display(),

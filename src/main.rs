@@ -5,6 +5,7 @@ mod admin;
 mod backup;
 mod cli;
 mod error;
+mod gc;
 mod serve;
 mod tls;
 mod upload;

@@ -14,17 +14,18 @@ use berth_api::auth::limiter::LoginLimiter;
 use berth_api::auth::passwords::hash_password_off_thread;
 use berth_api::auth::token::SigningKey;
 use berth_api::auth::Settings;
-use berth_api::checkpointer;
 use berth_api::clock::Clock;
 use berth_api::failures::{self, FailureCounter};
 use berth_api::health::{self, Health, Status};
 use berth_api::metrics::{self, Metrics};
 use berth_api::pulls::{self, PullCounter};
+use berth_api::{checkpointer, collector};
 use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
 use berth_domain::{AccountCommand, AccountName, Actor, Command, UserName};
 use berth_projections::ReadModels;
 use berth_store::archive::Limits;
+use berth_store::gc::{self, Collector, Pins};
 use berth_store::imports::Imports;
 use berth_store::{CheckpointKey, EventLog, LocalBlobs, LocalUploads, RequestMeta, StoreError};
 use uuid::Uuid;
@@ -92,6 +93,19 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         Duration::from_secs(args.upload_max_idle_hours * 3600),
     )
     .at(&upload_dir)?;
+    let uploads: Arc<dyn berth_store::UploadStore> = Arc::new(uploads);
+    let pins = Arc::new(Pins::default());
+    let gc = Arc::new(Collector::new(
+        gc::Parts {
+            blobs: blobs.clone(),
+            uploads: uploads.clone(),
+            log: log.clone(),
+            references: models.clone(),
+            engine: engine.clone(),
+            pins: pins.clone(),
+        },
+        args.gc.policy(args.upload_max_idle_hours),
+    ));
     let import_dir = data.join("imports");
     let (imports, interrupted) = Imports::open(import_dir.clone()).at(&import_dir)?;
     berth_api::settle_uploads(&imports, &models, interrupted)?;
@@ -114,7 +128,9 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         log: log.clone(),
         models: ReadModels::clone(&models),
         blobs,
-        uploads: Arc::new(uploads),
+        uploads,
+        pins,
+        gc,
         imports: Arc::new(imports),
         archive_limits: Limits {
             max_bytes: args.upload_max_file_size,
@@ -129,7 +145,6 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         health: health.clone(),
         metrics,
     });
-    let admin_log = log.clone();
     runtime.block_on(async move {
         let signal = shutdown_signal().map_err(CliError::Server)?;
         let stopping = health.clone();
@@ -161,7 +176,9 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             checkpointer::spawn(state.clone(), Duration::from_secs(args.checkpoint_interval))
         });
         let blob_counter = metrics::spawn_blob_counter(state.clone(), Duration::from_secs(300));
-        let admin_socket = crate::admin::serve(data, admin_log).map_err(CliError::Server)?;
+        let collector = (args.gc.interval > 0)
+            .then(|| collector::spawn(state.clone(), Duration::from_secs(args.gc.interval)));
+        let admin_socket = crate::admin::serve(data, state.clone()).map_err(CliError::Server)?;
         let metrics_server = match args.metrics_listen {
             Some(addr) => {
                 let listener = tokio::net::TcpListener::bind(addr)
@@ -193,8 +210,8 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         if let Some(m) = metrics_server {
             m.abort();
         }
-        if let Some(c) = checkpointer {
-            c.abort();
+        for task in [checkpointer, collector].into_iter().flatten() {
+            task.abort();
         }
         pulls::flush(&state).await;
         failures::flush(&state, true).await;

@@ -130,6 +130,7 @@ fn domain(d: &DomainError) -> (StatusCode, &'static str) {
         | DomainError::OrgNotEmpty { .. }
         | DomainError::ShareExists(_)
         | DomainError::TagExists(_) => (StatusCode::CONFLICT, "CONFLICT"),
+        DomainError::StillReferenced { .. } => (StatusCode::CONFLICT, "DENIED"),
         DomainError::Denied(_) | DomainError::QuotaExceeded(_) => (StatusCode::FORBIDDEN, "DENIED"),
     }
 }

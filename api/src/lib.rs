@@ -5,6 +5,7 @@ pub mod access;
 pub mod auth;
 pub mod checkpointer;
 pub mod clock;
+pub mod collector;
 pub mod endpoint;
 pub mod error;
 pub mod failures;

@@ -1,8 +1,8 @@
 //! Prometheus metrics, in the text format `prometheus-client` writes:
 //! request latency by route class and status class, bytes in and out, the
 //! writer's batches and commit latency, the log head and the read models'
-//! checkpoint, open upload sessions, blob store bytes and objects, failed
-//! logins and throttled attempts. Served at `/metrics`, on the main
+//! checkpoint, open upload sessions, blob store bytes and objects, garbage
+//! collection runs, failed logins and throttled attempts. Served at `/metrics`, on the main
 //! listener or on one of its own (`--metrics-listen`).
 
 use std::sync::Arc;
@@ -98,6 +98,9 @@ pub struct Metrics {
     blob_objects: Gauge,
     login_failures: Family<SurfaceLabel, Counter>,
     throttled: Counter,
+    gc_runs: Counter,
+    gc_bytes: Counter,
+    gc_seconds: Histogram,
 }
 
 impl Default for Metrics {
@@ -183,6 +186,24 @@ impl Default for Metrics {
             "Login attempts refused by the limiter",
             throttled.clone(),
         );
+        let gc_runs = Counter::default();
+        registry.register(
+            "gc_runs",
+            "Garbage-collection runs that removed (not dry runs)",
+            gc_runs.clone(),
+        );
+        let gc_bytes = Counter::default();
+        registry.register(
+            "gc_reclaimed_bytes",
+            "Bytes garbage collection removed: blobs, stored manifests, abandoned uploads",
+            gc_bytes.clone(),
+        );
+        let gc_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "gc_duration_seconds",
+            "Time one garbage-collection run took, mark and sweep",
+            gc_seconds.clone(),
+        );
         Self {
             registry,
             requests,
@@ -198,6 +219,9 @@ impl Default for Metrics {
             blob_objects,
             login_failures,
             throttled,
+            gc_runs,
+            gc_bytes,
+            gc_seconds,
         }
     }
 }
@@ -222,6 +246,13 @@ impl Metrics {
     /// A login attempt the limiter refused.
     pub fn throttled(&self) {
         self.throttled.inc();
+    }
+
+    /// A garbage-collection run removed `bytes` in `seconds`.
+    pub fn collected(&self, bytes: u64, seconds: f64) {
+        self.gc_runs.inc();
+        self.gc_bytes.inc_by(bytes);
+        self.gc_seconds.observe(seconds);
     }
 
     /// The blob store's totals, from its last count.

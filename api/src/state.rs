@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use berth_projections::ReadModels;
 use berth_store::archive::Limits;
+use berth_store::gc::{Collector, Pins};
 use berth_store::imports::Imports;
 use berth_store::{BlobStore, CheckpointKey, Engine, EventLog, StoreError, UploadStore};
 
@@ -30,6 +31,10 @@ pub struct Parts {
     pub blobs: Arc<dyn BlobStore>,
     /// Upload sessions.
     pub uploads: Arc<dyn UploadStore>,
+    /// Blobs on their way in, kept from garbage collection.
+    pub pins: Arc<Pins>,
+    /// Garbage collection.
+    pub gc: Arc<Collector>,
     /// Web upload jobs and their staging.
     pub imports: Arc<Imports>,
     /// What one uploaded archive may cost.

@@ -243,6 +243,9 @@ impl Event {
             | Self::RepositoryAttributesChanged { .. }
             | Self::RepositoryDeleted { .. }
             | Self::CheckpointRecorded { .. } => {}
+            Self::GarbageCollected {
+                blobs, manifests, ..
+            } => count = (blobs.len() + manifests.len()) as u64,
         }
         Facts {
             outcome,

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::account::{self, AccountCommand};
+use crate::digest::Digest;
 use crate::error::DomainError;
 use crate::event::Event;
 use crate::loaded::Loaded;
@@ -56,6 +57,20 @@ pub enum Command {
         reasons: BTreeMap<String, u64>,
         /// The first few login names tried.
         names: Vec<String>,
+    },
+    /// Record what one step of a garbage-collection run removed (the
+    /// removal itself is the store's; this only writes it down).
+    RecordCollection {
+        /// The run.
+        run: Uuid,
+        /// Blob files removed, with their sizes.
+        blobs: Vec<(Digest, u64)>,
+        /// Stored manifests removed, with their sizes.
+        manifests: Vec<(Digest, u64)>,
+        /// Abandoned upload sessions removed.
+        uploads: u64,
+        /// Bytes freed.
+        bytes: u64,
     },
 }
 
@@ -109,7 +124,9 @@ impl Command {
                 }
                 all
             }
-            Self::RecordCheckpoint { .. } | Self::RecordFailures { .. } => Touches::default(),
+            Self::RecordCheckpoint { .. }
+            | Self::RecordFailures { .. }
+            | Self::RecordCollection { .. } => Touches::default(),
         }
     }
 }
@@ -187,6 +204,19 @@ pub fn decide(state: &Loaded, cmd: &Command, fresh: Fresh) -> Result<Vec<Event>,
             count: *count,
             reasons: reasons.clone(),
             names: names.clone(),
+        }]),
+        Command::RecordCollection {
+            run,
+            blobs,
+            manifests,
+            uploads,
+            bytes,
+        } => Ok(vec![Event::GarbageCollected {
+            run: *run,
+            blobs: blobs.clone(),
+            manifests: manifests.clone(),
+            uploads: *uploads,
+            bytes: *bytes,
         }]),
     }
 }

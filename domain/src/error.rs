@@ -114,4 +114,15 @@ pub enum DomainError {
     /// A manifest refers to a blob or child manifest the repository does not hold.
     #[error("manifest references {0}, which is not in the repository")]
     ManifestBlobUnknown(Digest),
+    /// A blob or child manifest that a manifest of the repository still
+    /// references cannot be deleted from it.
+    #[error(
+        "{target} is referenced by manifest {by} in this repository; delete that manifest first"
+    )]
+    StillReferenced {
+        /// What was to be deleted.
+        target: Digest,
+        /// A manifest that references it.
+        by: Digest,
+    },
 }

@@ -482,6 +482,21 @@ pub enum Event {
         /// Where.
         surface: Surface,
     },
+    /// One step of a garbage-collection run removed bytes that nothing
+    /// referenced any more. A run that found nothing records one step with
+    /// empty lists, so the trail shows every run.
+    GarbageCollected {
+        /// The run this step belongs to.
+        run: Uuid,
+        /// Blob files removed, with their sizes.
+        blobs: Vec<(Digest, u64)>,
+        /// Stored manifests removed, with their sizes.
+        manifests: Vec<(Digest, u64)>,
+        /// Abandoned upload sessions removed.
+        uploads: u64,
+        /// Bytes freed by the step: blobs, manifests and sessions.
+        bytes: u64,
+    },
 }
 
 /// Why a share ended. Variants are only ever appended.

@@ -8,6 +8,9 @@ use crate::event::Event;
 /// The stream of the failures counted per client address.
 pub const FAILURES_STREAM: Uuid = Uuid::from_u128(0x6265_7274_682d_6661_696c_7572_6573_0000);
 
+/// The stream of garbage-collection runs.
+pub const GC_STREAM: Uuid = Uuid::from_u128(0x6265_7274_682d_6763_2d72_756e_7300_0000);
+
 /// The stream of the log's own events (checkpoints).
 pub const LOG_STREAM: Uuid = Uuid::from_u128(0x6265_7274_682d_6c6f_672d_7374_7265_616d);
 
@@ -39,6 +42,7 @@ impl Event {
             | Self::PullsCounted { repo_id, .. } => *repo_id,
             Self::CheckpointRecorded { .. } => LOG_STREAM,
             Self::FailuresCounted { .. } => FAILURES_STREAM,
+            Self::GarbageCollected { .. } => GC_STREAM,
             Self::AccountCreated { account_id, .. } => *account_id,
             Self::UserCreated { user_id, .. }
             | Self::AccessKeyCreated { user_id, .. }
@@ -95,6 +99,7 @@ impl Event {
         "PushRejected",
         "FailuresCounted",
         "LoggedIn",
+        "GarbageCollected",
     ];
 
     /// The event type as written in the envelope, so audits can filter
@@ -138,6 +143,7 @@ impl Event {
             Self::PushRejected { .. } => "PushRejected",
             Self::FailuresCounted { .. } => "FailuresCounted",
             Self::LoggedIn { .. } => "LoggedIn",
+            Self::GarbageCollected { .. } => "GarbageCollected",
         }
     }
 }

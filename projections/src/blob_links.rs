@@ -8,7 +8,7 @@ use berth_store::{Batch, EventLog, Recorded, StoreError, Table};
 
 use uuid::Uuid;
 
-use crate::keys::{repo_key, suffix};
+use crate::keys::{held, holder_key, holder_prefix, repo_key, suffix};
 
 /// The blob links read model.
 #[derive(Clone)]
@@ -16,13 +16,6 @@ pub struct BlobLinks {
     pub(crate) rows: Table,
     /// The same links by digest: which repositories hold a blob.
     pub(crate) holders: Table,
-}
-
-fn holder_key(digest: &Digest, repo_id: Uuid) -> Vec<u8> {
-    let mut k = digest.to_string().into_bytes();
-    k.push(0);
-    k.extend_from_slice(repo_id.as_bytes());
-    k
 }
 
 fn size_of(bytes: &[u8]) -> u64 {
@@ -86,10 +79,14 @@ impl BlobLinks {
         Ok(out)
     }
 
+    /// Whether any live repository links the blob.
+    pub fn held(&self, digest: &Digest) -> Result<bool, StoreError> {
+        held(&self.holders, digest)
+    }
+
     /// The repositories (incarnation ids) that hold a blob.
     pub fn holders(&self, digest: &Digest) -> Result<Vec<Uuid>, StoreError> {
-        let mut prefix = digest.to_string().into_bytes();
-        prefix.push(0);
+        let prefix = holder_prefix(digest);
         let mut out = Vec::new();
         for item in self.holders.prefix(&prefix) {
             let (k, _) = item?;

@@ -29,3 +29,30 @@ pub fn encode<T: Serialize>(row: &T) -> Vec<u8> {
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::RowDamaged(e.to_string()))
 }
+
+/// `digest ‖ 0`: the prefix of the rows that say which repositories hold
+/// a blob or a manifest.
+pub fn holder_prefix(digest: &berth_domain::Digest) -> Vec<u8> {
+    let mut k = digest.to_string().into_bytes();
+    k.push(0);
+    k
+}
+
+/// `digest ‖ 0 ‖ repo_id`: one repository holding a blob or a manifest.
+pub fn holder_key(digest: &berth_domain::Digest, repo_id: Uuid) -> Vec<u8> {
+    let mut k = holder_prefix(digest);
+    k.extend_from_slice(repo_id.as_bytes());
+    k
+}
+
+/// Whether a holders table names any repository for the digest.
+pub fn held(
+    holders: &berth_store::Table,
+    digest: &berth_domain::Digest,
+) -> Result<bool, StoreError> {
+    Ok(holders
+        .prefix(holder_prefix(digest))
+        .next()
+        .transpose()?
+        .is_some())
+}

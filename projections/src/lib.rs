@@ -16,8 +16,9 @@ mod storage;
 mod tags;
 
 use berth_domain::{
-    Account, AccountName, DomainError, OrgName, Organization, RepoPath, Repository,
+    Account, AccountName, Digest, DomainError, OrgName, Organization, RepoPath, Repository,
 };
+use berth_store::gc::References;
 use berth_store::{Batch, EventLog, Projector, Recorded, StateLoader, StoreError, Table};
 use sha2::{Digest as _, Sha256};
 
@@ -37,7 +38,7 @@ pub use tags::{TagRow, Tags};
 
 /// Version of the row layouts. A data directory written with another
 /// version has its read models rebuilt from the log at startup.
-pub const PROJECTION_VERSION: u32 = 7;
+pub const PROJECTION_VERSION: u32 = 8;
 
 const CHECKPOINT: &[u8] = b"registry";
 
@@ -129,6 +130,7 @@ impl ReadModels {
             ("tags", &self.tags.rows),
             ("manifests", &self.manifests.rows),
             ("referrers", &self.manifests.referrers),
+            ("manifest_holders", &self.manifests.holders),
             ("blob_links", &self.blob_links.rows),
             ("blob_holders", &self.blob_links.holders),
             ("accounts", &self.accounts.rows),
@@ -197,6 +199,16 @@ impl Projector for ReadModels {
             ks.clear()?;
         }
         Ok(())
+    }
+}
+
+impl References for ReadModels {
+    fn blob_referenced(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.blob_links.held(digest)
+    }
+
+    fn manifest_referenced(&self, digest: &Digest) -> Result<bool, StoreError> {
+        self.manifests.held(digest)
     }
 }
 

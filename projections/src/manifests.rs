@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::keys::{decode, encode, repo_key, suffix};
+use crate::keys::{decode, encode, held, holder_key, repo_key, suffix};
 
 /// A stored manifest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +26,8 @@ pub struct ManifestRow {
     /// When it was pushed.
     #[serde(with = "chrono::serde::ts_microseconds")]
     pub pushed_at: DateTime<Utc>,
+    /// The blobs and child manifests it references.
+    pub references: Vec<Digest>,
 }
 
 /// A referrer as the referrers API describes it.
@@ -48,6 +50,9 @@ pub struct ReferrerRow {
 pub struct Manifests {
     pub(crate) rows: Table,
     pub(crate) referrers: Table,
+    /// The same manifests by digest: which repositories hold one, so that
+    /// garbage collection can tell a stored manifest nobody holds.
+    pub(crate) holders: Table,
 }
 
 fn referrer_key(repo_id: Uuid, subject: &Digest, digest: &Digest) -> Vec<u8> {
@@ -62,6 +67,7 @@ impl Manifests {
         Ok(Self {
             rows: log.table("p_manifests")?,
             referrers: log.table("p_referrers")?,
+            holders: log.table("p_manifest_holders")?,
         })
     }
 
@@ -76,6 +82,8 @@ impl Manifests {
                 subject,
                 artifact_type,
                 annotations,
+                blobs,
+                manifests,
                 ..
             } => {
                 let row = ManifestRow {
@@ -84,9 +92,11 @@ impl Manifests {
                     content_size: *content_size,
                     subject: subject.clone(),
                     pushed_at: rec.envelope.occurred_at,
+                    references: blobs.iter().chain(manifests).cloned().collect(),
                 };
                 let key = repo_key(*repo_id, digest.to_string().as_bytes());
                 batch.insert(&self.rows, key, encode(&row));
+                batch.insert(&self.holders, holder_key(digest, *repo_id), []);
                 if let Some(subject) = subject {
                     let referrer = ReferrerRow {
                         digest: digest.clone(),
@@ -112,6 +122,7 @@ impl Manifests {
                     &self.rows,
                     repo_key(*repo_id, digest.to_string().as_bytes()),
                 );
+                batch.remove(&self.holders, holder_key(digest, *repo_id));
                 if let Some(subject) = subject {
                     batch.remove(&self.referrers, referrer_key(*repo_id, subject, digest));
                 }
@@ -126,6 +137,11 @@ impl Manifests {
             .get(repo_key(repo_id, digest.to_string().as_bytes()))?
             .map(|v| decode(&v))
             .transpose()
+    }
+
+    /// Whether any live repository holds the manifest.
+    pub fn held(&self, digest: &Digest) -> Result<bool, StoreError> {
+        held(&self.holders, digest)
     }
 
     /// Manifests in the repository that name `subject`, in digest order.
@@ -156,6 +172,7 @@ impl Manifests {
                     media_type: row.media_type,
                     total_size: row.size + row.content_size,
                     subject: row.subject,
+                    references: row.references,
                 },
             );
         }

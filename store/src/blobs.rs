@@ -7,6 +7,7 @@
 use std::fs;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::SystemTime;
 
 use berth_domain::Digest;
 use bytes::Bytes;
@@ -29,9 +30,20 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Removes a blob's bytes; whether there were any.
     fn delete(&self, digest: &Digest) -> Result<bool, StoreError>;
     /// Every stored blob, for garbage collection.
-    fn list(&self) -> Result<Vec<Digest>, StoreError>;
+    fn list(&self) -> Result<Vec<StoredBlob>, StoreError>;
     /// Bytes and blobs stored, counted now (a walk: not per request).
     fn usage(&self) -> Result<(u64, u64), StoreError>;
+}
+
+/// A stored blob as garbage collection sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredBlob {
+    /// Its digest.
+    pub digest: Digest,
+    /// Its size in bytes.
+    pub size: u64,
+    /// When its bytes were stored.
+    pub stored_at: SystemTime,
 }
 
 /// Size of each read when streaming a blob out.
@@ -133,17 +145,17 @@ impl BlobStore for LocalBlobs {
 
     /// Walks `<alg>/<2 hex>/<hex>`; files whose names are not digests (a
     /// stray editor file, say) are not blobs and are left out.
-    fn list(&self) -> Result<Vec<Digest>, StoreError> {
+    fn list(&self) -> Result<Vec<StoredBlob>, StoreError> {
         let mut out = Vec::new();
-        self.walk(|digest, _| out.push(digest))?;
-        out.sort();
+        self.walk(|blob| out.push(blob))?;
+        out.sort_by(|a, b| a.digest.cmp(&b.digest));
         Ok(out)
     }
 
     fn usage(&self) -> Result<(u64, u64), StoreError> {
         let (mut bytes, mut objects) = (0, 0);
-        self.walk(|_, size| {
-            bytes += size;
+        self.walk(|blob| {
+            bytes += blob.size;
             objects += 1;
         })?;
         Ok((bytes, objects))
@@ -151,8 +163,8 @@ impl BlobStore for LocalBlobs {
 }
 
 impl LocalBlobs {
-    /// Visits every stored blob with its size.
-    fn walk(&self, mut visit: impl FnMut(Digest, u64)) -> Result<(), StoreError> {
+    /// Visits every stored blob.
+    fn walk(&self, mut visit: impl FnMut(StoredBlob)) -> Result<(), StoreError> {
         for alg in fs::read_dir(&self.root)? {
             let alg = alg?;
             let alg_name = alg.file_name().to_string_lossy().into_owned();
@@ -160,8 +172,13 @@ impl LocalBlobs {
                 for file in fs::read_dir(shard?.path())? {
                     let file = file?;
                     let name = file.file_name().to_string_lossy().into_owned();
-                    if let Ok(d) = Digest::parse(&format!("{alg_name}:{name}")) {
-                        visit(d, file.metadata()?.len());
+                    if let Ok(digest) = Digest::parse(&format!("{alg_name}:{name}")) {
+                        let meta = file.metadata()?;
+                        visit(StoredBlob {
+                            digest,
+                            size: meta.len(),
+                            stored_at: meta.modified()?,
+                        });
                     }
                 }
             }
@@ -198,12 +215,18 @@ mod tests {
             read.extend_from_slice(&chunk.unwrap());
         }
         assert_eq!(read, b"blob");
-        let mut expected = vec![a.clone(), b.clone()];
+        let listed = |blobs: &LocalBlobs| {
+            let list = blobs.list().unwrap();
+            list.into_iter()
+                .map(|s| (s.digest, s.size))
+                .collect::<Vec<_>>()
+        };
+        let mut expected = vec![(a.clone(), 10), (b.clone(), 7)];
         expected.sort();
-        assert_eq!(blobs.list().unwrap(), expected);
+        assert_eq!(listed(&blobs), expected);
         assert!(blobs.delete(&a).unwrap());
         assert!(!blobs.delete(&a).unwrap(), "already gone");
         assert_eq!(blobs.stat(&a).unwrap(), None);
-        assert_eq!(blobs.list().unwrap(), vec![b]);
+        assert_eq!(listed(&blobs), vec![(b, 7)]);
     }
 }

@@ -76,10 +76,25 @@ struct Job {
     reply: Reply,
 }
 
+/// Work run on the writer thread alone; it returns the command that
+/// records what it did.
+pub type AloneWork = Box<dyn FnOnce() -> Result<(Command, RequestMeta), StoreError> + Send>;
+
+/// What waits in the writer's queue. Nearly every entry is a command:
+/// boxing it to shrink the rare other variant would allocate per command.
+#[allow(clippy::large_enum_variant)]
+enum Work {
+    /// A command, batched with others.
+    Decide(Job),
+    /// Work that must see every earlier command committed and no later one
+    /// decided, then a command of its own in its own batch.
+    Alone(AloneWork, Reply),
+}
+
 /// Handle to the writer. Cloning is cheap; every clone feeds the same queue.
 #[derive(Clone)]
 pub struct Engine {
-    queue: mpsc::Sender<Job>,
+    queue: mpsc::Sender<Work>,
 }
 
 /// Opens the log, verifies its tail, brings projections up to date, and
@@ -200,13 +215,29 @@ impl Engine {
         meta: RequestMeta,
     ) -> Result<Vec<Recorded>, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let job = Job {
+            command,
+            content,
+            meta,
+            reply,
+        };
         self.queue
-            .send(Job {
-                command,
-                content,
-                meta,
-                reply,
-            })
+            .send(Work::Decide(job))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `work` on the writer thread between two batches: every command
+    /// submitted before it is decided and durable, and none submitted after
+    /// it is decided until it returns. The command it returns is then
+    /// decided and committed in a batch of its own. This is how garbage
+    /// collection removes bytes without racing a push that links them.
+    /// The work blocks the writer: keep it short.
+    pub async fn alone(&self, work: AloneWork) -> Result<Vec<Recorded>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Work::Alone(work, reply))
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
@@ -229,18 +260,45 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        while let Some(first) = rx.blocking_recv() {
+    fn run(mut self, mut rx: mpsc::Receiver<Work>) {
+        let mut held = None;
+        while let Some(first) = held.take().or_else(|| rx.blocking_recv()) {
+            let first = match first {
+                Work::Decide(job) => job,
+                Work::Alone(work, reply) => {
+                    self.alone(work, reply);
+                    continue;
+                }
+            };
             let mut jobs = vec![first];
             while jobs.len() < MAX_BATCH {
                 match rx.try_recv() {
-                    Ok(job) => jobs.push(job),
+                    Ok(Work::Decide(job)) => jobs.push(job),
+                    Ok(alone @ Work::Alone(..)) => {
+                        held = Some(alone);
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
             self.process(jobs);
         }
         tracing::info!(head = self.head.seq, "writer stopped");
+    }
+
+    /// Runs work alone, then commits the command it returns on its own.
+    fn alone(&mut self, work: AloneWork, reply: Reply) {
+        match work() {
+            Ok((command, meta)) => self.process(vec![Job {
+                command,
+                content: Content::new(),
+                meta,
+                reply,
+            }]),
+            Err(e) => {
+                let _ = reply.send(Err(e));
+            }
+        }
     }
 
     fn forget(&mut self) {

@@ -8,16 +8,17 @@ pub mod checkpoint;
 pub mod engine;
 pub mod envelope;
 pub mod error;
+pub mod gc;
 pub mod imports;
 pub mod log;
 pub mod table;
 pub mod uploads;
 
-pub use blobs::{BlobStore, ByteStream, LocalBlobs};
+pub use blobs::{BlobStore, ByteStream, LocalBlobs, StoredBlob};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 pub use engine::{
-    catch_up, start, start_observed, startup_check, Content, Engine, Projector, RequestMeta,
-    StateLoader, WriterObserver,
+    catch_up, start, start_observed, startup_check, AloneWork, Content, Engine, Projector,
+    RequestMeta, StateLoader, WriterObserver,
 };
 pub use envelope::{Envelope, Recorded, SCHEMA_VERSION};
 pub use error::StoreError;

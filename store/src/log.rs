@@ -238,6 +238,31 @@ impl EventLog {
             .map(|v| Bytes::copy_from_slice(&v)))
     }
 
+    /// Every stored content's digest and size, for garbage collection.
+    pub fn contents(&self) -> Result<Vec<(Digest, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.content.iter() {
+            let (k, v) = item.into_inner()?;
+            if let Ok(digest) = Digest::parse(&String::from_utf8_lossy(&k)) {
+                out.push((digest, v.len() as u64));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes stored content (manifests nothing references any more) in
+    /// one durable write.
+    pub fn remove_contents(&self, digests: &[Digest]) -> Result<(), StoreError> {
+        if digests.is_empty() {
+            return Ok(());
+        }
+        let mut batch = self.batch();
+        for digest in digests {
+            batch.inner.remove(&self.content, digest.to_string());
+        }
+        self.commit(batch)
+    }
+
     /// The number of events in a stream so far.
     pub fn stream_version(&self, stream: Uuid) -> Result<u64, StoreError> {
         Ok(self

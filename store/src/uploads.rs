@@ -6,7 +6,7 @@
 //! durable sessions survive restarts. An upload finished in the request
 //! that started it never needs the session itself on disk, only the blob.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::io::{IoSlice, Read, Write};
 use std::path::PathBuf;
@@ -98,6 +98,14 @@ pub trait UploadStore: Send + Sync + 'static {
     fn discard(&self, session: SessionGuard) -> Result<(), StoreError>;
     /// Sessions held now, open or abandoned and not yet removed.
     fn open_sessions(&self) -> Result<usize, StoreError>;
+    /// Removes sessions idle for longer than `max_idle` (abandoned pushes)
+    /// and not in a request now, or with `dry_run` only lists them; returns
+    /// each one's id and the bytes it held.
+    fn collect_idle(
+        &self,
+        max_idle: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<(String, u64)>, StoreError>;
 }
 
 /// The local upload area: one data file and one repository file per
@@ -119,31 +127,89 @@ impl LocalUploads {
         max_idle: Duration,
     ) -> Result<Self, StoreError> {
         fs::create_dir_all(&root)?;
-        let now = SystemTime::now();
-        for entry in fs::read_dir(&root)? {
-            let entry = entry?;
-            let idle = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| now.duration_since(t).ok())
-                .unwrap_or_default();
-            if idle > max_idle {
-                tracing::info!(session = ?entry.file_name(), "removing abandoned upload");
-                // Sessions written by earlier builds were directories.
-                if entry.file_type()?.is_dir() {
-                    fs::remove_dir_all(entry.path())?;
-                } else {
-                    fs::remove_file(entry.path())?;
-                }
-            }
-        }
-        Ok(Self {
+        let uploads = Self {
             root,
             blobs,
             max_blob,
             live: Mutex::new(HashMap::new()),
-        })
+        };
+        uploads.remove_idle(max_idle, false)?;
+        Ok(uploads)
+    }
+
+    /// Removes (or lists) the sessions idle past `max_idle`: a session's
+    /// idle time runs from its newest file (its data grows with every
+    /// chunk; its `.repo` file is as old as the session). A session in a
+    /// request is busy whatever its age. The map stays locked throughout, so
+    /// no request can take a session while it goes.
+    fn remove_idle(
+        &self,
+        max_idle: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        /// What one session holds on disk.
+        #[derive(Default)]
+        struct Held {
+            newest: Option<SystemTime>,
+            bytes: u64,
+            /// Each path, and whether it is a directory.
+            paths: Vec<(PathBuf, bool)>,
+        }
+        let mut sessions: BTreeMap<String, Held> = BTreeMap::new();
+        for entry in fs::read_dir(&self.root)? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let session = name.strip_suffix(".repo").unwrap_or(&name).to_owned();
+            let held = sessions.entry(session).or_default();
+            held.newest = held.newest.max(Some(meta.modified()?));
+            held.bytes += if meta.is_dir() { 0 } else { meta.len() };
+            held.paths.push((entry.path(), meta.is_dir()));
+        }
+        let now = SystemTime::now();
+        let mut map = self.lock_map();
+        let mut gone = Vec::new();
+        for (
+            session,
+            Held {
+                newest,
+                bytes,
+                paths,
+            },
+        ) in sessions
+        {
+            let newest = newest.unwrap_or(now);
+            if now.duration_since(newest).unwrap_or_default() <= max_idle {
+                continue;
+            }
+            let slot = session
+                .parse::<Uuid>()
+                .ok()
+                .and_then(|id| map.get(&id).cloned());
+            // Held until the files are gone: a request already waiting for
+            // the session then finds it unknown.
+            let busy = slot.as_ref().map(|s| s.try_lock());
+            if matches!(busy, Some(Err(_))) {
+                continue;
+            }
+            if !dry_run {
+                tracing::info!(%session, "removing abandoned upload");
+                if let Ok(id) = session.parse::<Uuid>() {
+                    map.remove(&id);
+                }
+                for (path, dir) in paths {
+                    // Sessions written by earlier builds were directories.
+                    if dir {
+                        fs::remove_dir_all(path)?;
+                    } else {
+                        fs::remove_file(path)?;
+                    }
+                }
+            }
+            drop(busy);
+            gone.push((session, bytes));
+        }
+        Ok(gone)
     }
 
     fn data(&self, id: Uuid) -> PathBuf {
@@ -434,6 +500,14 @@ impl UploadStore for LocalUploads {
             }
         }
         Ok(n)
+    }
+
+    fn collect_idle(
+        &self,
+        max_idle: Duration,
+        dry_run: bool,
+    ) -> Result<Vec<(String, u64)>, StoreError> {
+        self.remove_idle(max_idle, dry_run)
     }
 }
 

@@ -82,9 +82,10 @@ fn variant(e: &Event) -> usize {
         Event::PushRejected { .. } => 34,
         Event::FailuresCounted { .. } => 35,
         Event::LoggedIn { .. } => 36,
+        Event::GarbageCollected { .. } => 37,
     }
 }
-const VARIANTS: usize = 37;
+const VARIANTS: usize = 38;
 
 /// How many variants (the first ones) existed when each schema was
 /// current: an older schema's files exist for those only.
@@ -343,6 +344,13 @@ fn samples() -> Vec<Event> {
             account: account(),
             user: alice(),
             surface: Surface::Manage,
+        },
+        Event::GarbageCollected {
+            run: Uuid::from_u128(0x6763_0000_0000_4000_8000_0000_0000_0001),
+            blobs: vec![(digest('1'), 2_048), (digest('2'), 31)],
+            manifests: vec![(digest('3'), 529)],
+            uploads: 1,
+            bytes: 2_048 + 31 + 529 + 4_096,
         },
     ];
     all

@@ -6,6 +6,7 @@ mod access_keys;
 mod accounts;
 mod audit;
 mod audit_events;
+mod gc;
 mod grants;
 mod listing;
 mod namespaces;
@@ -104,6 +105,7 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
     }),
     ("/uploads", || get(uploads::list)),
     ("/uploads/{job}", || get(uploads::get)),
+    ("/gc", || post(gc::run)),
 ];
 
 /// The management routes.

@@ -11,7 +11,7 @@ use utoipa::openapi::RefOr;
 use utoipa::{IntoParams, Modify, OpenApi, ToSchema};
 
 use super::{
-    access_keys, accounts, audit, audit_events, grants, namespaces, repos, session, shares,
+    access_keys, accounts, audit, audit_events, gc, grants, namespaces, repos, session, shares,
     storage, tags, uploads,
 };
 
@@ -59,6 +59,7 @@ pub struct RepoAt {
         accounts::create_user,
         accounts::update_user,
         storage::account,
+        gc::run,
         access_keys::create,
         access_keys::list,
         access_keys::update,

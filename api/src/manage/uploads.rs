@@ -412,6 +412,9 @@ async fn store(
             content.insert(digest, Bytes::from(image.manifest.clone()));
         }
     }
+    // Pinned from before the bytes move in until the command that links
+    // them is decided: garbage collection leaves them alone meanwhile.
+    let _pins: Vec<_> = ingest.iter().map(|(_, d)| app.pins.pin(d)).collect();
     let blobs = app.blobs.clone();
     let moved = tokio::task::spawn_blocking(move || {
         let mut done = std::collections::BTreeSet::new();

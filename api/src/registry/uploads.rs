@@ -155,6 +155,9 @@ async fn finish_session(
     session: SessionGuard,
     digest: Digest,
 ) -> Result<Response, ApiError> {
+    // Pinned from before the bytes move in until the link is decided:
+    // garbage collection leaves them alone meanwhile.
+    let _pin = call.app.pins.pin(&digest);
     let size = call.app.uploads.complete(session, &digest).await?;
     let link = Command::Repo(RepoCommand::LinkUploadedBlob {
         by: call.owner(),

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::{Attributes, RepoCommand, Repository};
 use crate::command::{Fresh, Owner};
+use crate::digest::Digest;
 use crate::error::DomainError;
 use crate::event::{Event, ShareEnd};
 use crate::loaded::Loaded;
@@ -120,6 +121,7 @@ pub fn decide(state: &Loaded, cmd: &RepoCommand, fresh: Fresh) -> Result<Vec<Eve
                 .manifests
                 .get(digest)
                 .ok_or_else(|| DomainError::ManifestUnknown(digest.to_string()))?;
+            refuse_if_referenced(current, digest)?;
             let mut tags: Vec<_> = current
                 .tags
                 .iter()
@@ -147,6 +149,7 @@ pub fn decide(state: &Loaded, cmd: &RepoCommand, fresh: Fresh) -> Result<Vec<Eve
             if !current.blobs.contains_key(digest) {
                 return Err(DomainError::BlobUnknown(digest.clone()));
             }
+            refuse_if_referenced(current, digest)?;
             events.push(Event::BlobDeleted {
                 repo_id: current.id,
                 repo: repo.clone(),
@@ -432,6 +435,26 @@ fn end_shares(current: &Repository, repo: &RepoPath, reason: ShareEnd, events: &
 /// be in the repository: blobs, and child manifests for an index (the
 /// parsed manifest already leaves out non-distributable layers, which never
 /// enter a registry).
+/// Refuses to take a blob or child manifest out of a repository while one
+/// of its manifests still references it: the image would break on pull,
+/// and garbage collection would then be free to remove the bytes.
+fn refuse_if_referenced(current: &Repository, target: &Digest) -> Result<(), DomainError> {
+    let mut by: Vec<_> = current
+        .manifests
+        .iter()
+        .filter(|(_, meta)| meta.references.contains(target))
+        .map(|(d, _)| d)
+        .collect();
+    by.sort();
+    match by.first() {
+        Some(by) => Err(DomainError::StillReferenced {
+            target: target.clone(),
+            by: (*by).clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 fn referenced_size(
     current: Option<&Repository>,
     manifest: &ParsedManifest,

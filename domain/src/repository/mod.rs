@@ -31,6 +31,9 @@ pub struct ManifestMeta {
     pub total_size: u64,
     /// Its subject, if it is a referrer.
     pub subject: Option<Digest>,
+    /// The blobs and child manifests it references: while it stays, they
+    /// may not be deleted from the repository (nor their bytes collected).
+    pub references: Vec<Digest>,
 }
 
 /// A repository incarnation as decisions see it.
@@ -300,6 +303,8 @@ pub fn evolve(state: Option<Repository>, event: &Event) -> Option<Repository> {
             size,
             content_size,
             subject,
+            blobs,
+            manifests,
             ..
         } => {
             r.manifests.insert(
@@ -308,6 +313,7 @@ pub fn evolve(state: Option<Repository>, event: &Event) -> Option<Repository> {
                     media_type: media_type.clone(),
                     total_size: size + content_size,
                     subject: subject.clone(),
+                    references: blobs.iter().chain(manifests).cloned().collect(),
                 },
             );
         }

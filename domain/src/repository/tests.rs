@@ -424,3 +424,69 @@ fn events_for_a_repository_never_loaded_invent_nothing() {
     state.evolve(&uploaded("acme/web", dg('a'), 1));
     assert!(state.repos.is_empty());
 }
+
+#[test]
+fn what_a_manifest_references_stays_until_the_manifest_goes() {
+    let mut history = with_blob("acme/web", dg('a'), 5);
+    history.push(uploaded("acme/web", dg('b'), 7));
+    let pushed = given(history.clone())
+        .when(push("acme/web", "v1", dg('d'), vec![dg('a')]))
+        .unwrap();
+    history.extend(pushed);
+    let mut index = manifest(vec![]);
+    index.manifests = vec![dg('d')];
+    let indexed = given(history.clone())
+        .when(cmd(RepoCommand::PushManifest {
+            by: None,
+            repo: repo("acme/web"),
+            tag: Some(tag("multi")),
+            digest: dg('e'),
+            size: 10,
+            manifest: index,
+        }))
+        .unwrap();
+    history.extend(indexed);
+    let g = given(history.clone());
+    let delete_blob = |d| {
+        cmd(RepoCommand::DeleteBlob {
+            repo: repo("acme/web"),
+            digest: d,
+        })
+    };
+    assert_eq!(
+        g.when(delete_blob(dg('a'))).unwrap_err(),
+        DomainError::StillReferenced {
+            target: dg('a'),
+            by: dg('d'),
+        }
+    );
+    assert_eq!(
+        g.when(cmd(RepoCommand::DeleteManifest {
+            repo: repo("acme/web"),
+            digest: dg('d'),
+        }))
+        .unwrap_err(),
+        DomainError::StillReferenced {
+            target: dg('d'),
+            by: dg('e'),
+        }
+    );
+    assert!(
+        matches!(
+            g.when(delete_blob(dg('b'))).unwrap().as_slice(),
+            [Event::BlobDeleted { .. }]
+        ),
+        "an unreferenced blob goes"
+    );
+    // With the index gone, then the manifest, the blob may go too.
+    for digest in [dg('e'), dg('d')] {
+        let gone = given(history.clone())
+            .when(cmd(RepoCommand::DeleteManifest {
+                repo: repo("acme/web"),
+                digest,
+            }))
+            .unwrap();
+        history.extend(gone);
+    }
+    assert!(given(history).when(delete_blob(dg('a'))).is_ok());
+}
