@@ -287,7 +287,10 @@ async fn a_manifest_naming_a_marked_blob_is_refused_or_keeps_it() {
     w.link("acme/web", &digest).await.unwrap();
     w.unlink("acme/web", &digest).await;
     let candidates = w.gc.mark(false).await.unwrap();
-    let refused = w.push("acme/web", &[digest.clone()]).await.unwrap_err();
+    let refused = w
+        .push("acme/web", std::slice::from_ref(&digest))
+        .await
+        .unwrap_err();
     assert!(matches!(
         refused,
         StoreError::Rejected(DomainError::ManifestBlobUnknown(_))
@@ -299,7 +302,10 @@ async fn a_manifest_naming_a_marked_blob_is_refused_or_keeps_it() {
     let again = w.store(b"config");
     w.link("acme/web", &again).await.unwrap();
     let candidates = w.gc.mark(false).await.unwrap();
-    let manifest = w.push("acme/web", &[again.clone()]).await.unwrap();
+    let manifest = w
+        .push("acme/web", std::slice::from_ref(&again))
+        .await
+        .unwrap();
     w.gc.sweep(candidates, meta()).await.unwrap();
     assert!(w.present(&again));
     assert!(w.log.content(&manifest).unwrap().is_some());
@@ -312,14 +318,19 @@ async fn a_manifest_pushed_again_between_mark_and_sweep_keeps_its_bytes() {
     let w = world();
     let layer = w.store(b"layer");
     w.link("acme/web", &layer).await.unwrap();
-    let manifest = w.push("acme/web", &[layer.clone()]).await.unwrap();
+    let manifest = w
+        .push("acme/web", std::slice::from_ref(&layer))
+        .await
+        .unwrap();
     let delete = || RepoCommand::DeleteManifest {
         repo: repo("acme/web"),
         digest: manifest.clone(),
     };
     w.submit(delete()).await.unwrap();
     let candidates = w.gc.mark(false).await.unwrap();
-    w.push("acme/web", &[layer.clone()]).await.unwrap();
+    w.push("acme/web", std::slice::from_ref(&layer))
+        .await
+        .unwrap();
     let report = w.gc.sweep(candidates, meta()).await.unwrap();
     assert!(report.manifests.is_empty());
     assert!(w.log.content(&manifest).unwrap().is_some());

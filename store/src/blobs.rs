@@ -173,7 +173,11 @@ impl LocalBlobs {
                     let file = file?;
                     let name = file.file_name().to_string_lossy().into_owned();
                     if let Ok(digest) = Digest::parse(&format!("{alg_name}:{name}")) {
-                        let meta = file.metadata()?;
+                        // A blob removed since the listing is simply not there.
+                        let meta = match file.metadata() {
+                            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                            other => other?,
+                        };
                         visit(StoredBlob {
                             digest,
                             size: meta.len(),

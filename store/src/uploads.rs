@@ -158,7 +158,11 @@ impl LocalUploads {
         let mut sessions: BTreeMap<String, Held> = BTreeMap::new();
         for entry in fs::read_dir(&self.root)? {
             let entry = entry?;
-            let meta = entry.metadata()?;
+            // A session that finished since the listing has no files left.
+            let meta = match entry.metadata() {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                other => other?,
+            };
             let name = entry.file_name().to_string_lossy().into_owned();
             let session = name.strip_suffix(".repo").unwrap_or(&name).to_owned();
             let held = sessions.entry(session).or_default();
@@ -199,10 +203,14 @@ impl LocalUploads {
                 }
                 for (path, dir) in paths {
                     // Sessions written by earlier builds were directories.
-                    if dir {
-                        fs::remove_dir_all(path)?;
+                    let removed = if dir {
+                        fs::remove_dir_all(path)
                     } else {
-                        fs::remove_file(path)?;
+                        fs::remove_file(path)
+                    };
+                    match removed {
+                        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
+                        _ => {}
                     }
                 }
             }
