@@ -277,6 +277,13 @@ async fn every_route_for_every_role() {
         ),
         (
             "POST",
+            "/v2/manage/gc?dry_run=true".into(),
+            vec![],
+            "",
+            Box::new(|r| r == Role::Operator),
+        ),
+        (
+            "POST",
             "/v2/manage/accounts/acme/users".into(),
             br#"{"name":"u{role}","password":"long-enough"}"#.to_vec(),
             "application/json",
