@@ -34,6 +34,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Free heap memory glibc keeps rather than returns to the system. Pinning
+/// the mmap threshold also pins this one, at 128 KiB: every buffer a large
+/// upload receives into was then given back when freed and faulted in and
+/// zeroed afresh by the next `recv` (an eighth of the push's CPU). A few
+/// batches' worth is kept instead.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TRIM_THRESHOLD: i32 = 32 << 20;
+
 /// Keeps glibc serving allocations of 4 MiB and more with their own
 /// mappings, returned to the system when freed. Without this, glibc raises
 /// its threshold after the first large free (argon2's 19 MiB working memory
@@ -47,5 +55,6 @@ fn pin_mmap_threshold() {
     // other thread exists.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
     }
 }
