@@ -359,11 +359,15 @@ impl LocalUploads {
         let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(PIPE_DEPTH);
         let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let mut file = fs::OpenOptions::new().append(true).open(&path)?;
-            let mut hashing = Hashing::from(hasher);
+            let mut hasher = hasher;
             let mut written = 0u64;
             let mut flushed = 0u64;
             while let Some(batch) = rx.blocking_recv() {
-                hashing.feed(&batch, written > 0);
+                if let Some(h) = hasher.as_mut() {
+                    for chunk in &batch {
+                        h.update(chunk);
+                    }
+                }
                 written += write_batch(&mut file, &batch)?;
                 if written - flushed >= WRITEBACK_EVERY {
                     start_writeback(&file, start + flushed, written - flushed);
@@ -371,7 +375,7 @@ impl LocalUploads {
                 }
             }
             file.sync_data()?;
-            Ok((hashing.finish(), written))
+            Ok((hasher, written))
         });
         let mut received = 0u64;
         let mut failure = None;
@@ -515,82 +519,6 @@ impl UploadStore for LocalUploads {
     }
 }
 
-/// The running hash of a body as it is written. A small body is hashed on
-/// the writing thread; from its second batch on, a large one is hashed on a
-/// thread of its own, so that hashing (the costlier half) and the copy into
-/// the page cache overlap instead of taking turns.
-enum Hashing {
-    /// No running hash: the file is hashed on completion.
-    Off,
-    /// Hashed on the writing thread.
-    Here(Sha256),
-    /// Hashed beside it; the batches are shared, not copied.
-    Beside {
-        feed: std::sync::mpsc::SyncSender<Vec<Bytes>>,
-        done: std::thread::JoinHandle<Sha256>,
-    },
-}
-
-impl From<Option<Sha256>> for Hashing {
-    fn from(hasher: Option<Sha256>) -> Self {
-        hasher.map_or(Self::Off, Self::Here)
-    }
-}
-
-impl Hashing {
-    /// Hashes a batch; `more` says the body has already had one.
-    fn feed(&mut self, batch: &[Bytes], more: bool) {
-        if more && matches!(self, Self::Here(_)) {
-            if let Self::Here(hasher) = std::mem::replace(self, Self::Off) {
-                *self = Self::beside(hasher);
-            }
-        }
-        match self {
-            Self::Off => {}
-            Self::Here(hasher) => batch.iter().for_each(|chunk| hasher.update(chunk)),
-            Self::Beside { feed, .. } => {
-                if feed.send(batch.to_vec()).is_err() {
-                    // The hashing thread is gone: hash on completion instead.
-                    *self = Self::Off;
-                }
-            }
-        }
-    }
-
-    /// Starts the hashing thread; without one, the hash is taken on
-    /// completion.
-    fn beside(mut hasher: Sha256) -> Self {
-        let (feed, batches) = std::sync::mpsc::sync_channel::<Vec<Bytes>>(PIPE_DEPTH);
-        let spawned = std::thread::Builder::new()
-            .name("berth-hash".into())
-            .spawn(move || {
-                for batch in batches {
-                    batch.iter().for_each(|chunk| hasher.update(chunk));
-                }
-                hasher
-            });
-        match spawned {
-            Ok(done) => Self::Beside { feed, done },
-            Err(e) => {
-                tracing::warn!(error = %e, "no hashing thread; the upload is hashed on completion");
-                Self::Off
-            }
-        }
-    }
-
-    /// The hash of everything fed, if it was kept.
-    fn finish(self) -> Option<Sha256> {
-        match self {
-            Self::Off => None,
-            Self::Here(hasher) => Some(hasher),
-            Self::Beside { feed, done } => {
-                drop(feed);
-                done.join().ok()
-            }
-        }
-    }
-}
-
 /// Writes a batch of chunks with as few system calls as the kernel allows,
 /// without copying them into one buffer first.
 fn write_batch(file: &mut fs::File, batch: &[Bytes]) -> std::io::Result<u64> {
@@ -680,11 +608,10 @@ mod tests {
         Box::pin(futures_util::stream::iter(chunks))
     }
 
-    /// Bodies of several batches are hashed on a thread of their own; the
-    /// digest must come out the same as a hash of the bytes in one go,
-    /// across two appends.
+    /// A body of several batches, over two appends, hashes as the bytes do
+    /// in one go; a wrong digest is refused.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_large_body_hashed_beside_the_writes_verifies() {
+    async fn a_body_of_many_batches_over_two_appends_verifies() {
         let tmp = tempfile::tempdir().unwrap();
         let blobs = Arc::new(LocalBlobs::open(tmp.path().join("blobs")).unwrap());
         let uploads = LocalUploads::open(
