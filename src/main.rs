@@ -38,7 +38,7 @@ fn main() -> ExitCode {
 /// the mmap threshold also pins this one, at 128 KiB: every buffer a large
 /// upload receives into was then given back when freed and faulted in and
 /// zeroed afresh by the next `recv` (an eighth of the push's CPU). A few
-/// few batches' worth is kept instead.
+/// batches' worth is kept instead.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TRIM_THRESHOLD: i32 = 32 << 20;
 
