@@ -149,6 +149,13 @@ pub struct DataDir {
     pub data_dir: PathBuf,
 }
 
+fn parse_reserve(text: &str) -> Result<berth_store::space::Reserve, String> {
+    if text == "default" {
+        return Ok(berth_store::space::Reserve::Default);
+    }
+    berth_store::space::Reserve::parse(text)
+}
+
 /// Garbage collection's schedule and grace period.
 #[derive(Args)]
 pub struct GcArgs {
@@ -204,6 +211,12 @@ pub struct ServeArgs {
     pub upload_max_idle_hours: u64,
     #[command(flatten)]
     pub gc: GcArgs,
+    /// Free space uploads must leave on the data directory's file system:
+    /// a size (`1GiB`, `512MiB`) or a share (`5%`); by default the smaller
+    /// of 1 GiB and 5 %. Event writes keep a quarter of it, so deletes
+    /// still work when uploads are refused.
+    #[arg(long, env = "BERTH_MIN_FREE_SPACE", default_value = "default", value_parser = parse_reserve)]
+    pub min_free_space: berth_store::space::Reserve,
     /// Let anyone pull public repositories without credentials.
     #[arg(long, env = "BERTH_ANONYMOUS_PULL", default_value_t = true, action = clap::ArgAction::Set)]
     pub anonymous_pull: bool,

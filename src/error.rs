@@ -62,6 +62,24 @@ pub enum CliError {
     /// Standard output could not be written.
     #[error("standard output: {0}")]
     Output(std::io::Error),
+    /// The event log's storage failed while serving; the node stopped so
+    /// that its supervisor restarts it (exit status [`LOG_FAILED`]).
+    #[error("the event log's storage failed ({0}); stopped so that a restart recovers it from its journal")]
+    LogFailed(String),
+}
+
+/// The exit status after the log's storage failed: `EX_TEMPFAIL`, a
+/// temporary failure that a restart is expected to clear.
+pub const LOG_FAILED: u8 = 75;
+
+impl CliError {
+    /// The process's exit status for this error.
+    pub fn exit_code(&self) -> std::process::ExitCode {
+        match self {
+            Self::LogFailed(_) => std::process::ExitCode::from(LOG_FAILED),
+            _ => std::process::ExitCode::FAILURE,
+        }
+    }
 }
 
 /// Attaches a path to a storage failure.

@@ -29,7 +29,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("berth: {e}");
-            ExitCode::FAILURE
+            e.exit_code()
         }
     }
 }

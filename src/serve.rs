@@ -16,7 +16,7 @@ use berth_api::auth::token::SigningKey;
 use berth_api::auth::Settings;
 use berth_api::clock::Clock;
 use berth_api::failures::{self, FailureCounter};
-use berth_api::health::{self, Health, Status};
+use berth_api::health::{self, Health, Status, WriterWatch};
 use berth_api::metrics::{self, Metrics};
 use berth_api::pulls::{self, PullCounter};
 use berth_api::{checkpointer, collector};
@@ -27,6 +27,7 @@ use berth_projections::ReadModels;
 use berth_store::archive::Limits;
 use berth_store::gc::{self, Collector, Pins};
 use berth_store::imports::Imports;
+use berth_store::space::Space;
 use berth_store::{CheckpointKey, EventLog, LocalBlobs, LocalUploads, RequestMeta, StoreError};
 use uuid::Uuid;
 
@@ -80,9 +81,16 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let db = db_dir(data);
     let log = EventLog::open_with_cache(&db, args.cache_mb.saturating_mul(1024 * 1024)).at(&db)?;
     let models = Arc::new(ReadModels::open(&log)?);
+    let space = Space::new(data, args.min_free_space);
+    log.guard_space(space.clone());
+    health.watch_space(space.clone());
     let metrics = Arc::new(Metrics::default());
+    let watch = Arc::new(WriterWatch {
+        metrics: metrics.clone(),
+        health: health.clone(),
+    });
     let (engine, writer) =
-        berth_store::start_observed(log.clone(), models.clone(), models.clone(), metrics.clone())?;
+        berth_store::start_observed(log.clone(), models.clone(), models.clone(), watch)?;
     let blob_dir = data.join("blobs");
     let blobs = Arc::new(LocalBlobs::open(blob_dir.clone()).at(&blob_dir)?);
     let upload_dir = data.join("uploads");
@@ -92,7 +100,8 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         args.max_blob_size,
         Duration::from_secs(args.upload_max_idle_hours * 3600),
     )
-    .at(&upload_dir)?;
+    .at(&upload_dir)?
+    .with_space(space.clone());
     let uploads: Arc<dyn berth_store::UploadStore> = Arc::new(uploads);
     let pins = Arc::new(Pins::default());
     let gc = Arc::new(Collector::new(
@@ -144,13 +153,19 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         failures: FailureCounter::new(args.failure_window_seconds),
         health: health.clone(),
         metrics,
+        space,
     });
+    let after = health.clone();
     runtime.block_on(async move {
         let signal = shutdown_signal().map_err(CliError::Server)?;
         let stopping = health.clone();
         let shutdown = async move {
-            signal.await;
-            stopping.set(Status::Stopping);
+            tokio::select! {
+                () = signal => stopping.set(Status::Stopping),
+                () = stopping.failure() => {
+                    tracing::error!("the event log's storage failed: stopping, for the supervisor to restart the node");
+                }
+            }
         };
         bootstrap_operator(&state).await?;
         let _ = stop_starting.send(());
@@ -219,6 +234,9 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     })?;
     drop(runtime);
     let _ = writer.join();
+    if let Status::Failed(cause) = after.status() {
+        return Err(CliError::LogFailed(cause));
+    }
     log.flush()?;
     tracing::info!("berth stopped");
     Ok(())

@@ -101,6 +101,9 @@ impl From<AuthError> for ApiError {
     }
 }
 
+/// Seconds a client is asked to wait when the node cannot write now.
+const RETRY_UNAVAILABLE: u64 = 5;
+
 /// A domain refusal's status and code, in one table.
 fn domain(d: &DomainError) -> (StatusCode, &'static str) {
     match d {
@@ -147,6 +150,7 @@ impl ApiError {
                     "BLOB_UPLOAD_INVALID"
                 }
                 StoreError::DigestMismatch { .. } => "DIGEST_INVALID",
+                s if s.unavailable() => "UNAVAILABLE",
                 _ => "UNKNOWN",
             },
             Self::RangeInvalid { .. } => "BLOB_UPLOAD_INVALID",
@@ -173,6 +177,7 @@ impl ApiError {
                 StoreError::BodyAborted(_)
                 | StoreError::LengthMismatch { .. }
                 | StoreError::DigestMismatch { .. } => StatusCode::BAD_REQUEST,
+                s if s.unavailable() => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
             Self::RangeInvalid { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -206,9 +211,10 @@ impl ApiError {
         )
     }
 
-    /// The message shown to the client; a 500 says only that it happened.
+    /// The message shown to the client; a 500 says only that it happened
+    /// (a 503 names its cause: a full disk, a failed log).
     pub(crate) fn public_message(&self) -> String {
-        if self.status().is_server_error() {
+        if self.status().is_server_error() && self.status() != StatusCode::SERVICE_UNAVAILABLE {
             tracing::error!(error = %self, "request failed inside the server");
             "internal error; the server log has the details".to_owned()
         } else {
@@ -229,6 +235,9 @@ impl ApiError {
             }
             Self::TooManyRequests(secs) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            Self::Store(s) if s.unavailable() => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_UNAVAILABLE));
             }
             _ => {}
         }

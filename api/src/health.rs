@@ -2,16 +2,22 @@
 //! answers `200` while the process serves HTTP at all. `/readyz` answers
 //! `200` only while the node takes requests: `503` with the cause while it
 //! starts (verifying the log, catching the read models up), while it stops,
-//! and while its storage cannot be written.
+//! while its disk is too full to take uploads, and once its log's storage
+//! has failed.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
+use std::time::Duration;
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use berth_store::space::Space;
+use berth_store::WriterObserver;
 use serde_json::json;
+
+use crate::metrics::Metrics;
 
 /// Where the node stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,46 +28,103 @@ pub enum Status {
     Ready,
     /// Shutting down.
     Stopping,
+    /// The log's storage failed: the node stops, for its supervisor to
+    /// restart it.
+    Failed(String),
 }
 
 /// The node's status, shared by the startup server, the router and the
-/// shutdown path.
+/// shutdown path, and the free-space guard it reports on.
 #[derive(Debug)]
-pub struct Health(RwLock<Status>);
+pub struct Health {
+    status: RwLock<Status>,
+    space: OnceLock<Space>,
+    failed: tokio::sync::Notify,
+}
 
 impl Default for Health {
     fn default() -> Self {
-        Self(RwLock::new(Status::Starting(
-            "opening the data directory".into(),
-        )))
+        Self {
+            status: RwLock::new(Status::Starting("opening the data directory".into())),
+            space: OnceLock::new(),
+            failed: tokio::sync::Notify::new(),
+        }
     }
 }
 
 impl Health {
-    /// Moves the node to `status`, and says so in the log.
+    /// Moves the node to `status`, and says so in the log. A failure stays.
     pub fn set(&self, status: Status) {
         tracing::info!(?status, "readiness");
-        *self
-            .0
+        let mut now = self
+            .status
             .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner) = status;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if matches!(*now, Status::Failed(_)) {
+            return;
+        }
+        if matches!(status, Status::Failed(_)) {
+            self.failed.notify_waiters();
+            self.failed.notify_one();
+        }
+        *now = status;
+    }
+
+    /// Reports the data directory's free space in readiness too.
+    pub fn watch_space(&self, space: Space) {
+        let _ = self.space.set(space);
+    }
+
+    /// Completes when the log's storage has failed: the serve loop then
+    /// shuts down.
+    pub async fn failure(&self) {
+        if !matches!(self.status(), Status::Failed(_)) {
+            self.failed.notified().await;
+        }
     }
 
     /// The status now.
     pub fn status(&self) -> Status {
-        self.0
+        self.status
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
     }
 
-    /// Why the node does not take requests, or `None` when it does.
+    /// Why the node does not take requests, or `None` when it does: also
+    /// while the disk is too full to take uploads.
     pub fn unready(&self) -> Option<String> {
         match self.status() {
-            Status::Ready => None,
+            Status::Ready => self
+                .space
+                .get()
+                .and_then(|s| s.check_upload().err())
+                .map(|e| e.to_string()),
             Status::Starting(doing) => Some(format!("starting: {doing}")),
             Status::Stopping => Some("shutting down".into()),
+            Status::Failed(cause) => Some(format!(
+                "the event log cannot be written ({cause}); the node is restarting"
+            )),
         }
+    }
+}
+
+/// Hears the writer: its batches go to the metrics, its failure to
+/// readiness (and so to the serve loop, which stops the node).
+pub struct WriterWatch {
+    /// Where batches are counted.
+    pub metrics: Arc<Metrics>,
+    /// Where the failure is reported.
+    pub health: Arc<Health>,
+}
+
+impl WriterObserver for WriterWatch {
+    fn batch_committed(&self, commands: usize, events: u64, commit: Duration) {
+        self.metrics.batch_committed(commands, events, commit);
+    }
+
+    fn writer_failed(&self, cause: &str) {
+        self.health.set(Status::Failed(cause.to_owned()));
     }
 }
 

@@ -15,7 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use berth_store::{Projector, WriterObserver};
+use berth_store::Projector;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -226,16 +226,15 @@ impl Default for Metrics {
     }
 }
 
-impl WriterObserver for Metrics {
+impl Metrics {
+    /// A batch the writer committed.
     #[allow(clippy::cast_precision_loss)]
-    fn batch_committed(&self, commands: usize, events: u64, commit: Duration) {
+    pub fn batch_committed(&self, commands: usize, events: u64, commit: Duration) {
         self.batch_commands.observe(commands as f64);
         self.batch_events.observe(events as f64);
         self.commit_seconds.observe(commit.as_secs_f64());
     }
-}
 
-impl Metrics {
     /// A failed login on `surface`.
     pub fn login_failed(&self, surface: &'static str) {
         self.login_failures

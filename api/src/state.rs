@@ -43,6 +43,8 @@ pub struct Parts {
     pub health: Arc<crate::health::Health>,
     /// Metrics.
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// The data directory's free-space guard.
+    pub space: berth_store::space::Space,
     /// Authentication and authorization settings.
     pub settings: Settings,
     /// Token signing key.

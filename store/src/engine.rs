@@ -113,12 +113,16 @@ pub trait WriterObserver: Send + Sync + 'static {
     /// A batch of `commands` commands appending `events` events was made
     /// durable; the commit (write and fsync) took `commit`.
     fn batch_committed(&self, commands: usize, events: u64, commit: std::time::Duration);
+    /// The log's storage failed: the writer takes no more commands, and
+    /// the node must restart to recover (docs/decisions.md says why).
+    fn writer_failed(&self, cause: &str);
 }
 
 struct Unobserved;
 
 impl WriterObserver for Unobserved {
     fn batch_committed(&self, _: usize, _: u64, _: std::time::Duration) {}
+    fn writer_failed(&self, _: &str) {}
 }
 
 /// [`start`], with an observer of the writer's batches.
@@ -143,6 +147,7 @@ pub fn start_observed(
         cache: Loaded::default(),
         versions: HashMap::new(),
         observer,
+        failed: None,
     };
     let handle = thread::Builder::new()
         .name("berth-writer".into())
@@ -257,6 +262,10 @@ struct Writer {
     /// Events per stream so far, including those of the open batch.
     versions: HashMap<Uuid, u64>,
     observer: Arc<dyn WriterObserver>,
+    /// Why the log's storage failed, once it has: from then on every
+    /// command is refused unread (after a failed write or fsync, nothing
+    /// the database holds in memory can be trusted).
+    failed: Option<String>,
 }
 
 impl Writer {
@@ -307,6 +316,12 @@ impl Writer {
     }
 
     fn process(&mut self, jobs: Vec<Job>) {
+        if let Some(cause) = &self.failed {
+            for job in jobs {
+                let _ = job.reply.send(Err(StoreError::Unwritable(cause.clone())));
+            }
+            return;
+        }
         if self.cache.repos.len() > CACHE_LIMIT || self.versions.len() > CACHE_LIMIT {
             self.forget();
         }
@@ -340,20 +355,52 @@ impl Writer {
                     self.head.seq - start.seq,
                     began.elapsed(),
                 ),
-                Err(e) => failure = Some(e.to_string()),
+                // Refused before anything was written: a definite failure,
+                // and the next batch may find space again.
+                Err(StoreError::NoSpace(reason)) => {
+                    tracing::warn!(%reason, "batch refused: the disk is full");
+                    return self.fail_all(start, outcomes, || StoreError::NoSpace(reason.clone()));
+                }
+                // The batch may have reached the journal: its outcome is
+                // unknown, and the database can no longer be trusted.
+                Err(e) => {
+                    let cause = e.to_string();
+                    tracing::error!(%cause, "the event log's storage failed; the writer stops");
+                    self.failed = Some(cause.clone());
+                    self.observer.writer_failed(&cause);
+                    return self.fail_all(start, outcomes, || {
+                        StoreError::OutcomeUnknown(cause.clone())
+                    });
+                }
             }
         }
         if let Some(reason) = failure {
             tracing::error!(%reason, "batch not committed; every command in it fails");
-            self.head = start;
-            self.forget();
-            for (reply, _) in outcomes {
-                let _ = reply.send(Err(StoreError::CommitFailed(reason.clone())));
-            }
-            return;
+            return self.fail_all(start, outcomes, || StoreError::CommitFailed(reason.clone()));
         }
         for (reply, result) in outcomes {
             let _ = reply.send(result);
+        }
+    }
+
+    /// Answers every command of a batch that was not committed (those the
+    /// domain refused keep their refusal), and forgets what deciding it
+    /// assumed.
+    fn fail_all(
+        &mut self,
+        start: ChainPoint,
+        outcomes: Vec<(Reply, Result<Vec<Recorded>, StoreError>)>,
+        error: impl Fn() -> StoreError,
+    ) {
+        self.head = start;
+        self.forget();
+        for (reply, result) in outcomes {
+            // A refusal stays a refusal: it wrote nothing either way.
+            let answer = match result {
+                Err(refused @ StoreError::Rejected(_)) => Err(refused),
+                _ => Err(error()),
+            };
+            let _ = reply.send(answer);
         }
     }
 

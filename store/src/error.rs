@@ -12,7 +12,19 @@ pub enum StoreError {
     Rejected(#[from] DomainError),
     /// A filesystem operation failed.
     #[error("filesystem: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+    /// The disk is (nearly) full: nothing was written, and a retry once
+    /// space is freed will do.
+    #[error("{0}")]
+    NoSpace(String),
+    /// The log's storage failed and the node takes no more writes until it
+    /// restarts; nothing of this request was written.
+    #[error("the event log cannot be written: {0}; nothing was changed, retry on another node or after the restart")]
+    Unwritable(String),
+    /// The log's storage failed while this request's batch was being made
+    /// durable: it may or may not have been.
+    #[error("the event log cannot be written: {0}; the outcome of this request is unknown: check before you retry it")]
+    OutcomeUnknown(String),
     /// The embedded database failed.
     #[error("database: {0}")]
     Database(#[from] fjall::Error),
@@ -69,6 +81,30 @@ pub enum StoreError {
     /// of it is durable.
     #[error("the batch was not committed: {0}")]
     CommitFailed(String),
+}
+
+impl From<std::io::Error> for StoreError {
+    /// A full disk is told apart from other failures everywhere it can
+    /// surface, so that it is answered 503, not 500.
+    fn from(e: std::io::Error) -> Self {
+        match e.raw_os_error() {
+            Some(libc::ENOSPC | libc::EDQUOT) => Self::NoSpace(format!(
+                "no space left on the registry's disk ({e}); retry once space is freed"
+            )),
+            _ => Self::Io(e),
+        }
+    }
+}
+
+impl StoreError {
+    /// Whether the node cannot take this write now (a full disk, a failed
+    /// log) rather than refusing the write itself: answered 503.
+    pub fn unavailable(&self) -> bool {
+        matches!(
+            self,
+            Self::NoSpace(_) | Self::Unwritable(_) | Self::OutcomeUnknown(_)
+        )
+    }
 }
 
 impl From<tokio::task::JoinError> for StoreError {

@@ -11,6 +11,7 @@ pub mod error;
 pub mod gc;
 pub mod imports;
 pub mod log;
+pub mod space;
 pub mod table;
 pub mod uploads;
 

@@ -4,6 +4,7 @@
 
 use std::ops::{ControlFlow, RangeInclusive};
 use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use berth_domain::Digest;
 use bytes::Bytes;
@@ -17,6 +18,7 @@ use uuid::Uuid;
 use crate::checkpoint::Checkpoint;
 use crate::envelope::{open, Hash, Recorded, GENESIS, HASH_LEN};
 use crate::error::StoreError;
+use crate::space::Space;
 use crate::table::{Batch, Table};
 
 const HEAD: &[u8] = b"head";
@@ -65,6 +67,8 @@ pub struct EventLog {
     meta: Keyspace,
     streams: Keyspace,
     content: Keyspace,
+    /// The free-space guard, once the server sets one.
+    space: Arc<OnceLock<Space>>,
 }
 
 impl EventLog {
@@ -101,6 +105,7 @@ impl EventLog {
             meta,
             streams,
             content,
+            space: Arc::default(),
         })
     }
 
@@ -157,8 +162,18 @@ impl EventLog {
         Batch::new(self.db.batch())
     }
 
+    /// Guards every later commit with a free-space check: a commit that
+    /// would eat into the log's reserve is refused before anything is
+    /// written (`StoreError::NoSpace`).
+    pub fn guard_space(&self, space: Space) {
+        let _ = self.space.set(space);
+    }
+
     /// Commits a batch and makes it durable before returning.
     pub fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        if let Some(space) = self.space.get() {
+            space.check_events()?;
+        }
         batch.into_writes()?.commit()?;
         self.db.persist(PersistMode::SyncAll)?;
         Ok(())

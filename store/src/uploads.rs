@@ -24,6 +24,7 @@ use uuid::Uuid;
 
 use crate::blobs::BlobStore;
 use crate::error::StoreError;
+use crate::space::Space;
 
 /// Batches in flight between the network and the writing thread: two keep
 /// both sides busy and bound memory to a few batches per upload.
@@ -115,6 +116,8 @@ pub struct LocalUploads {
     blobs: Arc<dyn BlobStore>,
     max_blob: u64,
     live: Mutex<HashMap<Uuid, Arc<AsyncMutex<Session>>>>,
+    /// Refuses bytes that would eat into the disk's reserve.
+    space: Option<Space>,
 }
 
 impl LocalUploads {
@@ -132,9 +135,24 @@ impl LocalUploads {
             blobs,
             max_blob,
             live: Mutex::new(HashMap::new()),
+            space: None,
         };
         uploads.remove_idle(max_idle, false)?;
         Ok(uploads)
+    }
+
+    /// Guards every session and chunk with the free-space reserve: a new
+    /// session, or a chunk, is refused (`StoreError::NoSpace`) while free
+    /// space is under it, and a chunk that brings it under the reserve is
+    /// cut back to where it began.
+    #[must_use]
+    pub fn with_space(mut self, space: Space) -> Self {
+        self.space = Some(space);
+        self
+    }
+
+    fn check_space(&self) -> Result<(), StoreError> {
+        self.space.as_ref().map_or(Ok(()), Space::check_upload)
     }
 
     /// Removes (or lists) the sessions idle past `max_idle`: a session's
@@ -231,6 +249,7 @@ impl LocalUploads {
     /// Starts a session; it is made durable by `persist` when its first
     /// chunk is acknowledged.
     fn create_session(&self, repo: &RepoPath) -> Result<Uuid, StoreError> {
+        self.check_space()?;
         let id = Uuid::new_v4();
         fs::write(self.repo_file(id), repo.to_string())?;
         fs::File::create(self.data(id))?;
@@ -316,6 +335,7 @@ impl LocalUploads {
         body: Chunks,
         expected: Option<u64>,
     ) -> Result<u64, StoreError> {
+        self.check_space()?;
         let start = session.offset;
         let path = self.data(session.id);
         let hasher = session.hasher.take();
@@ -357,6 +377,7 @@ impl LocalUploads {
         mut body: Chunks,
     ) -> Result<(Option<Sha256>, u64), StoreError> {
         let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(PIPE_DEPTH);
+        let space = self.space.clone();
         let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let mut file = fs::OpenOptions::new().append(true).open(&path)?;
             let mut hasher = hasher;
@@ -372,6 +393,9 @@ impl LocalUploads {
                 if written - flushed >= WRITEBACK_EVERY {
                     start_writeback(&file, start + flushed, written - flushed);
                     flushed = written;
+                    if let Some(space) = &space {
+                        space.check_upload()?;
+                    }
                 }
             }
             file.sync_data()?;

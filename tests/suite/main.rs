@@ -12,6 +12,7 @@ mod clients;
 mod distribution;
 mod e2e;
 mod examples;
+mod faults;
 mod gc;
 mod history;
 mod manage;

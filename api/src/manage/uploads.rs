@@ -183,6 +183,7 @@ pub(super) async fn create(
 ) -> Answer {
     let org = field("namespace", &ns, OrgName::parse)?;
     may_push(&app, &member, &org).await?;
+    app.space.check_upload()?;
     let mut multipart =
         Multipart::from_request(req, &app)
             .await

@@ -1,0 +1,247 @@
+//! When the disk fills: a real `berth` over a small tmpfs this test mounts
+//! (scripts/test.sh runs the suite as root). Writes are refused with 503
+//! and the cause, readiness says so, reads go on, and once space is freed
+//! writes work again without a restart, with nothing acknowledged lost and
+//! nothing refused recorded.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "the disk-full tests mount a tmpfs and need root (scripts/test.sh runs them as root)"
+        );
+        Self { dir }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the file system that holds `dir` to the last byte.
+fn fill(dir: &Path) -> PathBuf {
+    let path = dir.join(format!("filler-{}", uuid_like()));
+    let mut file = std::fs::File::create(&path).unwrap();
+    let block = vec![0xa5u8; 1 << 20];
+    loop {
+        if file.write_all(&block).is_err() {
+            break;
+        }
+    }
+    // The last, partial block.
+    let small = vec![0u8; 4096];
+    while file.write_all(&small).is_ok() {}
+    path
+}
+
+fn uuid_like() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+fn create_namespace(server: &Server, name: &str) -> (u16, Value) {
+    manage(
+        server,
+        "POST",
+        "/namespaces",
+        &server.operator_basic(),
+        json!({ "namespace": name }),
+    )
+}
+
+fn readyz(server: &Server) -> (u16, String) {
+    http(server, "GET", "/readyz", &[], "")
+}
+
+#[tokio::test]
+async fn a_full_disk_refuses_writes_with_503_and_recovers_without_a_restart() {
+    let fs = Tmpfs::mount("160m");
+    let mut server = Server::start_in(
+        &fs.path().join("data"),
+        &[
+            ("BERTH_MIN_FREE_SPACE", "32MiB"),
+            ("BERTH_GC_INTERVAL", "0"),
+        ],
+    );
+    let manifest = push_image(&server, "acme/web", "v1", 7).await;
+    assert_eq!(create_namespace(&server, "before").0, 201);
+
+    // A chunked upload with 4 MiB acknowledged.
+    let client = server.client();
+    let r = client
+        .post(server.url("/v2/acme/web/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = server.url(r.headers()["location"].to_str().unwrap());
+    let r = client
+        .patch(&location)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![1u8; 4 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = server.url(r.headers()["location"].to_str().unwrap());
+
+    // 70 MiB free, over the 32 MiB reserve: a 100 MiB chunk starts, is cut
+    // off when it reaches the reserve, and the session is cut back to what
+    // was acknowledged.
+    let filler = fill(fs.path());
+    let len = std::fs::metadata(&filler).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&filler)
+        .unwrap()
+        .set_len(len - (70 << 20))
+        .unwrap();
+    let r = client
+        .patch(&location)
+        .header("Content-Type", "application/octet-stream")
+        .body(vec![2u8; 100 << 20])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let error: Value = r.json().await.unwrap();
+    assert!(
+        error["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nearly full"),
+        "{error}"
+    );
+    let r = client.get(&location).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(
+        r.headers()["range"],
+        "0-4194303",
+        "cut back to the acknowledged offset"
+    );
+    let second = fill(fs.path());
+
+    // Writes: refused, with the cause, and Retry-After.
+    let (status, body) = create_namespace(&server, "refused");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["code"], "UNAVAILABLE");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("no space left on device"),
+        "{body}"
+    );
+    let r = server
+        .client()
+        .post(server.url("/v2/acme/web/blobs/uploads/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let error: Value = r.json().await.unwrap();
+    assert_eq!(error["errors"][0]["code"], "UNAVAILABLE");
+    assert!(
+        error["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nearly full"),
+        "{error}"
+    );
+    let (status, cause) = readyz(&server);
+    assert_eq!(status, 503);
+    assert!(cause.contains("nearly full"), "{cause}");
+
+    // Reads and pulls go on.
+    let pulled = server
+        .client()
+        .get(server.url("/v2/acme/web/manifests/v1"))
+        .header("Accept", OCI_MANIFEST)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pulled.status(), 200);
+    let pulled: Value = pulled.json().await.unwrap();
+    for layer in pulled["layers"].as_array().unwrap() {
+        let d = layer["digest"].as_str().unwrap();
+        let bytes = get_bytes(&server, &format!("/v2/acme/web/blobs/{d}")).await;
+        assert_eq!(digest(&bytes), d);
+    }
+    assert_eq!(
+        get_json(&server, "/v2/acme/web/tags/list").await["tags"],
+        json!(["v1"])
+    );
+
+    // Space freed: writes work again within 10 s, with no restart.
+    std::fs::remove_file(filler).unwrap();
+    std::fs::remove_file(second).unwrap();
+    let freed = Instant::now();
+    loop {
+        let (status, body) = create_namespace(&server, "after");
+        if status == 201 {
+            break;
+        }
+        assert!(
+            freed.elapsed() < Duration::from_secs(10),
+            "still refused 10 s after space was freed: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(readyz(&server).0, 200);
+    push_image(&server, "acme/web", "v2", 8).await;
+
+    // Everything acknowledged is there; nothing refused is.
+    server.stop();
+    let (code, out) = berth(&["log", "verify"], &server.dir);
+    assert_eq!(code, 0, "{out}");
+    let (_, log) = berth(&["log", "show"], &server.dir);
+    let names: Vec<String> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["type"] == "NamespaceCreated")
+        .map(|e| {
+            e["event"]["NamespaceCreated"]["org"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        names.iter().any(|n| n == "before") && names.iter().any(|n| n == "after"),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n == "refused"), "{names:?}");
+    assert!(log.contains(&manifest));
+}
