@@ -238,6 +238,17 @@ impl ApiError {
             }
             Self::Store(s) if s.unavailable() => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_UNAVAILABLE));
+                // Docker shows only the status line of a 5xx, not its body:
+                // the line then carries the cause.
+                let reason: &'static [u8] = match s {
+                    StoreError::NoSpace(_) => {
+                        b"Service Unavailable: no space left on the registry's disk"
+                    }
+                    _ => b"Service Unavailable: the registry's event log cannot be written",
+                };
+                response
+                    .extensions_mut()
+                    .insert(hyper::ext::ReasonPhrase::from_static(reason));
             }
             _ => {}
         }

@@ -245,3 +245,40 @@ async fn a_full_disk_refuses_writes_with_503_and_recovers_without_a_restart() {
     assert!(!names.iter().any(|n| n == "refused"), "{names:?}");
     assert!(log.contains(&manifest));
 }
+
+/// The real Docker engine pushing onto a full disk: it shows the registry's
+/// message about the lack of space, and the same push succeeds once space
+/// is freed, with no restart of the registry.
+#[test]
+fn docker_push_onto_a_full_disk_names_the_lack_of_space_and_then_succeeds() {
+    let fs = Tmpfs::mount("160m");
+    let server = Server::start_in(
+        &fs.path().join("data"),
+        &[
+            ("BERTH_MIN_FREE_SPACE", "32MiB"),
+            ("BERTH_GC_INTERVAL", "0"),
+        ],
+    );
+    let d = Docker::new();
+    let (ak, _, password) = server.operator_key.clone().unwrap();
+    d.login(&server, &format!("local@{ak}"), &password).unwrap();
+    let tag = format!("{}/acme/full:v1", server.host());
+    let dir = tempfile::tempdir().unwrap();
+    let tar = dir.path().join("layer.tar");
+    std::fs::write(&tar, tar_with_file("data.bin", &random_bytes(8 << 20, 41))).unwrap();
+    d.run(&["import", tar.to_str().unwrap(), &tag]);
+    let id = d.run(&["image", "inspect", "-f", "{{.Id}}", &tag]);
+
+    let filler = fill(fs.path());
+    let refused = d.try_run(&["push", &tag]).unwrap_err();
+    assert!(
+        refused.contains("nearly full") || refused.contains("no space left"),
+        "docker should show the cause: {refused}"
+    );
+    assert!(!refused.contains("internal error"), "{refused}");
+
+    std::fs::remove_file(filler).unwrap();
+    d.run(&["push", &tag]);
+    d.pull_fresh(&tag).unwrap();
+    assert_eq!(d.run(&["image", "inspect", "-f", "{{.Id}}", &tag]), id);
+}
