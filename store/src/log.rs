@@ -69,6 +69,9 @@ pub struct EventLog {
     content: Keyspace,
     /// The free-space guard, once the server sets one.
     space: Arc<OnceLock<Space>>,
+    /// Commits until the injected failure (0: none); test builds only.
+    #[cfg(feature = "fault-injection")]
+    fault: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl EventLog {
@@ -106,6 +109,13 @@ impl EventLog {
             streams,
             content,
             space: Arc::default(),
+            #[cfg(feature = "fault-injection")]
+            fault: Arc::new(std::sync::atomic::AtomicU64::new(
+                std::env::var("BERTH_FAULT_FAIL_COMMIT")
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0),
+            )),
         })
     }
 
@@ -175,8 +185,21 @@ impl EventLog {
             space.check_events()?;
         }
         batch.into_writes()?.commit()?;
+        #[cfg(feature = "fault-injection")]
+        if self.fault_due() {
+            return Err(StoreError::Io(std::io::Error::from_raw_os_error(libc::EIO)));
+        }
         self.db.persist(PersistMode::SyncAll)?;
         Ok(())
+    }
+
+    /// Whether this commit is the one to fail: counts down, once.
+    #[cfg(feature = "fault-injection")]
+    fn fault_due(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        self.fault
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok_and(|before| before == 1)
     }
 
     /// The last appended event's position, as recorded by the writer.

@@ -282,3 +282,106 @@ fn docker_push_onto_a_full_disk_names_the_lack_of_space_and_then_succeeds() {
     d.pull_fresh(&tag).unwrap();
     assert_eq!(d.run(&["image", "inspect", "-f", "{{.Id}}", &tag]), id);
 }
+
+/// A commit that fails after its batch was written (as a failed fsync
+/// does), in the middle of 50 concurrent writers: no waiter is told
+/// "created" for a write that is not durable, and none is told "nothing
+/// changed" for one that is. The node stops (exit status 75); restarted, its
+/// log verifies and its read models equal a rebuild from the log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_failed_fsync_in_a_group_commit_tells_no_waiter_a_wrong_outcome() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Startup commits three batches (the operator, its sign-in, its key);
+    // the fifth is the second batch of the writers below.
+    let mut server = Server::start_in(&data, &[("BERTH_FAULT_FAIL_COMMIT", "5")]);
+    let auth = server.operator_basic();
+    let base = server.base.clone();
+    let client = client_with(Default::default());
+    let mut writers = Vec::new();
+    for i in 0..50 {
+        let (client, auth, base) = (client.clone(), auth.clone(), base.clone());
+        writers.push(tokio::spawn(async move {
+            let r = client
+                .post(format!("{base}/v2/manage/namespaces"))
+                .header("Authorization", auth)
+                .json(&json!({ "namespace": format!("ns{i}") }))
+                .send()
+                .await;
+            match r {
+                Ok(r) => {
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().await.unwrap_or(Value::Null);
+                    (
+                        i,
+                        status,
+                        body["message"].as_str().unwrap_or_default().to_owned(),
+                    )
+                }
+                // The node went down before answering: no outcome was told.
+                Err(e) => (i, 0, e.to_string()),
+            }
+        }));
+    }
+    let mut created = Vec::new();
+    let mut unknown = Vec::new();
+    let mut unchanged = Vec::new();
+    for w in writers {
+        let (i, status, message) = w.await.unwrap();
+        match status {
+            201 => created.push(i),
+            503 if message.contains("outcome of this request is unknown") => unknown.push(i),
+            503 if message.contains("nothing was changed") => unchanged.push(i),
+            0 => unknown.push(i),
+            other => panic!("ns{i}: {other} {message}"),
+        }
+    }
+    assert!(!unknown.is_empty(), "the injected failure hit a batch");
+    assert_eq!(server.wait_exit(), 75, "the node stops for its supervisor");
+
+    let server = Server::start_in(&data, &[]);
+    for i in &created {
+        let (status, _) = manage(
+            &server,
+            "GET",
+            &format!("/namespaces/ns{i}"),
+            &server.operator_basic(),
+            Value::Null,
+        );
+        assert_eq!(status, 200, "ns{i} was acknowledged");
+    }
+    for i in &unchanged {
+        let (status, _) = manage(
+            &server,
+            "GET",
+            &format!("/namespaces/ns{i}"),
+            &server.operator_basic(),
+            Value::Null,
+        );
+        assert_eq!(status, 404, "ns{i} was refused as unchanged");
+    }
+    let durable = unknown
+        .iter()
+        .filter(|i| {
+            let path = format!("/namespaces/ns{i}");
+            manage(&server, "GET", &path, &server.operator_basic(), Value::Null).0 == 200
+        })
+        .count();
+    let mut server = server;
+    server.stop();
+    let (code, out) = berth(&["log", "verify"], &data);
+    assert_eq!(code, 0, "{out}");
+    let (_, live) = berth(&["projections", "digest"], &data);
+    let (code, rebuilt) = berth(&["projections", "rebuild"], &data);
+    assert_eq!(code, 0);
+    assert!(
+        rebuilt.trim().ends_with(live.trim()),
+        "read models {live} differ from a rebuild: {rebuilt}"
+    );
+    println!(
+        "fsync fault: {} created, {} unknown ({durable} of them durable after the restart), {} refused unchanged",
+        created.len(),
+        unknown.len(),
+        unchanged.len()
+    );
+}

@@ -155,6 +155,22 @@ impl Server {
         }
     }
 
+    /// Waits (up to 30 s) for the server to exit on its own; its status.
+    pub fn wait_exit(&mut self) -> i32 {
+        let mut child = self.child.take().expect("a running server");
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status.code().unwrap_or(-1);
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "berth did not exit"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Stops and starts again on the same port and data directory.
     pub fn restart(&mut self) {
         self.stop();
