@@ -80,6 +80,17 @@ fn create_namespace(server: &Server, name: &str) -> (u16, Value) {
     )
 }
 
+/// One chunk of an upload session.
+async fn patch(client: &reqwest::Client, location: &str, body: Vec<u8>) -> reqwest::Response {
+    client
+        .patch(location)
+        .header("Content-Type", "application/octet-stream")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn readyz(server: &Server) -> (u16, String) {
     http(server, "GET", "/readyz", &[], "")
 }
@@ -106,13 +117,7 @@ async fn a_full_disk_refuses_writes_with_503_and_recovers_without_a_restart() {
         .unwrap();
     assert_eq!(r.status(), 202);
     let location = server.url(r.headers()["location"].to_str().unwrap());
-    let r = client
-        .patch(&location)
-        .header("Content-Type", "application/octet-stream")
-        .body(vec![1u8; 4 << 20])
-        .send()
-        .await
-        .unwrap();
+    let r = patch(&client, &location, vec![1u8; 4 << 20]).await;
     assert_eq!(r.status(), 202);
     let location = server.url(r.headers()["location"].to_str().unwrap());
 
@@ -127,13 +132,7 @@ async fn a_full_disk_refuses_writes_with_503_and_recovers_without_a_restart() {
         .unwrap()
         .set_len(len - (70 << 20))
         .unwrap();
-    let r = client
-        .patch(&location)
-        .header("Content-Type", "application/octet-stream")
-        .body(vec![2u8; 100 << 20])
-        .send()
-        .await
-        .unwrap();
+    let r = patch(&client, &location, vec![2u8; 100 << 20]).await;
     assert_eq!(r.status(), 503);
     let error: Value = r.json().await.unwrap();
     assert!(

@@ -83,7 +83,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str) -> Duration {
                 return started.elapsed();
             }
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "berth did not become ready");
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "berth did not become ready"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
@@ -96,7 +99,10 @@ async fn push(client: &reqwest::Client, base: &str, seed: u64) -> Option<Pushed>
     let layer = blob(seed, 4096 + (seed % 64) as usize * 64);
     for b in [&config, &layer] {
         let r = client
-            .post(format!("{base}/v2/{repo}/blobs/uploads/?digest={}", digest(b)))
+            .post(format!(
+                "{base}/v2/{repo}/blobs/uploads/?digest={}",
+                digest(b)
+            ))
             .body(b.clone())
             .send()
             .await
@@ -142,7 +148,12 @@ async fn check(client: &reqwest::Client, base: &str, p: &Pushed) -> Result<(), S
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     if r.status() != 200 || got.as_deref() != Some(p.manifest.as_str()) {
-        return Err(format!("{}:{} manifest: {} {got:?}", p.repo, p.tag, r.status()));
+        return Err(format!(
+            "{}:{} manifest: {} {got:?}",
+            p.repo,
+            p.tag,
+            r.status()
+        ));
     }
     for (d, bytes) in &p.blobs {
         let r = client
@@ -168,7 +179,10 @@ async fn main() {
     let args = Args::parse();
     let base = format!("http://{}", args.listen);
     let mut headers = reqwest::header::HeaderMap::new();
-    headers.insert("Authorization", args.auth.parse().expect("an Authorization value"));
+    headers.insert(
+        "Authorization",
+        args.auth.parse().expect("an Authorization value"),
+    );
     let client = reqwest::Client::builder()
         .default_headers(headers)
         .pool_max_idle_per_host(0)
@@ -234,7 +248,10 @@ async fn main() {
     ready_times.sort();
     println!("| crash loop | value |");
     println!("|---|---|");
-    println!("| cycles (SIGKILL during pushes, restart) | {} |", args.cycles);
+    println!(
+        "| cycles (SIGKILL during pushes, restart) | {} |",
+        args.cycles
+    );
     println!("| concurrent pushing clients | {} |", args.clients);
     println!("| pushes attempted | {attempted} |");
     println!("| pushes acknowledged | {} |", acknowledged.len());
@@ -247,7 +264,10 @@ async fn main() {
     );
     println!("| total time | {:.0} s |", started.elapsed().as_secs_f64());
     if let Some(first) = lost.iter().next() {
-        eprintln!("crash loop: {} acknowledged pushes lost, first: {first}", lost.len());
+        eprintln!(
+            "crash loop: {} acknowledged pushes lost, first: {first}",
+            lost.len()
+        );
         std::process::exit(1);
     }
 }
