@@ -8,23 +8,26 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
-use std::io::{IoSlice, Read, Write};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use berth_domain::{Algorithm, Digest, RepoPath};
+use berth_domain::{Digest, RepoPath};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, Mutex as AsyncMutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::blobs::BlobStore;
 use crate::error::StoreError;
 use crate::space::Space;
+
+mod file;
+
+use file::{digest_of, start_writeback, write_batch};
 
 /// Batches in flight between the network and the writing thread: two keep
 /// both sides busy and bound memory to a few batches per upload.
@@ -33,8 +36,6 @@ const PIPE_DEPTH: usize = 2;
 /// thread: the body arrives in small frames, and one thread wake-up per
 /// frame costs more than the hashing it feeds.
 const BATCH: usize = 1 << 20;
-/// Read buffer when hashing a file back from disk.
-const READ_BUFFER: usize = 1 << 20;
 /// Dirty bytes after which writeback to the disk is started, so the disk
 /// works while the network still delivers and the final fsync is short.
 const WRITEBACK_EVERY: u64 = 8 << 20;
@@ -543,134 +544,5 @@ impl UploadStore for LocalUploads {
     }
 }
 
-/// Writes a batch of chunks with as few system calls as the kernel allows,
-/// without copying them into one buffer first.
-fn write_batch(file: &mut fs::File, batch: &[Bytes]) -> std::io::Result<u64> {
-    let total: usize = batch.iter().map(Bytes::len).sum();
-    let (mut chunk, mut offset, mut done) = (0, 0, 0);
-    while done < total {
-        let slices: Vec<IoSlice<'_>> = batch[chunk..]
-            .iter()
-            .enumerate()
-            .map(|(i, b)| IoSlice::new(if i == 0 { &b[offset..] } else { b }))
-            .collect();
-        let mut n = file.write_vectored(&slices)?;
-        if n == 0 {
-            return Err(std::io::ErrorKind::WriteZero.into());
-        }
-        done += n;
-        while n > 0 {
-            let left = batch[chunk].len() - offset;
-            if n >= left {
-                n -= left;
-                chunk += 1;
-                offset = 0;
-            } else {
-                offset += n;
-                n = 0;
-            }
-        }
-    }
-    Ok(total as u64)
-}
-
-/// Asks the kernel to start writing a range to disk without waiting for it
-/// (durability still comes from the fsync before the upload is answered).
-fn start_writeback(file: &fs::File, offset: u64, len: u64) {
-    use std::os::fd::AsRawFd;
-    let (Ok(offset), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return;
-    };
-    // SAFETY: the descriptor is open for the duration of the call, and
-    // sync_file_range only reads its arguments. A failure only means the
-    // final fsync does all the work, so the result is not needed.
-    #[allow(unsafe_code)]
-    unsafe {
-        libc::sync_file_range(file.as_raw_fd(), offset, len, libc::SYNC_FILE_RANGE_WRITE);
-    }
-}
-
-/// The digest of a session's bytes: from the running SHA-256 when there is
-/// one, else by reading the file back (after a restart, or for SHA-512).
-fn digest_of(
-    path: &std::path::Path,
-    alg: Algorithm,
-    running: Option<Sha256>,
-) -> Result<Digest, StoreError> {
-    let digest = match (alg, running) {
-        (Algorithm::Sha256, Some(h)) => Digest::from_bytes(alg, &h.finalize()),
-        (Algorithm::Sha256, None) => Digest::from_bytes(alg, &hash_file::<Sha256>(path)?),
-        (Algorithm::Sha512, _) => Digest::from_bytes(alg, &hash_file::<Sha512>(path)?),
-    };
-    digest.map_err(StoreError::from)
-}
-
-fn hash_file<H: sha2::Digest>(path: &std::path::Path) -> Result<Vec<u8>, StoreError> {
-    let mut f = fs::File::open(path)?;
-    let mut h = H::new();
-    let mut buf = vec![0u8; READ_BUFFER];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(h.finalize().to_vec())
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::blobs::LocalBlobs;
-
-    fn body(bytes: &[u8]) -> Chunks {
-        let chunks: Vec<Result<Bytes, BoxError>> = bytes
-            .chunks(64 << 10)
-            .map(|c| Ok(Bytes::copy_from_slice(c)))
-            .collect();
-        Box::pin(futures_util::stream::iter(chunks))
-    }
-
-    /// A body of several batches, over two appends, hashes as the bytes do
-    /// in one go; a wrong digest is refused.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_body_of_many_batches_over_two_appends_verifies() {
-        let tmp = tempfile::tempdir().unwrap();
-        let blobs = Arc::new(LocalBlobs::open(tmp.path().join("blobs")).unwrap());
-        let uploads = LocalUploads::open(
-            tmp.path().join("uploads"),
-            blobs.clone(),
-            u64::MAX,
-            Duration::from_secs(60),
-        )
-        .unwrap();
-        let bytes: Vec<u8> = (0..(5u32 << 20))
-            .map(|i| (i * 7 + i / 4099) as u8)
-            .collect();
-        let digest = Digest::from_bytes(Algorithm::Sha256, &Sha256::digest(&bytes)).unwrap();
-        let repo = RepoPath::parse("acme/web").unwrap();
-        let id = uploads.create(&repo).unwrap();
-        let mut session = uploads.acquire(id, &repo).await.unwrap();
-        let (first, rest) = bytes.split_at(3 << 20);
-        for part in [first, rest] {
-            uploads
-                .append(&mut session, body(part), None)
-                .await
-                .unwrap();
-        }
-        let wrong = Digest::from_bytes(Algorithm::Sha256, &Sha256::digest(b"x")).unwrap();
-        let other = uploads.create(&repo).unwrap();
-        let mut second = uploads.acquire(other, &repo).await.unwrap();
-        uploads
-            .append(&mut second, body(&bytes), None)
-            .await
-            .unwrap();
-        assert!(matches!(
-            uploads.complete(second, &wrong).await,
-            Err(StoreError::DigestMismatch { .. })
-        ));
-        assert_eq!(uploads.complete(session, &digest).await.unwrap(), 5 << 20);
-        assert_eq!(blobs.stat(&digest).unwrap(), Some(5 << 20));
-    }
-}
+mod tests;
