@@ -147,7 +147,7 @@ pub struct Report {
 }
 
 /// Digests with their sizes.
-type Sized = Vec<(Digest, u64)>;
+type Listed = Vec<(Digest, u64)>;
 
 /// What the mark phase found: candidates to check again and remove, and
 /// the abandoned upload sessions it already removed (nothing references a
@@ -156,19 +156,14 @@ type Sized = Vec<(Digest, u64)>;
 pub struct Candidates {
     run: Uuid,
     dry_run: bool,
-    blobs: Sized,
-    manifests: Sized,
+    blobs: Listed,
+    manifests: Listed,
     uploads: Vec<Item>,
 }
 
 /// Runs garbage collection, one run at a time.
 pub struct Collector {
-    blobs: Arc<dyn BlobStore>,
-    uploads: Arc<dyn UploadStore>,
-    log: EventLog,
-    references: Arc<dyn References>,
-    engine: Engine,
-    pins: Arc<Pins>,
+    parts: Parts,
     policy: Policy,
     running: tokio::sync::Mutex<()>,
 }
@@ -193,12 +188,7 @@ impl Collector {
     /// A collector over `parts`.
     pub fn new(parts: Parts, policy: Policy) -> Self {
         Self {
-            blobs: parts.blobs,
-            uploads: parts.uploads,
-            log: parts.log,
-            references: parts.references,
-            engine: parts.engine,
-            pins: parts.pins,
+            parts,
             policy,
             running: tokio::sync::Mutex::new(()),
         }
@@ -221,16 +211,16 @@ impl Collector {
     /// upload sessions are removed here unless `dry_run`.
     pub async fn mark(&self, dry_run: bool) -> Result<Candidates, StoreError> {
         let (blobs, log, references, grace) = (
-            self.blobs.clone(),
-            self.log.clone(),
-            self.references.clone(),
+            self.parts.blobs.clone(),
+            self.parts.log.clone(),
+            self.parts.references.clone(),
             self.policy.grace,
         );
         let (blobs, manifests) = tokio::task::spawn_blocking(move || {
             mark(blobs.as_ref(), &log, references.as_ref(), grace)
         })
         .await??;
-        let (uploads, max_idle) = (self.uploads.clone(), self.policy.upload_max_idle);
+        let (uploads, max_idle) = (self.parts.uploads.clone(), self.policy.upload_max_idle);
         let sessions =
             tokio::task::spawn_blocking(move || uploads.collect_idle(max_idle, dry_run)).await??;
         Ok(Candidates {
@@ -263,24 +253,30 @@ impl Collector {
             report.blobs = items(&candidates.blobs);
             report.manifests = items(&candidates.manifests);
         } else {
-            let mut blobs = candidates.blobs.chunks(STEP);
-            let mut manifests = candidates.manifests.chunks(STEP);
-            let mut sessions = Some(&report.uploads);
-            loop {
+            // At least one step, so that a run that found nothing is recorded.
+            let steps = candidates
+                .blobs
+                .len()
+                .max(candidates.manifests.len())
+                .div_ceil(STEP)
+                .max(1);
+            let chunk =
+                |list: &Listed, n: usize| list.chunks(STEP).nth(n).unwrap_or_default().to_vec();
+            for n in 0..steps {
+                // The sessions went in the mark; the first step records them.
+                let uploads = if n == 0 {
+                    let s = &report.uploads;
+                    (s.len() as u64, s.iter().map(|i| i.bytes).sum())
+                } else {
+                    (0, 0)
+                };
                 let step = Step {
                     run: report.run,
-                    blobs: blobs.next().unwrap_or_default().to_vec(),
-                    manifests: manifests.next().unwrap_or_default().to_vec(),
-                    uploads: sessions.take().map_or((0, 0), |s| {
-                        (s.len() as u64, s.iter().map(|i| i.bytes).sum())
-                    }),
+                    blobs: chunk(&candidates.blobs, n),
+                    manifests: chunk(&candidates.manifests, n),
+                    uploads,
                 };
-                let last = step.blobs.is_empty() && step.manifests.is_empty();
-                if last && !report.events.is_empty() {
-                    break;
-                }
-                let recorded = self.engine.alone(self.step_work(step, &meta)).await?;
-                for recorded in recorded {
+                for recorded in self.parts.engine.alone(self.step_work(step, &meta)).await? {
                     report.events.push(recorded.seq);
                     if let Event::GarbageCollected {
                         blobs, manifests, ..
@@ -289,9 +285,6 @@ impl Collector {
                         report.blobs.extend(items(blobs));
                         report.manifests.extend(items(manifests));
                     }
-                }
-                if last {
-                    break;
                 }
             }
         }
@@ -306,10 +299,10 @@ impl Collector {
     /// The work of one step, to run on the writer alone.
     fn step_work(&self, step: Step, meta: &RequestMeta) -> AloneWork {
         let (store, log, references, pins, meta) = (
-            self.blobs.clone(),
-            self.log.clone(),
-            self.references.clone(),
-            self.pins.clone(),
+            self.parts.blobs.clone(),
+            self.parts.log.clone(),
+            self.parts.references.clone(),
+            self.parts.pins.clone(),
             meta.clone(),
         );
         Box::new(move || {
@@ -337,7 +330,7 @@ fn mark(
     log: &EventLog,
     references: &dyn References,
     grace: Duration,
-) -> Result<(Sized, Sized), StoreError> {
+) -> Result<(Listed, Listed), StoreError> {
     let now = SystemTime::now();
     let mut unreferenced_blobs = Vec::new();
     for blob in blobs.list()? {
