@@ -56,7 +56,7 @@ enum Cmd {
     /// Remove blob files, stored manifests and abandoned upload sessions
     /// that nothing references: through the running server when one holds
     /// the data directory (with its policy), else offline.
-    Gc(crate::gc::GcArgs),
+    Gc(crate::gc::CollectArgs),
     /// Restore a backup into a new data directory, and verify it.
     Restore {
         /// The backup directory.
@@ -163,15 +163,24 @@ pub struct GcArgs {
     /// (`berth gc` and `POST /v2/manage/gc` still do).
     #[arg(long = "gc-interval", env = "BERTH_GC_INTERVAL", default_value_t = 6 * 3600)]
     pub interval: u64,
+    #[command(flatten)]
+    pub grace: GraceArg,
+}
+
+/// How long garbage collection keeps an unreferenced blob file: `serve`
+/// and an offline `berth gc` take the same flag.
+#[derive(Args)]
+pub struct GraceArg {
     /// Seconds an unreferenced blob file is kept before garbage collection
     /// may remove it: a margin on top of the protocol, which is safe
-    /// without it (docs/operations.md).
+    /// without it (docs/operations.md). A running server's applies to
+    /// `berth gc` sent to it.
     #[arg(long = "gc-grace", env = "BERTH_GC_GRACE", default_value_t = 3600)]
     pub grace: u64,
 }
 
-impl GcArgs {
-    /// The collector's policy.
+impl GraceArg {
+    /// The collector's policy, with the upload sessions' idle limit.
     pub fn policy(&self, upload_max_idle_hours: u64) -> berth_store::gc::Policy {
         berth_store::gc::Policy {
             grace: std::time::Duration::from_secs(self.grace),

@@ -7,33 +7,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_projections::ReadModels;
-use berth_store::gc::{self, Collector, Item, Pins, Policy, Report};
+use berth_store::gc::{self, Collector, Item, Pins, Report};
 use berth_store::{LocalBlobs, LocalUploads};
 use clap::Args;
 
 use crate::admin;
-use crate::cli::{open_existing, DataDir};
+use crate::cli::{open_existing, DataDir, GraceArg};
 use crate::error::{AtPath, CliError};
 
 /// What `berth gc` takes.
 #[derive(Args)]
-pub struct GcArgs {
+pub struct CollectArgs {
     #[command(flatten)]
     data: DataDir,
     /// List what would go; remove nothing, record nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Offline only: seconds an unreferenced blob file is kept (a running
-    /// server applies its own `--gc-grace`).
-    #[arg(long = "gc-grace", env = "BERTH_GC_GRACE", default_value_t = 3600)]
-    grace: u64,
+    #[command(flatten)]
+    grace: GraceArg,
     /// Offline only: hours after which an idle upload session is abandoned.
     #[arg(long, env = "BERTH_UPLOAD_MAX_IDLE_HOURS", default_value_t = 24)]
     upload_max_idle_hours: u64,
 }
 
 /// Runs `berth gc` and prints what went (or would go).
-pub fn gc(args: &GcArgs) -> Result<ExitCode, CliError> {
+pub fn gc(args: &CollectArgs) -> Result<ExitCode, CliError> {
     let data = &args.data.data_dir;
     let report = admin::online_or_offline(
         data,
@@ -51,7 +49,7 @@ pub fn gc(args: &GcArgs) -> Result<ExitCode, CliError> {
 }
 
 /// Opens the data directory with a writer of its own and runs once.
-fn offline(args: &GcArgs) -> Result<Report, CliError> {
+fn offline(args: &CollectArgs) -> Result<Report, CliError> {
     let data = &args.data.data_dir;
     let log = open_existing(data)?;
     let models = Arc::new(ReadModels::open(&log)?);
@@ -77,10 +75,7 @@ fn offline(args: &GcArgs) -> Result<Report, CliError> {
             engine,
             pins: Arc::new(Pins::default()),
         },
-        Policy {
-            grace: Duration::from_secs(args.grace),
-            upload_max_idle: Duration::from_secs(args.upload_max_idle_hours * 3600),
-        },
+        args.grace.policy(args.upload_max_idle_hours),
     );
     let report = runtime.block_on(collector.run(args.dry_run, admin::system_meta()));
     drop(collector);

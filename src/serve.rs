@@ -113,7 +113,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             engine: engine.clone(),
             pins: pins.clone(),
         },
-        args.gc.policy(args.upload_max_idle_hours),
+        args.gc.grace.policy(args.upload_max_idle_hours),
     ));
     let import_dir = data.join("imports");
     let (imports, interrupted) = Imports::open(import_dir.clone()).at(&import_dir)?;

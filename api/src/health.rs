@@ -64,7 +64,7 @@ impl Health {
             return;
         }
         if matches!(status, Status::Failed(_)) {
-            self.failed.notify_waiters();
+            // One waiter (the serve loop); a permit if it is not waiting yet.
             self.failed.notify_one();
         }
         *now = status;

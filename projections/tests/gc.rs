@@ -208,7 +208,11 @@ async fn an_upload_pinned_before_the_sweep_keeps_its_bytes() {
     w.store(b"layer in flight");
     let report = w.collect().await;
     assert!(report.blobs.is_empty());
-    assert_eq!(report.events.len(), 1, "a run that removed nothing is recorded");
+    assert_eq!(
+        report.events.len(),
+        1,
+        "a run that removed nothing is recorded"
+    );
     w.link("acme/web", &digest).await.unwrap();
     drop(pin);
     assert!(w.collect().await.blobs.is_empty());

@@ -75,6 +75,9 @@ pub struct Space {
     reserve: Reserve,
 }
 
+/// The event log's reserve is the uploads' divided by this.
+const EVENT_SHARE: u64 = 4;
+
 /// Free and total bytes of a file system, as an unprivileged writer sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Usage {
@@ -98,36 +101,32 @@ impl Space {
         statvfs(&self.dir)
     }
 
-    /// What uploads must leave free, and what event writes must.
-    pub fn reserves(&self, usage: Usage) -> (u64, u64) {
-        let uploads = self.reserve.bytes(usage.total);
-        (uploads, uploads / 4)
-    }
-
     /// Refuses an upload's bytes when they would eat into the reserve.
     pub fn check_upload(&self) -> Result<(), StoreError> {
-        let usage = self.usage()?;
-        let (reserve, _) = self.reserves(usage);
-        if usage.free < reserve {
-            return Err(StoreError::NoSpace(format!(
-                "the registry's disk is nearly full: {} free, below the {} kept free; uploads are refused until space is freed",
-                mib(usage.free),
-                mib(reserve)
-            )));
-        }
-        Ok(())
+        self.check(1, |free, reserve| {
+            format!("the registry's disk is nearly full: {free} free, below the {reserve} kept free; uploads are refused until space is freed")
+        })
     }
 
-    /// Refuses an event write when it would eat into the log's reserve.
+    /// Refuses an event write when it would eat into the log's reserve: a
+    /// quarter of the uploads', so that deletes work while uploads do not.
     pub fn check_events(&self) -> Result<(), StoreError> {
+        self.check(EVENT_SHARE, |free, reserve| {
+            format!("the event log cannot be written: no space left on device ({free} free, below the {reserve} the log keeps)")
+        })
+    }
+
+    /// Refuses when free space is under the reserve divided by `share`,
+    /// saying so with `refusal(free, reserve)`.
+    fn check(
+        &self,
+        share: u64,
+        refusal: impl FnOnce(String, String) -> String,
+    ) -> Result<(), StoreError> {
         let usage = self.usage()?;
-        let (_, reserve) = self.reserves(usage);
+        let reserve = self.reserve.bytes(usage.total) / share;
         if usage.free < reserve {
-            return Err(StoreError::NoSpace(format!(
-                "the event log cannot be written: no space left on device ({} free, below the {} the log keeps)",
-                mib(usage.free),
-                mib(reserve)
-            )));
+            return Err(StoreError::NoSpace(refusal(mib(usage.free), mib(reserve))));
         }
         Ok(())
     }
