@@ -150,6 +150,7 @@ impl ApiError {
                     "BLOB_UPLOAD_INVALID"
                 }
                 StoreError::DigestMismatch { .. } => "DIGEST_INVALID",
+                StoreError::KeyReused { .. } => "IDEMPOTENCY_KEY_REUSED",
                 s if s.unavailable() => "UNAVAILABLE",
                 _ => "UNKNOWN",
             },
@@ -177,6 +178,7 @@ impl ApiError {
                 StoreError::BodyAborted(_)
                 | StoreError::LengthMismatch { .. }
                 | StoreError::DigestMismatch { .. } => StatusCode::BAD_REQUEST,
+                StoreError::KeyReused { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 s if s.unavailable() => StatusCode::SERVICE_UNAVAILABLE,
                 _ => StatusCode::INTERNAL_SERVER_ERROR,
             },
@@ -258,6 +260,7 @@ impl ApiError {
     pub fn into_manage_response(self) -> Response {
         let field = match &self {
             Self::Invalid { field, .. } | Self::Unknown { field, .. } => Some(field.clone()),
+            Self::Store(StoreError::KeyReused { .. }) => Some("Idempotency-Key".to_owned()),
             _ => None,
         };
         let body = serde_json::json!({

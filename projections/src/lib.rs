@@ -11,6 +11,7 @@ mod keys;
 mod manifests;
 mod orgs;
 mod repositories;
+mod request_keys;
 mod shares;
 mod storage;
 mod tags;
@@ -19,7 +20,8 @@ use berth_domain::{
     Account, AccountName, Digest, DomainError, OrgName, Organization, RepoPath, Repository,
 };
 use berth_store::gc::References;
-use berth_store::{Batch, EventLog, Projector, Recorded, StateLoader, StoreError, Table};
+use berth_store::{Batch, EventLog, KeyScope, Projector, Recorded, StateLoader, StoreError, Table};
+use chrono::{DateTime, Utc};
 use sha2::{Digest as _, Sha256};
 
 pub use accounts::{AccessKeyRow, AccountRow, Accounts, TemporaryLoginRow, UserRow};
@@ -32,13 +34,14 @@ pub use images::{sort_key, ImageRow, Images, Order, Scope};
 pub use manifests::{ManifestRow, Manifests, ReferrerRow};
 pub use orgs::{Member, OrgRow, Orgs};
 pub use repositories::{RepoRow, Repositories};
+pub use request_keys::RequestKeys;
 pub use shares::{ShareRow, Shares};
 pub use storage::Storage;
 pub use tags::{TagRow, Tags};
 
 /// Version of the row layouts. A data directory written with another
 /// version has its read models rebuilt from the log at startup.
-pub const PROJECTION_VERSION: u32 = 8;
+pub const PROJECTION_VERSION: u32 = 9;
 
 const CHECKPOINT: &[u8] = b"registry";
 
@@ -63,6 +66,8 @@ pub struct ReadModels {
     pub shares: Shares,
     /// The audit index, which also serves timelines and as-of folds.
     pub audit: Audit,
+    /// The `Idempotency-Key`s still remembered.
+    pub request_keys: RequestKeys,
     checkpoints: Table,
 }
 
@@ -82,6 +87,7 @@ impl ReadModels {
             manifests: Manifests::open(log)?,
             blob_links: BlobLinks::open(log)?,
             accounts: Accounts::open(log)?,
+            request_keys: RequestKeys::open(log)?,
             checkpoints: log.table("p_checkpoints")?,
         };
         if let Some(v) = models.checkpoints.get(CHECKPOINT)? {
@@ -141,6 +147,8 @@ impl ReadModels {
             ("user_keys", &self.accounts.user_keys),
             ("disabled_keys", &self.accounts.disabled_keys),
             ("temporary_logins", &self.accounts.temporary),
+            ("request_keys", &self.request_keys.rows),
+            ("request_keys_by_time", &self.request_keys.by_time),
             ("checkpoints", &self.checkpoints),
         ]
     }
@@ -177,7 +185,7 @@ impl Projector for ReadModels {
         self.manifests.apply(batch, recorded);
         self.blob_links.apply(batch, recorded);
         self.accounts.apply(batch, recorded);
-        Ok(())
+        self.request_keys.apply(batch, recorded)
     }
 
     fn set_checkpoint(&self, batch: &mut Batch, seq: u64) {
@@ -223,6 +231,10 @@ impl StateLoader for ReadModels {
         };
         account.orgs = self.orgs.count_owned(name)?;
         Ok(Some(account))
+    }
+
+    fn remembered(&self, scope: &KeyScope, now: DateTime<Utc>) -> Result<Option<u64>, StoreError> {
+        self.request_keys.remembered(scope, now)
     }
 
     fn load_repo(&self, path: &RepoPath) -> Result<Option<Repository>, StoreError> {

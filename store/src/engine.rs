@@ -17,7 +17,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use crate::envelope::{encode_payload, seal, Envelope, Recorded, SCHEMA_VERSION};
+use crate::envelope::{encode_payload, seal, Envelope, Hash, Keyed, Recorded, SCHEMA_VERSION};
 use crate::error::StoreError;
 use crate::log::{ChainPoint, EventLog};
 use crate::table::Batch;
@@ -52,6 +52,42 @@ pub trait StateLoader: Send + Sync + 'static {
     fn load_repo(&self, path: &RepoPath) -> Result<Option<Repository>, StoreError>;
     /// An account and its users, if it exists.
     fn load_account(&self, name: &AccountName) -> Result<Option<Account>, StoreError>;
+    /// The sequence number of the event that recorded a request key, if
+    /// it is still remembered at `now`.
+    fn remembered(&self, scope: &KeyScope, now: DateTime<Utc>) -> Result<Option<u64>, StoreError>;
+}
+
+/// Whose key it is: keys are per caller, so two users may pick the same
+/// one without meeting.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct KeyScope {
+    /// The caller's account.
+    pub account: Option<String>,
+    /// The caller's user.
+    pub user: Option<String>,
+    /// The key.
+    pub key: String,
+}
+
+impl KeyScope {
+    /// The scope of `key` sent by `actor`.
+    pub fn of(actor: &Actor, key: &str) -> Self {
+        Self {
+            account: actor.account.clone(),
+            user: actor.user.clone(),
+            key: key.to_owned(),
+        }
+    }
+}
+
+/// What became of a submitted command.
+#[derive(Debug)]
+pub enum Outcome {
+    /// It was decided and its events are durable.
+    Recorded(Vec<Recorded>),
+    /// It repeats a keyed request that is already in the log: nothing was
+    /// decided, and this is the answer recorded with the first one.
+    Replayed(Vec<u8>),
 }
 
 /// Who asked, carried into every envelope.
@@ -63,7 +99,7 @@ pub struct RequestMeta {
     pub request_id: Uuid,
 }
 
-type Reply = oneshot::Sender<Result<Vec<Recorded>, StoreError>>;
+type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
 
 /// Bytes that become durable with a command's events, keyed by digest,
 /// and only if the command is accepted.
@@ -73,6 +109,7 @@ struct Job {
     command: Command,
     content: Content,
     meta: RequestMeta,
+    keyed: Option<Keyed>,
     reply: Reply,
 }
 
@@ -148,6 +185,7 @@ pub fn start_observed(
         versions: HashMap::new(),
         observer,
         failed: None,
+        batch_keys: HashMap::new(),
     };
     let handle = thread::Builder::new()
         .name("berth-writer".into())
@@ -219,11 +257,41 @@ impl Engine {
         content: Content,
         meta: RequestMeta,
     ) -> Result<Vec<Recorded>, StoreError> {
+        match self.send(command, content, meta, None).await? {
+            Outcome::Recorded(recorded) => Ok(recorded),
+            // Only a keyed command is ever replayed.
+            Outcome::Replayed(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// Decides a command sent with an `Idempotency-Key`, unless the same
+    /// caller's key is remembered: then the first request's answer comes
+    /// back if `keyed` has the same fingerprint, and `KeyReused` if not.
+    /// The check is made by the writer, so two retries racing each other
+    /// are decided once.
+    pub async fn submit_keyed(
+        &self,
+        command: Command,
+        content: Content,
+        meta: RequestMeta,
+        keyed: Keyed,
+    ) -> Result<Outcome, StoreError> {
+        self.send(command, content, meta, Some(keyed)).await
+    }
+
+    async fn send(
+        &self,
+        command: Command,
+        content: Content,
+        meta: RequestMeta,
+        keyed: Option<Keyed>,
+    ) -> Result<Outcome, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             command,
             content,
             meta,
+            keyed,
             reply,
         };
         self.queue
@@ -245,7 +313,10 @@ impl Engine {
             .send(Work::Alone(work, reply))
             .await
             .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        match answer.await.map_err(|_| StoreError::Closed)?? {
+            Outcome::Recorded(recorded) => Ok(recorded),
+            Outcome::Replayed(_) => Ok(Vec::new()),
+        }
     }
 }
 
@@ -266,6 +337,9 @@ struct Writer {
     /// command is refused unread (after a failed write or fsync, nothing
     /// the database holds in memory can be trusted).
     failed: Option<String>,
+    /// Request keys recorded by the open batch, which its rows do not show
+    /// yet: the fingerprint and the answer of each.
+    batch_keys: HashMap<KeyScope, (Hash, Vec<u8>)>,
 }
 
 impl Writer {
@@ -302,6 +376,7 @@ impl Writer {
                 command,
                 content: Content::new(),
                 meta,
+                keyed: None,
                 reply,
             }]),
             Err(e) => {
@@ -326,6 +401,7 @@ impl Writer {
             self.forget();
         }
         let mut batch = self.log.batch();
+        self.batch_keys.clear();
         let start = self.head;
         let mut outcomes = Vec::with_capacity(jobs.len());
         let mut failure = None;
@@ -334,12 +410,16 @@ impl Writer {
                 outcomes.push((job.reply, Err(StoreError::Closed)));
                 continue;
             }
-            let result = match self.decide(&job.command) {
-                Ok(events) => self.record(&mut batch, events, &job.content, &job.meta),
+            let result = match self.replayed(&job) {
+                Ok(Some(answer)) => Ok(Outcome::Replayed(answer)),
+                Ok(None) => self
+                    .decide(&job.command)
+                    .and_then(|events| self.record(&mut batch, events, &job))
+                    .map(Outcome::Recorded),
                 Err(e) => Err(e),
             };
             if let Err(e) = &result {
-                if !matches!(e, StoreError::Rejected(_)) {
+                if !matches!(e, StoreError::Rejected(_) | StoreError::KeyReused { .. }) {
                     failure = Some(e.to_string());
                 }
             }
@@ -389,18 +469,50 @@ impl Writer {
     fn fail_all(
         &mut self,
         start: ChainPoint,
-        outcomes: Vec<(Reply, Result<Vec<Recorded>, StoreError>)>,
+        outcomes: Vec<(Reply, Result<Outcome, StoreError>)>,
         error: impl Fn() -> StoreError,
     ) {
         self.head = start;
         self.forget();
         for (reply, result) in outcomes {
-            // A refusal stays a refusal: it wrote nothing either way.
+            // A refusal stays a refusal and a replay a replay: neither
+            // wrote anything.
             let answer = match result {
-                Err(refused @ StoreError::Rejected(_)) => Err(refused),
+                Err(refused @ (StoreError::Rejected(_) | StoreError::KeyReused { .. })) => {
+                    Err(refused)
+                }
+                Ok(replayed @ Outcome::Replayed(_)) => Ok(replayed),
                 _ => Err(error()),
             };
             let _ = reply.send(answer);
+        }
+    }
+
+    /// The first answer to a keyed request this job repeats, if the
+    /// caller's key is remembered (in this batch or in the log) with the
+    /// same fingerprint; `KeyReused` if with another.
+    fn replayed(&self, job: &Job) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(keyed) = &job.keyed else {
+            return Ok(None);
+        };
+        let scope = KeyScope::of(&job.meta.actor, &keyed.key);
+        let first = match self.batch_keys.get(&scope) {
+            Some((fingerprint, answer)) => Some((*fingerprint, answer.clone())),
+            None => match self.loader.remembered(&scope, Utc::now())? {
+                Some(seq) => self
+                    .log
+                    .get(seq)?
+                    .and_then(|r| r.envelope.keyed)
+                    .map(|k| (k.fingerprint, k.answer)),
+                None => None,
+            },
+        };
+        match first {
+            Some((fingerprint, answer)) if fingerprint == keyed.fingerprint => Ok(Some(answer)),
+            Some(_) => Err(StoreError::KeyReused {
+                key: keyed.key.clone(),
+            }),
+            None => Ok(None),
         }
     }
 
@@ -456,13 +568,20 @@ impl Writer {
         &mut self,
         batch: &mut Batch,
         events: Vec<Event>,
-        content: &Content,
-        meta: &RequestMeta,
+        job: &Job,
     ) -> Result<Vec<Recorded>, StoreError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        for (digest, bytes) in content {
+        let meta = &job.meta;
+        if let Some(keyed) = &job.keyed {
+            self.batch_keys.insert(
+                KeyScope::of(&meta.actor, &keyed.key),
+                (keyed.fingerprint, keyed.answer.clone()),
+            );
+        }
+        let mut keyed = job.keyed.clone();
+        for (digest, bytes) in &job.content {
             self.log.put_content(batch, digest, bytes);
         }
         // The envelope keeps microseconds; stamping at that precision makes
@@ -485,6 +604,7 @@ impl Writer {
                 request_id: meta.request_id,
                 prev_hash: self.head.hash,
                 payload: encode_payload(&event)?,
+                keyed: keyed.take(),
             };
             let (value, hash) = seal(seq, &envelope)?;
             self.log.append(batch, seq, value);

@@ -19,7 +19,13 @@ use crate::error::StoreError;
 /// - 1: the first envelope.
 /// - 2: the actor also carries the credential id (access key or temporary
 ///   login) and the user agent. Payloads are encoded as in 1.
-pub const SCHEMA_VERSION: u16 = 2;
+/// - 3: the envelope ends with the `Idempotency-Key` of the request that
+///   caused the event, if it carried one. Payloads are encoded as in 1.
+pub const SCHEMA_VERSION: u16 = 3;
+
+/// How long a request's `Idempotency-Key` is remembered: a retry within
+/// this time gets the first request's answer.
+pub const KEY_MEMORY: chrono::TimeDelta = chrono::TimeDelta::hours(24);
 
 /// Length of a chain hash.
 pub const HASH_LEN: usize = 32;
@@ -53,6 +59,24 @@ pub struct Envelope {
     /// The event, postcard-encoded under `schema`.
     #[serde(with = "payload_bytes")]
     pub payload: Vec<u8>,
+    /// The key of the request that caused this event, on the first event
+    /// of that request only.
+    pub keyed: Option<Keyed>,
+}
+
+/// A request that carried an `Idempotency-Key`, as the log remembers it:
+/// enough to know a retry of it and to answer the retry as the request was
+/// answered, from the log alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Keyed {
+    /// The key the client chose.
+    pub key: String,
+    /// SHA-256 of the request's method, path and body: the same key on
+    /// another request is refused, not replayed.
+    pub fingerprint: Hash,
+    /// The answer, as the layer that made it encoded it; opaque here.
+    #[serde(with = "payload_bytes")]
+    pub answer: Vec<u8>,
 }
 
 /// The payload as one byte string rather than a sequence of bytes: the
@@ -100,41 +124,49 @@ struct ActorV1 {
     client_addr: Option<String>,
 }
 
-/// The envelope as schema 1 wrote it; read, never written.
+impl From<ActorV1> for Actor {
+    fn from(v1: ActorV1) -> Self {
+        Self {
+            account: v1.account,
+            user: v1.user,
+            credential: v1.credential,
+            client_addr: v1.client_addr,
+            credential_id: None,
+            user_agent: None,
+        }
+    }
+}
+
+/// The envelope as schemas 1 (with an [`ActorV1`]) and 2 (with an
+/// [`Actor`]) wrote it, without a request key; read, never written.
 #[derive(Deserialize)]
-struct EnvelopeV1 {
+struct EnvelopeBefore3<A> {
     schema: u16,
     event_type: String,
     stream: Uuid,
     stream_version: u64,
     #[serde(with = "chrono::serde::ts_microseconds")]
     occurred_at: DateTime<Utc>,
-    actor: ActorV1,
+    actor: A,
     request_id: Uuid,
     prev_hash: Hash,
     #[serde(with = "payload_bytes")]
     payload: Vec<u8>,
 }
 
-impl From<EnvelopeV1> for Envelope {
-    fn from(v1: EnvelopeV1) -> Self {
+impl<A: Into<Actor>> From<EnvelopeBefore3<A>> for Envelope {
+    fn from(old: EnvelopeBefore3<A>) -> Self {
         Self {
-            schema: v1.schema,
-            event_type: v1.event_type,
-            stream: v1.stream,
-            stream_version: v1.stream_version,
-            occurred_at: v1.occurred_at,
-            actor: Actor {
-                account: v1.actor.account,
-                user: v1.actor.user,
-                credential: v1.actor.credential,
-                client_addr: v1.actor.client_addr,
-                credential_id: None,
-                user_agent: None,
-            },
-            request_id: v1.request_id,
-            prev_hash: v1.prev_hash,
-            payload: v1.payload,
+            schema: old.schema,
+            event_type: old.event_type,
+            stream: old.stream,
+            stream_version: old.stream_version,
+            occurred_at: old.occurred_at,
+            actor: old.actor.into(),
+            request_id: old.request_id,
+            prev_hash: old.prev_hash,
+            payload: old.payload,
+            keyed: None,
         }
     }
 }
@@ -145,7 +177,8 @@ fn decode_envelope(encoded: &[u8]) -> Result<Envelope, String> {
     let (schema, _) =
         postcard::take_from_bytes::<u16>(encoded).map_err(|e| format!("no schema version: {e}"))?;
     let decoded = match schema {
-        1 => postcard::from_bytes::<EnvelopeV1>(encoded).map(Envelope::from),
+        1 => postcard::from_bytes::<EnvelopeBefore3<ActorV1>>(encoded).map(Envelope::from),
+        2 => postcard::from_bytes::<EnvelopeBefore3<Actor>>(encoded).map(Envelope::from),
         SCHEMA_VERSION => postcard::from_bytes::<Envelope>(encoded),
         other => {
             return Err(format!(
@@ -170,7 +203,8 @@ pub struct Recorded {
 
 impl Recorded {
     /// The event as auditors read it (`berth log show`, timelines):
-    /// sequence, time, type, stream, actor, request id and the event.
+    /// sequence, time, type, stream, actor, request id, the request's
+    /// `Idempotency-Key` and the event.
     pub fn to_json(&self) -> serde_json::Value {
         serde_json::json!({
             "seq": self.seq,
@@ -180,6 +214,7 @@ impl Recorded {
             "stream_version": self.envelope.stream_version,
             "actor": self.envelope.actor,
             "request_id": self.envelope.request_id,
+            "idempotency_key": self.envelope.keyed.as_ref().map(|k| &k.key),
             "event": self.payload_json(),
         })
     }
@@ -253,8 +288,8 @@ pub fn open(seq: u64, value: &[u8]) -> Result<(Recorded, Hash), StoreError> {
 
 fn decode_payload(envelope: &Envelope) -> Result<Event, String> {
     match envelope.schema {
-        // Payloads are encoded the same way in both schemas.
-        1 | SCHEMA_VERSION => {
+        // Payloads are encoded the same way in every schema.
+        1..=SCHEMA_VERSION => {
             let event: Event = postcard::from_bytes(&envelope.payload)
                 .map_err(|e| format!("{} payload does not decode: {e}", envelope.event_type))?;
             if event.kind() != envelope.event_type {
@@ -293,6 +328,7 @@ mod tests {
             request_id: Uuid::from_u128(2),
             prev_hash: GENESIS,
             payload: encode_payload(&event).unwrap(),
+            keyed: None,
         }
     }
 

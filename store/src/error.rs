@@ -23,7 +23,7 @@ pub enum StoreError {
     Unwritable(String),
     /// The log's storage failed while this request's batch was being made
     /// durable: it may or may not have been.
-    #[error("the event log cannot be written: {0}; the outcome of this request is unknown: check before you retry it")]
+    #[error("the event log cannot be written: {0}; the outcome of this request is unknown: retry it with the same Idempotency-Key (registry writes are safe to retry as they are)")]
     OutcomeUnknown(String),
     /// The embedded database failed.
     #[error("database: {0}")]
@@ -77,6 +77,13 @@ pub enum StoreError {
     /// cancelled).
     #[error("a storage task failed: {0}")]
     Task(String),
+    /// The request's `Idempotency-Key` was used, in the last 24 hours, by
+    /// this caller for a request with another method, path or body.
+    #[error("Idempotency-Key {key:?} was used in the last 24 hours for a different request; use a new key for a new request")]
+    KeyReused {
+        /// The key.
+        key: String,
+    },
     /// The batch this command was part of could not be committed; nothing
     /// of it is durable.
     #[error("the batch was not committed: {0}")]

@@ -18,10 +18,10 @@ pub mod uploads;
 pub use blobs::{BlobStore, ByteStream, LocalBlobs, StoredBlob};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 pub use engine::{
-    catch_up, start, start_observed, startup_check, AloneWork, Content, Engine, Projector,
-    RequestMeta, StateLoader, WriterObserver,
+    catch_up, start, start_observed, startup_check, AloneWork, Content, Engine, KeyScope, Outcome,
+    Projector, RequestMeta, StateLoader, WriterObserver,
 };
-pub use envelope::{Envelope, Recorded, SCHEMA_VERSION};
+pub use envelope::{Envelope, Keyed, Recorded, KEY_MEMORY, SCHEMA_VERSION};
 pub use error::StoreError;
 pub use log::{ChainPoint, EventLog, DEFAULT_CACHE_BYTES};
 pub use table::{Batch, Row, Rows, Table};

@@ -173,6 +173,35 @@ impl Batch {
         }
     }
 
+    /// The keys of `table` below `end` as this batch leaves them: the
+    /// committed ones it did not remove, and those it set. A read model
+    /// that expires rows by age sees the same rows whether the events that
+    /// wrote them were committed one batch each (live) or in one long
+    /// batch (a rebuild).
+    pub fn keys_below(&self, table: &Table, end: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
+        let pending = self.pending.get(&*table.name).map(|(_, rows)| rows);
+        let mut keys = std::collections::BTreeSet::new();
+        for row in table.range(..end) {
+            let (key, _) = row?;
+            if !matches!(
+                pending.and_then(|rows| rows.get(key.as_ref())),
+                Some(Write::Remove | Write::RemoveSet)
+            ) {
+                keys.insert(key.to_vec());
+            }
+        }
+        if let Some(rows) = pending {
+            for (key, write) in
+                rows.range::<[u8], _>((std::ops::Bound::Unbounded, std::ops::Bound::Excluded(end)))
+            {
+                if matches!(write, Write::Put(_)) {
+                    keys.insert(key.clone());
+                }
+            }
+        }
+        Ok(keys.into_iter().collect())
+    }
+
     /// The database batch with every combined write in it, to commit.
     pub(crate) fn into_writes(mut self) -> Result<OwnedWriteBatch, StoreError> {
         for (_, (keyspace, mut rows)) in self.appended.drain() {
@@ -217,5 +246,28 @@ mod tests {
         assert_eq!(table.get(b"stored").unwrap(), None);
         assert_eq!(table.get(b"fresh").unwrap(), None);
         assert_eq!(table.iter().count(), 0);
+    }
+
+    #[test]
+    fn keys_below_an_end_are_read_through_the_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = EventLog::open(dir.path()).unwrap();
+        let table = log.table("t").unwrap();
+        let mut batch = log.batch();
+        for key in [&b"a"[..], b"b", b"x"] {
+            batch.insert(&table, key, b"");
+        }
+        log.commit(batch).unwrap();
+
+        let mut batch = log.batch();
+        batch.remove(&table, b"a");
+        batch.insert(&table, b"c", b"");
+        batch.insert(&table, b"d", b"");
+        batch.remove(&table, b"d");
+        batch.insert(&table, b"y", b"");
+        assert_eq!(
+            batch.keys_below(&table, b"m").unwrap(),
+            vec![b"b".to_vec(), b"c".to_vec()]
+        );
     }
 }

@@ -15,7 +15,7 @@ use berth_domain::{
     LoginFailure, OrgName, PasswordHash, Pushed, RepoPath, ShareEnd, ShareNote, Surface, TagName,
     UserName,
 };
-use berth_store::envelope::{encode_payload, open, seal, Envelope, GENESIS, SCHEMA_VERSION};
+use berth_store::envelope::{encode_payload, open, seal, Envelope, Keyed, GENESIS, SCHEMA_VERSION};
 use chrono::{TimeZone, Utc};
 use uuid::Uuid;
 
@@ -92,6 +92,7 @@ const VARIANTS: usize = 38;
 fn variants_in(schema: u16) -> usize {
     match schema {
         1 => 32,
+        2 => 38,
         _ => VARIANTS,
     }
 }
@@ -357,7 +358,8 @@ fn samples() -> Vec<Event> {
 }
 
 /// The envelope each golden file holds: schema 1 had no credential id or
-/// user agent in the actor, so they read back as `None`.
+/// user agent in the actor, and schemas before 3 no request key, so they
+/// read back as `None`.
 fn envelope(event: &Event, schema: u16) -> Envelope {
     let later = |v: &str| (schema >= 2).then(|| v.to_owned());
     Envelope {
@@ -377,6 +379,11 @@ fn envelope(event: &Event, schema: u16) -> Envelope {
         request_id: Uuid::from_u128(42),
         prev_hash: GENESIS,
         payload: encode_payload(event).unwrap(),
+        keyed: (schema >= 3).then(|| Keyed {
+            key: "0b4f6c1e-8d2a-4c7b-9e1f-3a5d7c9b2e40".into(),
+            fingerprint: [7; 32],
+            answer: br#"{"status":201,"body":{"namespace":"acme"}}"#.to_vec(),
+        }),
     }
 }
 

@@ -286,7 +286,9 @@ fn docker_push_onto_a_full_disk_names_the_lack_of_space_and_then_succeeds() {
 /// does), in the middle of 50 concurrent writers: no waiter is told
 /// "created" for a write that is not durable, and none is told "nothing
 /// changed" for one that is. The node stops (exit status 75); restarted, its
-/// log verifies and its read models equal a rebuild from the log.
+/// log verifies and its read models equal a rebuild from the log. Every
+/// writer then retries with its `Idempotency-Key`: each gets 201, replayed
+/// where the first attempt was durable, and each namespace is created once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_failed_fsync_in_a_group_commit_tells_no_waiter_a_wrong_outcome() {
     let dir = tempfile::tempdir().unwrap();
@@ -304,6 +306,7 @@ async fn a_failed_fsync_in_a_group_commit_tells_no_waiter_a_wrong_outcome() {
             let r = client
                 .post(format!("{base}/v2/manage/namespaces"))
                 .header("Authorization", auth)
+                .header("Idempotency-Key", format!("create-ns{i}"))
                 .json(&json!({ "namespace": format!("ns{i}") }))
                 .send()
                 .await;
@@ -349,9 +352,29 @@ async fn a_failed_fsync_in_a_group_commit_tells_no_waiter_a_wrong_outcome() {
     for i in &unchanged {
         assert!(!exists(i), "ns{i} was refused as unchanged");
     }
-    let durable = unknown.iter().filter(|i| exists(i)).count();
+    let durable: Vec<usize> = unknown.iter().copied().filter(exists).collect();
+    for i in 0..50 {
+        let r = client
+            .post(server.url("/v2/manage/namespaces"))
+            .header("Authorization", server.operator_basic())
+            .header("Idempotency-Key", format!("create-ns{i}"))
+            .json(&json!({ "namespace": format!("ns{i}") }))
+            .send()
+            .await
+            .unwrap();
+        let replayed = r.headers().contains_key("idempotent-replayed");
+        let was_durable = created.contains(&i) || durable.contains(&i);
+        assert_eq!(
+            (r.status().as_u16(), replayed),
+            (201, was_durable),
+            "ns{i}: the retry gets the first answer, or is made now"
+        );
+    }
     let mut server = server;
     server.stop();
+    let types = event_types_from(&data, 1);
+    let creations = types.iter().filter(|t| *t == "NamespaceCreated").count();
+    assert_eq!(creations, 50, "each namespace is created once");
     let (code, out) = berth(&["log", "verify"], &data);
     assert_eq!(code, 0, "{out}");
     let (_, live) = berth(&["projections", "digest"], &data);
@@ -362,9 +385,10 @@ async fn a_failed_fsync_in_a_group_commit_tells_no_waiter_a_wrong_outcome() {
         "read models {live} differ from a rebuild: {rebuilt}"
     );
     println!(
-        "fsync fault: {} created, {} unknown ({durable} of them durable after the restart), {} refused unchanged",
+        "fsync fault: {} created, {} unknown ({} of them durable after the restart), {} refused unchanged; all 50 retried with their keys",
         created.len(),
         unknown.len(),
+        durable.len(),
         unchanged.len()
     );
 }

@@ -18,6 +18,7 @@ mod history;
 mod manage;
 mod operations;
 mod property;
+mod retries;
 mod support;
 mod tls;
 mod uploads;

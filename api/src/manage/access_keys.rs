@@ -2,7 +2,6 @@
 //! logins. Secrets are returned once and only their verifiers are stored.
 
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
@@ -13,7 +12,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::openapi::ErrorBody;
-use super::{done, json_body, Answer, Member};
+use super::{commit, done, json_body, Answer, Member, Reply};
 use crate::auth::secrets::{login_password, random_string, verifier, AK_ALPHABET, SK_ALPHABET};
 use crate::state::AppState;
 
@@ -49,12 +48,12 @@ pub(super) async fn create(State(app): State<AppState>, member: Member) -> Answe
             verifier: verifier(&login_password(&ak, &sk)),
         },
     );
-    app.engine.submit(command, member.meta()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "ak": ak, "sk": sk })),
-    )
-        .into_response())
+    let reply = Reply::created(json!({ "ak": ak, "sk": sk })).replayed_as(json!({
+        "ak": ak,
+        "sk": null,
+        "message": "the secret key was shown once, in the answer to the first request; if that answer was lost, delete this key and create another",
+    }));
+    commit(&app, &member, command, reply).await
 }
 
 #[utoipa::path(
@@ -121,8 +120,8 @@ pub(super) async fn update(
             enabled: body.enabled,
         },
     );
-    app.engine.submit(command, member.meta()).await?;
-    Ok(axum::Json(json!({ "ak": ak, "enabled": body.enabled })).into_response())
+    let reply = Reply::ok(json!({ "ak": ak, "enabled": body.enabled }));
+    commit(&app, &member, command, reply).await
 }
 
 #[utoipa::path(
@@ -184,16 +183,19 @@ pub(super) async fn temporary_login(
             expires_at,
         },
     );
-    app.engine.submit(command, member.meta()).await?;
     let user = format!("{}@{login_id}", app.settings.region);
     let auth = STANDARD.encode(format!("{user}:{secret}"));
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({
-            "auths": { host.clone(): { "auth": auth } },
-            "command": format!("docker login -u {user} -p {secret} {host}"),
-            "expires_at": expires_at.to_rfc3339(),
-        })),
-    )
-        .into_response())
+    let reply = Reply::created(json!({
+        "auths": { host.clone(): { "auth": auth } },
+        "command": format!("docker login -u {user} -p {secret} {host}"),
+        "expires_at": expires_at.to_rfc3339(),
+    }))
+    .replayed_as(json!({
+        "auths": null,
+        "command": null,
+        "username": user,
+        "expires_at": expires_at.to_rfc3339(),
+        "message": "the password of this temporary login was shown once, in the answer to the first request; if that answer was lost, request another temporary login",
+    }));
+    commit(&app, &member, command, reply).await
 }

@@ -2,8 +2,6 @@
 //! account's administrators).
 
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use berth_domain::policy::{manages_account, may_update_user};
 use berth_domain::{AccountCommand, AccountName, Command, UserCommand, UserName};
 use serde::Deserialize;
@@ -11,7 +9,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::openapi::ErrorBody;
-use super::{deny, field, json_body, Answer, Member};
+use super::{commit, deny, field, json_body, Answer, Member, Reply};
 use crate::auth::passwords::hash_password_off_thread;
 use crate::state::AppState;
 
@@ -81,12 +79,8 @@ pub(super) async fn create_account(
         admin_user,
         admin_password: hash(body.admin_password).await?,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "name": account.as_str() })),
-    )
-        .into_response())
+    let reply = Reply::created(json!({ "name": account.as_str() }));
+    commit(&app, &member, command, reply).await
 }
 
 #[utoipa::path(
@@ -126,14 +120,10 @@ pub(super) async fn create_user(
         admin: body.admin,
         password: hash(body.password).await?,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(
-            json!({ "account": account.as_str(), "name": user.as_str(), "admin": body.admin }),
-        ),
-    )
-        .into_response())
+    let reply = Reply::created(
+        json!({ "account": account.as_str(), "name": user.as_str(), "admin": body.admin }),
+    );
+    commit(&app, &member, command, reply).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -200,9 +190,8 @@ pub(super) async fn update_user(
             enabled: body.enabled,
         },
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok(axum::Json(
+    let reply = Reply::ok(
         json!({ "account": account.as_str(), "name": user.as_str(), "enabled": body.enabled }),
-    )
-    .into_response())
+    );
+    commit(&app, &member, command, reply).await
 }

@@ -3,11 +3,11 @@
 //! command.
 
 use berth_domain::{AccountName, Command, DomainError, Level, UserName};
-use berth_store::StoreError;
+use berth_store::{Content, StoreError};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{field, Member, Refusal};
+use super::{field, Answer, Member, Refusal, Reply};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -82,9 +82,10 @@ impl Grants {
         app: &AppState,
         member: &Member,
         command: Command,
-    ) -> Result<(), Refusal> {
-        match app.engine.submit(command, member.meta()).await {
-            Ok(_) => Ok(()),
+        reply: Reply,
+    ) -> Answer {
+        match member.commit(app, command, Content::new(), reply).await {
+            Ok(done) => Ok(done.answer),
             Err(StoreError::Rejected(DomainError::UserUnknown { account, user })) => {
                 let i = self
                     .users

@@ -8,6 +8,7 @@ mod audit;
 mod audit_events;
 mod gc;
 mod grants;
+mod idempotency;
 mod listing;
 mod namespaces;
 mod openapi;
@@ -18,6 +19,7 @@ mod storage;
 mod tags;
 mod uploads;
 
+pub use idempotency::{Reply, RequestKey};
 pub use uploads::settle as settle_uploads;
 
 use axum::extract::{FromRequestParts, Request};
@@ -108,13 +110,14 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/gc", || post(gc::run)),
 ];
 
-/// The management routes.
+/// The management routes, every write taking an `Idempotency-Key`.
 pub fn router() -> Router<AppState> {
     ROUTES
         .iter()
         .fold(Router::new(), |router, (path, methods)| {
             router.route(path, methods())
         })
+        .layer(axum::middleware::from_fn(idempotency::take))
 }
 
 /// A management error, rendered in the management shape.
@@ -141,6 +144,8 @@ pub struct Member {
     pub principal: Principal,
     /// The whole caller, for the events the request causes.
     pub caller: Caller,
+    /// The request's `Idempotency-Key`, if it sent one.
+    pub key: Option<RequestKey>,
 }
 
 impl Member {
@@ -148,28 +153,95 @@ impl Member {
     pub fn meta(&self) -> berth_store::RequestMeta {
         self.caller.meta()
     }
+
+    /// Submits a write's command with the answer it gives once the command
+    /// is durable. A keyed request that repeats one in the log is answered
+    /// as that one was, and changes nothing.
+    pub async fn commit(
+        &self,
+        app: &AppState,
+        command: berth_domain::Command,
+        content: berth_store::Content,
+        reply: Reply,
+    ) -> Result<Committed, berth_store::StoreError> {
+        let Some(key) = &self.key else {
+            app.engine
+                .submit_with(command, content, self.meta())
+                .await?;
+            return Ok(Committed::fresh(reply));
+        };
+        let keyed = reply.recorded(key)?;
+        Ok(
+            match app
+                .engine
+                .submit_keyed(command, content, self.meta(), keyed)
+                .await?
+            {
+                berth_store::Outcome::Recorded(_) => Committed::fresh(reply),
+                berth_store::Outcome::Replayed(answer) => Committed {
+                    answer: idempotency::replay(&answer),
+                    replayed: true,
+                },
+            },
+        )
+    }
+}
+
+/// A committed write's answer.
+pub struct Committed {
+    /// What the client is told.
+    pub answer: Response,
+    /// Whether the request repeated a keyed one, so that it changed nothing.
+    pub replayed: bool,
+}
+
+impl Committed {
+    fn fresh(reply: Reply) -> Self {
+        Self {
+            answer: reply.into_response(),
+            replayed: false,
+        }
+    }
 }
 
 impl FromRequestParts<AppState> for Member {
-    type Rejection = Refusal;
+    /// A refusal, or the first answer to a request this one repeats.
+    type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut RequestParts, app: &AppState) -> Result<Self, Refusal> {
+    async fn from_request_parts(
+        parts: &mut RequestParts,
+        app: &AppState,
+    ) -> Result<Self, Response> {
         let origin = Origin::of_parts(parts);
-        let caller = auth::authenticate(app, origin, &parts.headers, Surface::Manage, None).await?;
-        let principal = caller
-            .principal
-            .clone()
-            .ok_or_else(|| ApiError::Unauthorized {
+        let caller = auth::authenticate(app, origin, &parts.headers, Surface::Manage, None)
+            .await
+            .map_err(|e| Refusal::from(e).into_response())?;
+        let principal = caller.principal.clone().ok_or_else(|| {
+            Refusal(ApiError::Unauthorized {
                 message: "log in first: POST /v2/manage/session".into(),
                 challenge: None,
-            })?;
-        Ok(Self { principal, caller })
+            })
+            .into_response()
+        })?;
+        let key = parts.extensions.get::<RequestKey>().cloned();
+        if let Some(key) = &key {
+            let scope = berth_store::KeyScope::of(&caller.meta().actor, &key.key);
+            let earlier = idempotency::earlier(app, scope, key).await;
+            if let Some(answer) = earlier.map_err(IntoResponse::into_response)? {
+                return Err(answer);
+            }
+        }
+        Ok(Self {
+            principal,
+            caller,
+            key,
+        })
     }
 }
 
 /// Largest management request body: a 30 000-character description in
 /// any script fits.
-const MAX_BODY: usize = 256 * 1024;
+pub(super) const MAX_BODY: usize = 256 * 1024;
 
 /// Reads a JSON body, answering a parse failure with the field at fault:
 /// its path for a wrong value (`users[2].auth`), its name for an unknown
@@ -307,8 +379,20 @@ impl Query {
 
 /// Submits a member's command and answers `204 No Content`.
 pub async fn done(app: &AppState, member: &Member, command: berth_domain::Command) -> Answer {
-    app.engine.submit(command, member.meta()).await?;
-    Ok(axum::http::StatusCode::NO_CONTENT.into_response())
+    commit(app, member, command, Reply::no_content()).await
+}
+
+/// Submits a member's command that brings no content, with its answer.
+pub async fn commit(
+    app: &AppState,
+    member: &Member,
+    command: berth_domain::Command,
+    reply: Reply,
+) -> Answer {
+    Ok(member
+        .commit(app, command, berth_store::Content::new(), reply)
+        .await?
+        .answer)
 }
 
 /// Refuses an authenticated caller, recording the attempt.

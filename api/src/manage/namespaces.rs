@@ -2,7 +2,6 @@
 //! deletion when empty, and members.
 
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use berth_domain::policy::{self, OrgFacts};
 use berth_domain::{Command, DomainError, Level, OrgCommand, OrgName, Principal, UserName};
@@ -14,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::grants::{grantable, Grants};
 use super::openapi::{ErrorBody, NsAt};
-use super::{done, field, json_body, require, Answer, Held, Member, Refusal};
+use super::{commit, done, field, json_body, require, Answer, Held, Member, Refusal, Reply};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -50,12 +49,8 @@ pub(super) async fn create(State(app): State<AppState>, member: Member, req: Req
             org_quota: app.settings.org_quota,
         },
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "namespace": org.as_str() })),
-    )
-        .into_response())
+    let reply = Reply::created(json!({ "namespace": org.as_str() }));
+    commit(&app, &member, command, reply).await
 }
 
 /// The caller's level on an organization, from its row.
@@ -277,12 +272,8 @@ pub(super) async fn grant(
         account: owner,
         grants: body.parse(Level::Manage)?,
     });
-    body.submit(&app, &member, command).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "namespace": org.as_str(), "granted": body.len() })),
-    )
-        .into_response())
+    let reply = Reply::created(json!({ "namespace": org.as_str(), "granted": body.len() }));
+    body.submit(&app, &member, command, reply).await
 }
 
 #[utoipa::path(

@@ -98,7 +98,7 @@ pub struct RepoAt {
         uploads::list,
     ),
     components(schemas(ErrorBody, grants::Grantee)),
-    modifiers(&Limits, &Security),
+    modifiers(&Limits, &Security, &RequestKeys),
     security(("session" = []), ("basic" = []))
 )]
 pub struct ManageApi;
@@ -122,6 +122,52 @@ impl Modify for Limits {
                 if let Some(RefOr::T(Schema::Object(p))) = object.properties.get_mut(property) {
                     p.max_length = Some(max);
                 }
+            }
+        }
+    }
+}
+
+/// Writes that take no `Idempotency-Key`: signing in changes nothing a
+/// retry could repeat, and a second collection run finds nothing to do.
+pub(super) const UNKEYED: &[&str] = ["/v2/manage/session", "/v2/manage/gc"].as_slice();
+
+/// Adds the `Idempotency-Key` header, and the `422` its reuse gets, to
+/// every write that takes one.
+struct RequestKeys;
+
+impl Modify for RequestKeys {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::{ObjectBuilder, Required, ResponseBuilder, Type};
+        for (path, item) in &mut doc.paths.paths {
+            if UNKEYED.contains(&path.as_str()) {
+                continue;
+            }
+            let writes = [&mut item.post, &mut item.patch, &mut item.delete];
+            for operation in writes.into_iter().flatten() {
+                let key = ParameterBuilder::new()
+                    .name("Idempotency-Key")
+                    .parameter_in(ParameterIn::Header)
+                    .required(Required::False)
+                    .description(Some(format!(
+                        "1 to {} visible ASCII characters (a UUID will do). A retry with the same key, from the same user, within 24 hours, gets the first answer (with Idempotent-Replayed: true) and changes nothing; see docs/decisions.md, \"Retrying a management write\".",
+                        super::idempotency::MAX_KEY
+                    )))
+                    .schema(Some(
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .max_length(Some(super::idempotency::MAX_KEY)),
+                    ))
+                    .build();
+                operation.parameters.get_or_insert_with(Vec::new).push(key);
+                operation.responses.responses.insert(
+                    "422".into(),
+                    RefOr::T(
+                        ResponseBuilder::new()
+                            .description("IDEMPOTENCY_KEY_REUSED: the key was used in the last 24 hours for a different request")
+                            .build(),
+                    ),
+                );
             }
         }
     }
@@ -190,6 +236,23 @@ mod tests {
             .filter(|p| p != "/v2/manage/openapi.json")
             .collect();
         assert_eq!(documented, routed);
+    }
+
+    #[test]
+    fn every_write_but_two_takes_a_request_key() {
+        let doc: serde_json::Value = serde_json::from_str(&document_json()).unwrap();
+        let mut keyed = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for method in ["post", "patch", "delete"] {
+                let Some(op) = item.get(method) else { continue };
+                let takes = op["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == "Idempotency-Key"));
+                assert_eq!(takes, !UNKEYED.contains(&path.as_str()), "{method} {path}");
+                keyed += usize::from(takes);
+            }
+        }
+        assert_eq!(keyed, 23);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! deletion, and per-repository grants.
 
 use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 use axum::response::IntoResponse;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -20,7 +20,9 @@ use utoipa::ToSchema;
 use super::grants::{grantable, Grants};
 use super::listing::{run, Listing};
 use super::openapi::{ErrorBody, NsAt, RepoAt};
-use super::{done, field, json_body, registry_host, require, Answer, Held, Member, Refusal};
+use super::{
+    commit, done, field, json_body, registry_host, require, Answer, Held, Member, Refusal, Reply,
+};
 use crate::auth::levels;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -228,12 +230,10 @@ pub(super) async fn create(
         repo: repo.clone(),
         attributes,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "namespace": repo.org().as_str(), "repository": repo.name().as_str() })),
-    )
-        .into_response())
+    let reply = Reply::created(
+        json!({ "namespace": repo.org().as_str(), "repository": repo.name().as_str() }),
+    );
+    commit(&app, &member, command, reply).await
 }
 
 async fn respond(app: AppState, member: Member, headers: &HeaderMap, listing: Listing) -> Answer {
@@ -391,7 +391,7 @@ pub(super) struct RepoUpdate {
         RepoAt,
     ),
     responses(
-        (status = 200, description = "the image as it now is"),
+        (status = 200, description = "{\"namespace\",\"name\",\"is_public\",\"category\",\"description\"}: the attributes as the change left them"),
         (status = 400, description = "a bad attribute, named in field", body = ErrorBody),
         (status = 401, description = "no or wrong credentials", body = ErrorBody),
     ),
@@ -405,24 +405,29 @@ pub(super) async fn update(
     req: Request,
 ) -> Answer {
     let target = held(&app, &member, &ns, &name, Level::Edit, "edit").await?;
-    let host = registry_host(&app, req.headers());
     let body: RepoUpdate = json_body(req).await?;
     let attributes = attributes(
         body.is_public,
         body.category.as_deref(),
         body.description.as_deref(),
     )?;
-    let command = Command::Repo(RepoCommand::SetAttributes {
-        repo: target.repo.clone(),
-        attributes,
-    });
-    app.engine.submit(command, member.meta()).await?;
     let lookup = target.repo.clone();
     let row = app
         .read(move |p| p.models.images.get(&lookup))
         .await?
         .ok_or_else(|| Refusal(target.missing()))?;
-    Ok(axum::Json(image(&host, &target.repo, &row, false)).into_response())
+    let reply = Reply::ok(json!({
+        "namespace": target.repo.org().as_str(),
+        "name": target.repo.name().as_str(),
+        "is_public": attributes.public.unwrap_or(row.public),
+        "category": attributes.category.unwrap_or(row.category).as_str(),
+        "description": attributes.description.as_ref().unwrap_or(&row.description).as_str(),
+    }));
+    let command = Command::Repo(RepoCommand::SetAttributes {
+        repo: target.repo,
+        attributes,
+    });
+    commit(&app, &member, command, reply).await
 }
 
 #[utoipa::path(
@@ -496,12 +501,10 @@ pub(super) async fn grant(
         account: owner,
         grants: body.parse(Level::Manage)?,
     });
-    body.submit(&app, &member, command).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "namespace": repo.org().as_str(), "repo": repo.name().as_str(), "granted": body.len() })),
-    )
-        .into_response())
+    let reply = Reply::created(
+        json!({ "namespace": repo.org().as_str(), "repo": repo.name().as_str(), "granted": body.len() }),
+    );
+    body.submit(&app, &member, command, reply).await
 }
 
 #[utoipa::path(

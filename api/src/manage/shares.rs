@@ -3,7 +3,6 @@
 //! me" and "shared with me".
 
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use berth_domain::{AccountName, Command, Deadline, Level, RepoCommand, ShareNote};
 use berth_projections::ShareRow;
@@ -14,7 +13,7 @@ use utoipa::ToSchema;
 
 use super::openapi::{ErrorBody, RepoAt};
 use super::repos::held;
-use super::{done, field, json_body, registry_host, Answer, Member, Query, Refusal};
+use super::{commit, done, field, json_body, registry_host, Answer, Member, Query, Refusal, Reply};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -99,18 +98,14 @@ pub(super) async fn create(
         deadline,
         description,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({
-            "namespace": target.repo.org().as_str(),
-            "repo": target.repo.name().as_str(),
-            "access_domain": with.as_str(),
-            "permit": "read",
-            "deadline": deadline.label(),
-        })),
-    )
-        .into_response())
+    let reply = Reply::created(json!({
+        "namespace": target.repo.org().as_str(),
+        "repo": target.repo.name().as_str(),
+        "access_domain": with.as_str(),
+        "permit": "read",
+        "deadline": deadline.label(),
+    }));
+    commit(&app, &member, command, reply).await
 }
 
 #[utoipa::path(
@@ -195,8 +190,8 @@ pub(super) async fn update(
             .map(|d| field("description", &d, ShareNote::parse))
             .transpose()?,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok(axum::Json(json!({ "access_domain": with.as_str() })).into_response())
+    let reply = Reply::ok(json!({ "access_domain": with.as_str() }));
+    commit(&app, &member, command, reply).await
 }
 
 #[utoipa::path(

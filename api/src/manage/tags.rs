@@ -2,7 +2,6 @@
 //! line), deletion of one or many at once, and retagging.
 
 use axum::extract::{Path, Request, State};
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -16,7 +15,7 @@ use utoipa::ToSchema;
 use super::listing::Paging;
 use super::openapi::{ErrorBody, RepoAt};
 use super::repos::held;
-use super::{done, field, json_body, registry_host, Answer, Member, Query, Refusal};
+use super::{commit, done, field, json_body, registry_host, Answer, Member, Query, Refusal, Reply};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -263,10 +262,6 @@ pub(super) async fn retag(
         destination: destination.clone(),
         overwrite: body.overwrite,
     });
-    app.engine.submit(command, member.meta()).await?;
-    Ok((
-        StatusCode::CREATED,
-        axum::Json(json!({ "tag": destination.as_str() })),
-    )
-        .into_response())
+    let reply = Reply::created(json!({ "tag": destination.as_str() }));
+    commit(&app, &member, command, reply).await
 }

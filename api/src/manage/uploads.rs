@@ -8,7 +8,6 @@
 use std::io::{self, Read};
 
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use berth_domain::archive::MANIFEST_MEDIA_TYPE;
@@ -26,7 +25,7 @@ use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::openapi::{ErrorBody, NsAt};
-use super::{field, require, Answer, Held, Member, Refusal};
+use super::{field, require, Answer, Held, Member, Refusal, Reply};
 use crate::auth::levels;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -432,20 +431,36 @@ async fn store(
     if let Err(e) = moved {
         return failed(app, job, &e.into(), None).await;
     }
-    if let Err(e) = app
-        .engine
-        .submit_with(Command::All(commands), content, member.meta())
-        .await
-    {
-        return failed(app, job, &e.into(), None).await;
-    }
     job.state = JobState::Succeeded;
     job.finished_at = Some(chrono::Utc::now());
     for (file, layers) in job.files.iter_mut().zip(layers_per_file) {
         file.layers_stored = layers;
     }
-    finish(app, &job).await;
-    (StatusCode::CREATED, Json(job)).into_response()
+    if let Some(key) = &member.key {
+        // What the upload stores, not its bytes: a client that builds the
+        // multipart body anew picks a new boundary.
+        let plan: Vec<_> = job.files.iter().map(|f| (&f.name, &f.images)).collect();
+        let plan = serde_json::to_vec(&plan).unwrap_or_default();
+        key.settle(&[b"POST", org.as_str().as_bytes(), &plan]);
+    }
+    let reply = Reply::created(serde_json::to_value(&job).unwrap_or_default());
+    match member
+        .commit(app, Command::All(commands), content, reply)
+        .await
+    {
+        Ok(done) if done.replayed => {
+            // This request stored nothing: the answer is the first one's.
+            if let Err(e) = app.imports.discard(job.id) {
+                tracing::warn!(error = %e, job = %job.id, "a replayed upload's staging was not removed");
+            }
+            done.answer
+        }
+        Ok(done) => {
+            finish(app, &job).await;
+            done.answer
+        }
+        Err(e) => failed(app, job, &e.into(), None).await,
+    }
 }
 
 #[utoipa::path(
