@@ -207,9 +207,10 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             }
             None => None,
         };
+        let app = router(state.clone(), berth_console::router(state.clone()));
         let app = match metrics_server {
-            Some(_) => router(state.clone()),
-            None => router(state.clone()).merge(metrics::router(state.clone())),
+            Some(_) => app,
+            None => app.merge(metrics::router(state.clone())),
         };
         serve_until(bound, app, tls.as_ref(), shutdown)
             .await

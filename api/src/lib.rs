@@ -32,19 +32,31 @@ pub use request::RequestId;
 pub use state::{AppState, Parts};
 
 /// The whole service, except `/metrics` ([`metrics::router`]), which the
-/// binary serves here or on a listener of its own.
-pub fn router(state: AppState) -> Router {
+/// binary serves here or on a listener of its own. `pages` are the
+/// console's, which is built on this crate: they are logged and measured
+/// like every other route.
+pub fn router(state: AppState, pages: Router) -> Router {
     Router::new()
         .route("/v2/token", axum::routing::get(token_service::token))
-        .nest("/v2/manage", manage::router())
         .fallback(registry::dispatch)
         .with_state(state.clone())
+        .merge(management(state.clone()))
+        .merge(pages)
         .merge(health::router(state.health.clone()))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::measure,
         ))
         .layer(middleware::from_fn(access_log))
+}
+
+/// The management API alone, under `/v2/manage`: what the console calls
+/// in-process, with the browser's own credentials, so that every rule and
+/// every refusal it shows is the API's.
+pub fn management(state: AppState) -> Router {
+    Router::new()
+        .nest("/v2/manage", manage::router())
+        .with_state(state)
 }
 
 /// One line per request: method, path, status, duration, request id.

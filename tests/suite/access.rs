@@ -269,6 +269,13 @@ async fn every_route_for_every_role() {
             Box::new(delete),
         ),
         (
+            "GET",
+            "/v2/manage/session".into(),
+            vec![],
+            "",
+            Box::new(any_user),
+        ),
+        (
             "POST",
             "/v2/manage/accounts".into(),
             br#"{"name":"x{role}","admin_user":"a","admin_password":"long-enough"}"#.to_vec(),

@@ -65,6 +65,8 @@ impl Paging {
 /// A listing request, parsed and checked.
 pub(super) struct Listing {
     pub namespace: Option<OrgName>,
+    /// Only shared images (`true`), none (`false`), or both.
+    shared: Option<bool>,
     name: Option<String>,
     public: Option<bool>,
     category: Option<Category>,
@@ -85,7 +87,7 @@ impl Listing {
             "cursor",
         ];
         if namespace.is_none() {
-            known.push("namespace");
+            known.extend(["namespace", "shared"]);
         }
         let q = Query::parse(raw, &known)?;
         let namespace = match namespace {
@@ -110,6 +112,7 @@ impl Listing {
         )?;
         Ok(Self {
             namespace,
+            shared: q.parsed("shared", |b| b.parse().ok(), "true or false")?,
             name: q.get("name").map(str::to_owned),
             public: q.parsed("is_public", |b| b.parse().ok(), "true or false")?,
             category: q
@@ -205,25 +208,27 @@ pub(super) fn run(
         None => Scope::Account(Some(p.account.clone())),
     };
     let mut own = Vec::new();
-    parts.models.images.walk(
-        &scope,
-        listing.order,
-        listing.after.as_deref(),
-        |repo, category, public| listing.matches(repo, category, public),
-        |repo, row, key| {
-            if may_see(parts, p, &repo, &row)? {
-                own.push(Listed {
-                    key,
-                    repo,
-                    row,
-                    shared: false,
-                });
-            }
-            Ok(own.len() <= listing.limit)
-        },
-    )?;
+    if listing.shared != Some(true) {
+        parts.models.images.walk(
+            &scope,
+            listing.order,
+            listing.after.as_deref(),
+            |repo, category, public| listing.matches(repo, category, public),
+            |repo, row, key| {
+                if may_see(parts, p, &repo, &row)? {
+                    own.push(Listed {
+                        key,
+                        repo,
+                        row,
+                        shared: false,
+                    });
+                }
+                Ok(own.len() <= listing.limit)
+            },
+        )?;
+    }
     let mut all = own;
-    if listing.namespace.is_none() {
+    if listing.namespace.is_none() && listing.shared != Some(false) {
         all.extend(shared_with(parts, p, listing)?);
         let forward = matches!(listing.order, Order::NameAsc | Order::NewestFirst);
         all.sort_by(|a, b| {

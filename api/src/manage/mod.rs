@@ -44,7 +44,7 @@ pub(crate) type Methods = fn() -> MethodRouter<AppState>;
 /// this table, and a test holds the OpenAPI document to it.
 pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/openapi.json", || get(openapi::document)),
-    ("/session", || post(session::login)),
+    ("/session", || post(session::login).get(session::whoami)),
     ("/accounts", || post(accounts::create_account)),
     ("/accounts/{account}/users", || post(accounts::create_user)),
     ("/accounts/{account}/storage", || get(storage::account)),

@@ -55,6 +55,7 @@ pub struct RepoAt {
     ),
     paths(
         session::login,
+        session::whoami,
         accounts::create_account,
         accounts::create_user,
         accounts::update_user,

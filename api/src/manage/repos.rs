@@ -273,6 +273,7 @@ async fn respond(app: AppState, member: Member, headers: &HeaderMap, listing: Li
     summary = "The caller's images across organizations and those shared with their account, filtered, sorted and paged by cursor.",
     params(
         ("namespace" = Option<String>, Query, description = "organization"),
+        ("shared" = Option<bool>, Query, description = "true: only images shared with the caller's account; false: none of them (default: both)"),
         ("name" = Option<String>, Query, description = "name contains"),
         ("is_public" = Option<bool>, Query, description = "public or private"),
         ("category" = Option<String>, Query, description = "category"),

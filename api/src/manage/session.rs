@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::openapi::ErrorBody;
-use super::{json_body, Answer, Refusal};
+use super::{json_body, Answer, Member, Refusal};
 use crate::auth::token::{sign, Claims, SESSION_AUDIENCE};
 use crate::auth::{self, AuthError, Credentials, Surface, SESSION_COOKIE};
 use crate::error::ApiError;
@@ -87,4 +87,28 @@ pub(super) async fn login(State(app): State<AppState>, req: Request) -> Answer {
         response.headers_mut().insert(header::SET_COOKIE, v);
     }
     Ok(response)
+}
+
+#[utoipa::path(
+    get,
+    path = "/v2/manage/session",
+    operation_id = "session_whoami",
+    tag = "session",
+    summary = "Who the caller is: account, user, and whether they administer their account or the registry.",
+    responses(
+        (status = 200, description = "{\"account\",\"user\",\"admin\",\"operator\"}"),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
+/// `GET /v2/manage/session`: the caller, as the console shows them and
+/// decides which pages to offer.
+pub(super) async fn whoami(member: Member) -> Answer {
+    let p = &member.principal;
+    Ok(axum::Json(json!({
+        "account": p.account.as_str(),
+        "user": p.user.as_str(),
+        "admin": p.account_admin,
+        "operator": p.is_operator(),
+    }))
+    .into_response())
 }
