@@ -13,6 +13,12 @@ command -v openssl >/dev/null || need_packages+=(openssl)
 # curl: the HTTPS tests call it with the test CA, as an operator would.
 command -v curl >/dev/null || need_packages+=(curl)
 command -v python3 >/dev/null || need_packages+=(python3 python3-venv)
+# The console's browser tests: headless Chromium and its WebDriver, a CJK
+# font so that Chinese pages render as text, and npm for axe-core.
+command -v chromium >/dev/null || need_packages+=(chromium)
+command -v chromedriver >/dev/null || need_packages+=(chromium-driver)
+[[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]] || need_packages+=(fonts-wqy-zenhei)
+command -v npm >/dev/null || need_packages+=(npm)
 if ((${#need_packages[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "test.sh: missing ${need_packages[*]}; run as root or install them" >&2
@@ -36,6 +42,14 @@ if ! "$venv/bin/python" -c 'import oras' 2>/dev/null; then
     "$venv/bin/pip" install -q oras==0.2.43
 fi
 export BERTH_ORAS_PYTHON="$venv/bin/python"
+
+# axe-core, the accessibility checker the browser tests inject, from the
+# npm registry into target/ (never committed).
+axe="$PWD/target/axe/node_modules/axe-core/axe.min.js"
+if [[ ! -s $axe ]]; then
+    npm install --silent --no-audit --no-fund --prefix "$PWD/target/axe" axe-core@4.14.1 >/dev/null
+fi
+export BERTH_AXE_JS="$axe"
 
 # A private Docker daemon: no iptables, no bridge, vfs storage, its own
 # sockets and directories, so it needs nothing from the host's setup.
