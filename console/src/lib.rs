@@ -43,11 +43,57 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/console/signout", post(pages::session::signout))
         .route("/console/images", get(pages::images::list))
+        .route("/console/images/{ns}/{repo}", get(pages::image::detail))
+        .route("/console/images/{ns}/{repo}/edit", post(pages::image::edit))
+        .route(
+            "/console/images/{ns}/{repo}/tags/delete",
+            post(pages::image::delete_tags),
+        )
+        .route(
+            "/console/images/{ns}/{repo}/shares",
+            post(pages::image::share),
+        )
+        .route(
+            "/console/images/{ns}/{repo}/shares/{account}/revoke",
+            post(pages::image::unshare),
+        )
+        .route(
+            "/console/images/{ns}/{repo}/grants",
+            post(pages::image::grant),
+        )
+        .route(
+            "/console/images/{ns}/{repo}/grants/{user}/revoke",
+            post(pages::image::revoke),
+        )
         .route(
             "/console/orgs",
             get(pages::orgs::list).post(pages::orgs::create),
         )
         .route("/console/orgs/{ns}", get(pages::orgs::detail))
+        .route(
+            "/console/keys",
+            get(pages::account::keys).post(pages::account::create_key),
+        )
+        .route(
+            "/console/keys/temporary",
+            post(pages::account::temporary_login),
+        )
+        .route("/console/keys/{ak}/enabled", post(pages::account::set_key))
+        .route(
+            "/console/keys/{ak}/delete",
+            post(pages::account::delete_key),
+        )
+        .route(
+            "/console/users",
+            get(pages::account::users).post(pages::account::create_user),
+        )
+        .route(
+            "/console/users/{user}/enabled",
+            post(pages::account::set_user),
+        )
+        .route("/console/storage", get(pages::account::storage))
+        .route("/console/audit", get(pages::audit::audit))
+        .route("/console/uploads/{ns}", post(pages::uploads::upload))
         .route("/console/orgs/{ns}/delete", post(pages::orgs::remove))
         .with_state(console)
 }

@@ -274,6 +274,22 @@ impl Accounts {
         Ok(out)
     }
 
+    /// An account's users in name order, each with whether it is enabled.
+    pub fn users_of(
+        &self,
+        account: &AccountName,
+    ) -> Result<Vec<(UserName, UserRow, bool)>, StoreError> {
+        let prefix = account_prefix(account);
+        let mut out = Vec::new();
+        for item in self.users.prefix(&prefix) {
+            let (k, v) = item?;
+            let name = UserName::parse(&String::from_utf8_lossy(&k[prefix.len()..]))?;
+            let enabled = !self.is_disabled(account, &name)?;
+            out.push((name, decode(&v)?, enabled));
+        }
+        Ok(out)
+    }
+
     /// One temporary login.
     pub fn temporary_login(&self, login_id: &str) -> Result<Option<TemporaryLoginRow>, StoreError> {
         self.temporary
@@ -286,24 +302,19 @@ impl Accounts {
         let Some(row) = self.get(account)? else {
             return Ok(None);
         };
-        let prefix = account_prefix(account);
         let mut users = HashMap::new();
-        for item in self.users.prefix(&prefix) {
-            let (k, v) = item?;
-            let name = UserName::parse(&String::from_utf8_lossy(&k[prefix.len()..]))?;
-            let user: UserRow = decode(&v)?;
+        for (name, user, enabled) in self.users_of(account)? {
             let keys = self
                 .keys_of(account, &name)?
                 .into_iter()
                 .map(|(ak, _, enabled)| (ak, enabled))
                 .collect();
-            let disabled = self.is_disabled(account, &name)?;
             users.insert(
                 name,
                 User {
                     id: user.id,
                     keys,
-                    disabled,
+                    disabled: !enabled,
                 },
             );
         }

@@ -290,6 +290,13 @@ async fn every_route_for_every_role() {
             Box::new(|r| r == Role::Operator),
         ),
         (
+            "GET",
+            "/v2/manage/accounts/acme/users".into(),
+            vec![],
+            "",
+            Box::new(|r| r >= Role::AccountAdmin),
+        ),
+        (
             "POST",
             "/v2/manage/accounts/acme/users".into(),
             br#"{"name":"u{role}","password":"long-enough"}"#.to_vec(),

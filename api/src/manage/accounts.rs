@@ -2,6 +2,7 @@
 //! account's administrators).
 
 use axum::extract::{Path, Request, State};
+use axum::response::IntoResponse;
 use berth_domain::policy::{manages_account, may_update_user};
 use berth_domain::{AccountCommand, AccountName, Command, UserCommand, UserName};
 use serde::Deserialize;
@@ -194,4 +195,44 @@ pub(super) async fn update_user(
         json!({ "account": account.as_str(), "name": user.as_str(), "enabled": body.enabled }),
     );
     commit(&app, &member, command, reply).await
+}
+
+#[utoipa::path(
+    get,
+    path = "/v2/manage/accounts/{account}/users",
+    operation_id = "accounts_list_users",
+    tag = "accounts",
+    summary = "An account's users, with whether each administers it and is enabled (its admins, the operator).",
+    params(("account" = String, Path, description = "account")),
+    responses(
+        (status = 200, description = "{\"users\":[{\"name\",\"admin\",\"enabled\",\"created_at\"}]}"),
+        (status = 403, description = "not an admin of the account", body = ErrorBody),
+        (status = 401, description = "no or wrong credentials", body = ErrorBody),
+    ),
+)]
+/// `GET /v2/manage/accounts/{account}/users` (its admins, the operator).
+pub(super) async fn list_users(
+    State(app): State<AppState>,
+    Path(account): Path<String>,
+    member: Member,
+) -> Answer {
+    let account = field("account", &account, AccountName::parse)?;
+    if !manages_account(&member.principal, &account) {
+        return Err(deny(&app, &member, "list-users", &format!("accounts/{account}")).await);
+    }
+    let users = app
+        .read(move |p| p.models.accounts.users_of(&account))
+        .await?;
+    let users: Vec<_> = users
+        .into_iter()
+        .map(|(name, row, enabled)| {
+            json!({
+                "name": name.as_str(),
+                "admin": row.admin,
+                "enabled": enabled,
+                "created_at": row.created_at.to_rfc3339(),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "users": users })).into_response())
 }

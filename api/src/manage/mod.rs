@@ -46,7 +46,9 @@ pub(crate) const ROUTES: &[(&str, Methods)] = &[
     ("/openapi.json", || get(openapi::document)),
     ("/session", || post(session::login).get(session::whoami)),
     ("/accounts", || post(accounts::create_account)),
-    ("/accounts/{account}/users", || post(accounts::create_user)),
+    ("/accounts/{account}/users", || {
+        post(accounts::create_user).get(accounts::list_users)
+    }),
     ("/accounts/{account}/storage", || get(storage::account)),
     ("/accounts/{account}/users/{user}", || {
         patch(accounts::update_user)

@@ -58,6 +58,7 @@ pub struct RepoAt {
         session::whoami,
         accounts::create_account,
         accounts::create_user,
+        accounts::list_users,
         accounts::update_user,
         storage::account,
         gc::run,

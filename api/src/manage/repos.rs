@@ -337,7 +337,7 @@ pub(super) async fn list_in(
     path = "/v2/manage/namespaces/{ns}/repos/{repo}",
     operation_id = "repos_detail",
     tag = "images",
-    summary = "The image with its attributes, counts, times and the pull and push guide (read).",
+    summary = "The image with its attributes, counts, times, the pull and push guide, and the grants on it alone (read).",
     params(
         RepoAt,
     ),
@@ -357,10 +357,17 @@ pub(super) async fn detail(
 ) -> Answer {
     let target = held(&app, &member, &ns, &name, Level::Read, "pull").await?;
     let (lookup, account) = (target.repo.clone(), member.principal.account.clone());
-    let (row, storage) = app
+    let (row, storage, members) = app
         .read(move |p| {
             let storage = p.models.storage(std::slice::from_ref(&lookup))?;
-            Ok(p.models.images.get(&lookup)?.map(|row| (row, storage)))
+            let members = match p.models.repos.get(&lookup)? {
+                Some(repo) => p.models.repos.grants_on(repo.id)?,
+                None => Vec::new(),
+            };
+            Ok(p.models
+                .images
+                .get(&lookup)?
+                .map(|row| (row, storage, members)))
         })
         .await?
         .ok_or_else(|| Refusal(target.missing()))?;
@@ -370,6 +377,10 @@ pub(super) async fn detail(
     body["auth"] = json!(target.level.map(Level::code));
     body["guide"] = guide(&host, &app.settings.region, &target.repo);
     body["storage"] = json!(storage);
+    body["members"] = members
+        .iter()
+        .map(|m| json!({"account": m.account.as_str(), "user_name": m.user.as_str(), "auth": m.level.code()}))
+        .collect();
     Ok(axum::Json(body).into_response())
 }
 
