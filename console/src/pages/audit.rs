@@ -85,6 +85,33 @@ fn record(v: &Value) -> Record {
     }
 }
 
+/// A past state as rows of a definition list: each field, with lists
+/// joined into one line.
+fn state_rows(v: &Value) -> Vec<(String, String)> {
+    let shown = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    v.as_object()
+        .into_iter()
+        .flatten()
+        .map(|(k, v)| {
+            let value = match v {
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| match i {
+                        Value::Object(o) => o.values().map(shown).collect::<Vec<_>>().join(" · "),
+                        other => shown(other),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                other => shown(other),
+            };
+            (k.clone(), value)
+        })
+        .collect()
+}
+
 /// A `datetime-local` value (`2026-11-30T09:15`) as RFC 3339 UTC; other
 /// text as it is, for the API to judge.
 fn instant(value: &str) -> String {
@@ -152,76 +179,22 @@ pub async fn audit(
     }
     let (mut records, mut state, mut problem) = (Vec::new(), Vec::new(), None);
     let words = visitor.words;
-    match view {
-        "events" => match console
-            .get(
-                &visitor,
-                &format!("/audit/events?limit=100&order=desc{query}"),
-            )
-            .await
-        {
-            Ok(v) => {
-                records = v["events"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(record)
-                    .collect()
-            }
-            Err(e) => problem = Some(Problem::of(&e, &words, "audit")),
-        },
-        "timeline" => match console
-            .get(&visitor, &format!("/audit/timeline?limit=200{query}"))
-            .await
-        {
-            Ok(v) => {
-                records = v["events"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(record)
-                    .collect()
-            }
-            Err(e) => problem = Some(Problem::of(&e, &words, "audit")),
-        },
-        _ => match console
-            .get(
-                &visitor,
-                &format!("/audit/as-of?at={}{query}", encode(&instant(&f.at))),
-            )
-            .await
-        {
-            Ok(v) => {
-                state = v
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .map(|(k, v)| {
-                        let shown = match v {
-                            Value::String(s) => s.clone(),
-                            Value::Array(items) => items
-                                .iter()
-                                .map(|i| match i {
-                                    Value::String(s) => s.clone(),
-                                    Value::Object(o) => o
-                                        .values()
-                                        .map(|x| {
-                                            x.as_str().map_or_else(|| x.to_string(), str::to_owned)
-                                        })
-                                        .collect::<Vec<_>>()
-                                        .join(" · "),
-                                    other => other.to_string(),
-                                })
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                            other => other.to_string(),
-                        };
-                        (k.clone(), shown)
-                    })
-                    .collect();
-            }
-            Err(e) => problem = Some(Problem::of(&e, &words, "audit")),
-        },
+    let route = match view {
+        "events" => format!("/audit/events?limit=100&order=desc{query}"),
+        "timeline" => format!("/audit/timeline?limit=200{query}"),
+        _ => format!("/audit/as-of?at={}{query}", encode(&instant(&f.at))),
+    };
+    match console.get(&visitor, &route).await {
+        Ok(v) if view == "as-of" => state = state_rows(&v),
+        Ok(v) => {
+            records = v["events"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(record)
+                .collect();
+        }
+        Err(e) => problem = Some(Problem::of(&e, &words, "audit")),
     }
     for r in &mut records {
         r.time = time(&r.time);
