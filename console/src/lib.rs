@@ -46,6 +46,10 @@ pub fn router(state: AppState) -> Router {
         .route("/console/images/{ns}/{repo}", get(pages::image::detail))
         .route("/console/images/{ns}/{repo}/edit", post(pages::image::edit))
         .route(
+            "/console/images/{ns}/{repo}/delete",
+            post(pages::image::remove),
+        )
+        .route(
             "/console/images/{ns}/{repo}/tags/delete",
             post(pages::image::delete_tags),
         )

@@ -152,6 +152,18 @@ impl Browser {
         panic!("clicking {css} led to no new page");
     }
 
+    /// Clicks the first element matching `css` that leads nowhere (a
+    /// checkbox, a button that opens a dialog).
+    pub async fn click_only(&self, css: &str) {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"));
+    }
+
     /// The path of the page shown.
     pub async fn path(&self) -> String {
         let url = self.client.current_url().await.unwrap();

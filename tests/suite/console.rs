@@ -159,3 +159,165 @@ async fn every_page_reads_in_both_languages_at_both_widths_and_passes_axe() {
     }
     assert!(violations.is_empty(), "{violations:#?}");
 }
+
+/// The whole flow an account admin walks, in a real browser, each step
+/// asserting what the page shows: sign in; create an organization; upload
+/// a `docker save` archive through the page and watch it finish; pull it
+/// with the real Docker engine; edit its attributes; share it; see it, as
+/// the other account, under "Shared with me"; delete a version; fail to
+/// delete the organization while it holds the image, then delete both;
+/// and find each of these in the audit view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_flow_from_sign_in_to_the_audit_view() {
+    let server = Server::start();
+    let acme = server.create_account("acme");
+    server.create_account("partner");
+    let b = Browser::open(&server.base, 1440, 900, "en").await;
+
+    // 1. Sign in.
+    b.sign_in("acme", "admin", "admin-password").await;
+    assert_eq!(b.text("h1").await, "Images");
+
+    // 2. Create an organization.
+    b.go("/console/orgs").await;
+    b.fill("namespace", "flow").await;
+    b.click("form[action='/console/orgs'] button[type=submit]")
+        .await;
+    assert_eq!(b.text(".notice").await, "The organization was created.");
+
+    // 3. Upload an archive through the page and watch it finish.
+    b.go("/console/images").await;
+    b.click_only("#open-upload").await;
+    b.fill("upload-namespace", "flow").await;
+    let archive =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/uploads/oci-only.tar.gz");
+    b.client
+        .find(fantoccini::Locator::Id("upload-files"))
+        .await
+        .unwrap()
+        .send_keys(archive.to_str().unwrap())
+        .await
+        .unwrap();
+    b.click_only("#upload-submit").await;
+    let mut finished = String::new();
+    for _ in 0..200 {
+        finished = b.text("#upload-result").await;
+        if !finished.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(finished, "Every file was stored.");
+    assert!(b.text("#upload-list").await.contains("flow/oci-gz:3.0"));
+
+    // 4. Pull it with the real Docker engine.
+    let host = server.host();
+    let (ak, password) = (acme.ak.clone(), acme.docker_password.clone());
+    let remote = format!("{host}/flow/oci-gz:3.0");
+    let pulled = {
+        let (server_host, remote) = (host.clone(), remote.clone());
+        tokio::task::spawn_blocking(move || {
+            let d = Docker::new();
+            d.login_host(&server_host, &format!("local@{ak}"), &password)
+                .unwrap();
+            d.pull_fresh(&remote).unwrap();
+            let id = d.run(&["image", "inspect", "-f", "{{.Id}}", &remote]);
+            d.run(&["rmi", &remote]);
+            id
+        })
+        .await
+        .unwrap()
+    };
+    assert!(pulled.starts_with("sha256:"), "{pulled}");
+
+    // 5. Edit its attributes (it stays private, to be shared).
+    b.go("/console/images/flow/oci-gz?tab=edit").await;
+    b.click_only("#edit-category option[value='database']")
+        .await;
+    b.fill("edit-description", "Built for the console flow test.")
+        .await;
+    assert_eq!(
+        b.text("#edit-description-count").await,
+        "32 of 30000 characters"
+    );
+    b.click("#edit-save").await;
+    assert_eq!(b.text(".notice").await, "The image was changed.");
+    assert!(b.page_text().await.contains("Database"));
+    assert_eq!(
+        b.text(".description").await,
+        "Built for the console flow test."
+    );
+
+    // 6. Share it with another account.
+    b.go("/console/images/flow/oci-gz?tab=sharing").await;
+    b.fill("share-account", "partner").await;
+    b.click_only("#share-forever").await;
+    b.fill("share-note", "for the partner's CI").await;
+    b.click("form[action$='/shares'] button[type=submit]").await;
+    assert_eq!(b.text(".notice").await, "The image was shared.");
+    assert!(b.text("table").await.contains("partner"));
+
+    // 7. As the other account, see it under "Shared with me".
+    b.click("form[action='/console/signout'] button").await;
+    b.sign_in("partner", "admin", "admin-password").await;
+    b.go("/console/images?tab=shared").await;
+    let shared = b.text("table").await;
+    assert!(
+        shared.contains("oci-gz") && shared.contains("acme") && shared.contains("Permanent"),
+        "{shared}"
+    );
+    b.click("form[action='/console/signout'] button").await;
+    b.sign_in("acme", "admin", "admin-password").await;
+
+    // 8. Delete a version, after a confirmation.
+    b.go("/console/images/flow/oci-gz").await;
+    b.click_only("input[name=tag][value='3.0']").await;
+    b.click("#delete-tags").await;
+    assert!(b
+        .text("#confirm-title")
+        .await
+        .contains("Delete these versions?"));
+    b.click("#confirm-delete").await;
+    assert_eq!(b.text(".notice").await, "The versions were deleted.");
+    assert!(b.page_text().await.contains("No version yet"));
+
+    // 9. The organization cannot be deleted while it holds the image; once
+    // the image is deleted, it can.
+    b.go("/console/orgs/flow").await;
+    assert!(b.page_text().await.contains("still holds images"));
+    assert!(b
+        .client
+        .find(fantoccini::Locator::Css("form[action$='/delete']"))
+        .await
+        .is_err());
+    b.go("/console/images/flow/oci-gz").await;
+    b.fill("confirm", "oci-gz").await;
+    b.click("#delete-image").await;
+    assert_eq!(b.text(".notice").await, "The image was deleted.");
+    b.fill("confirm", "flow").await;
+    b.click("form[action='/console/orgs/flow/delete'] button[type=submit]")
+        .await;
+    assert_eq!(b.text(".notice").await, "The organization was deleted.");
+
+    // 10. Each of these is in the audit view.
+    b.go("/console/audit?view=events&namespace=flow").await;
+    let page = b.page_text().await;
+    assert!(!page.contains("No record matches"), "{page}");
+    let records = b.text("#records").await;
+    for action in [
+        "NamespaceCreated",
+        "ManifestPushed",
+        "RepositoryAttributesChanged",
+        "ShareGranted",
+        "TagDeleted",
+        "RepositoryDeleted",
+        "OrganizationDeleted",
+    ] {
+        assert!(
+            records.contains(action),
+            "{action} is in the audit view:\n{records}"
+        );
+    }
+    b.screenshot("audit-flow-en-wide").await;
+    b.close().await;
+}

@@ -180,7 +180,7 @@ pub async fn audit(
     let (mut records, mut state, mut problem) = (Vec::new(), Vec::new(), None);
     let words = visitor.words;
     let route = match view {
-        "events" => format!("/audit/events?limit=100&order=desc{query}"),
+        "events" => format!("/audit/events?limit=100&order=newest{query}"),
         "timeline" => format!("/audit/timeline?limit=200{query}"),
         _ => format!("/audit/as-of?at={}{query}", encode(&instant(&f.at))),
     };

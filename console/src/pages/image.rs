@@ -444,3 +444,41 @@ pub async fn revoke(
     )
     .await
 }
+
+/// `POST /console/images/{ns}/{repo}/delete` `confirm`: deletes the image
+/// with every version, grant and share, once its name is typed.
+pub async fn remove(
+    State(console): State<Console>,
+    visitor: Visitor,
+    Path((ns, name)): Path<(String, String)>,
+    form: Posted,
+) -> Response {
+    if form.get("confirm") != name {
+        let shown = Shown {
+            tab: "versions",
+            confirm_tags: Vec::new(),
+            problem: Some(Problem {
+                field: Some("confirm".into()),
+                text: visitor.words.t("image.delete.mismatch").to_owned(),
+            }),
+            status: StatusCode::BAD_REQUEST,
+        };
+        return page(&console, &visitor, &ns, &name, shown).await;
+    }
+    let path = format!("/namespaces/{}/repos/{}", encode(&ns), encode(&name));
+    match console
+        .send(&visitor, Method::DELETE, &path, None, form.key())
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/console/orgs/{ns}?done=image_deleted")).into_response(),
+        Err(e) => {
+            let shown = Shown {
+                tab: "versions",
+                confirm_tags: Vec::new(),
+                problem: Some(Problem::of(&e, &visitor.words, "image.delete")),
+                status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
+            };
+            page(&console, &visitor, &ns, &name, shown).await
+        }
+    }
+}
