@@ -32,6 +32,7 @@ pub struct Visitor {
     /// language or a sign-in.
     pub here: String,
     cookie: Option<HeaderValue>,
+    host: Option<HeaderValue>,
     user_agent: Option<HeaderValue>,
     connect: Option<ConnectInfo<SocketAddr>>,
     request_id: Option<RequestId>,
@@ -56,6 +57,7 @@ impl FromRequestParts<Console> for Visitor {
                 .path_and_query()
                 .map_or_else(|| "/console/".to_owned(), |p| p.as_str().to_owned()),
             cookie: parts.headers.get(header::COOKIE).cloned(),
+            host: parts.headers.get(header::HOST).cloned(),
             user_agent: parts.headers.get(header::USER_AGENT).cloned(),
             connect: parts.extensions.get::<ConnectInfo<SocketAddr>>().copied(),
             request_id: parts.extensions.get::<RequestId>().copied(),
@@ -145,6 +147,9 @@ impl Console {
         let headers = req.headers_mut();
         for (name, value) in [
             (header::COOKIE, visitor.cookie.clone()),
+            // The pull lines the API writes name the registry as the
+            // browser reached it.
+            (header::HOST, visitor.host.clone()),
             (header::USER_AGENT, visitor.user_agent.clone()),
             (
                 header::CONTENT_TYPE,

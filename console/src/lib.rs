@@ -99,7 +99,21 @@ pub fn router(state: AppState) -> Router {
         .route("/console/audit", get(pages::audit::audit))
         .route("/console/uploads/{ns}", post(pages::uploads::upload))
         .route("/console/orgs/{ns}/delete", post(pages::orgs::remove))
+        .layer(axum::middleware::from_fn(server_timing))
         .with_state(console)
+}
+
+/// Tells how long the server took to make each page (`Server-Timing:
+/// page;dur=<ms>`): the browser's developer tools show it, and the
+/// console benchmark reads it.
+async fn server_timing(req: Request, next: axum::middleware::Next) -> Response {
+    let started = std::time::Instant::now();
+    let mut response = next.run(req).await;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    if let Ok(v) = HeaderValue::from_str(&format!("page;dur={ms:.3}")) {
+        response.headers_mut().insert("server-timing", v);
+    }
+    response
 }
 
 /// Who is signed in, from `GET /v2/manage/session`.

@@ -56,6 +56,14 @@ enum Cmd {
     /// Time management queries against a server over that directory (with
     /// the printed access key).
     Measure(Server),
+    /// Time the console's image list page, as the account's admin signed
+    /// in through the console's session.
+    MeasureConsole {
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 500)]
+        samples: usize,
+    },
 }
 
 /// The server a measurement runs against.
@@ -406,6 +414,70 @@ fn client(auth: &str) -> reqwest::Client {
         .expect("client")
 }
 
+/// The console's image list (first page of 50, newest first) in English
+/// and Chinese: the server's own time to make the page (its
+/// `Server-Timing`), and the whole request as the client saw it.
+async fn measure_console(url: String, samples: usize) {
+    let login = reqwest::Client::new()
+        .post(format!("{url}/v2/manage/session"))
+        .json(
+            &serde_json::json!({"account": "bench", "user": "admin", "password": "bench-password"}),
+        )
+        .send()
+        .await
+        .expect("the server answers");
+    let token = login.json::<serde_json::Value>().await.expect("a session")["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    for lang in ["en", "zh-CN"] {
+        let client = reqwest::Client::builder()
+            .default_headers(
+                [(
+                    reqwest::header::COOKIE,
+                    format!("berth_session={token}; berth_lang={lang}")
+                        .parse()
+                        .expect("header value"),
+                )]
+                .into_iter()
+                .collect(),
+            )
+            .build()
+            .expect("client");
+        let (mut server, mut whole) = (Vec::new(), Vec::new());
+        for _ in 0..samples {
+            let t = Instant::now();
+            let r = client
+                .get(format!("{url}/console/images"))
+                .send()
+                .await
+                .expect("the server answers");
+            assert_eq!(r.status(), 200, "the image list page");
+            let made = r
+                .headers()
+                .get("server-timing")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split("dur=").nth(1))
+                .and_then(|ms| ms.parse::<f64>().ok())
+                .expect("Server-Timing");
+            let body = r.text().await.expect("body");
+            assert!(body.matches("<tr>").count() > 50, "a full page of images");
+            whole.push(t.elapsed());
+            server.push(Duration::from_secs_f64(made / 1e3));
+        }
+        for (what, timings, target) in [
+            ("rendered by the server", &mut server, "< 5 ms p99"),
+            ("whole request, loopback", &mut whole, ""),
+        ] {
+            println!(
+                "| console image list ({lang}), 50 of 1 000 images, {what} | {:.2} ms | {:.2} ms | {target} |",
+                percentile(timings, 0.5).as_secs_f64() * 1e3,
+                percentile(timings, 0.99).as_secs_f64() * 1e3
+            );
+        }
+    }
+}
+
 async fn measure_audit(url: String, auth: String, samples: usize) {
     let client = client(&auth);
     let month_ago = (chrono::Utc::now() - chrono::Duration::days(30))
@@ -477,5 +549,6 @@ async fn main() {
         } => generate(data_dir, orgs, images, tags, hot_events).await,
         Cmd::MeasureAudit(s) => measure_audit(s.url, s.auth, s.samples).await,
         Cmd::Measure(s) => measure(s.url, s.auth, s.samples).await,
+        Cmd::MeasureConsole { url, samples } => measure_console(url, samples).await,
     }
 }
