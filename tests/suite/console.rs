@@ -366,3 +366,33 @@ async fn the_admin_flow_from_sign_in_to_the_audit_view() {
     b.screenshot("audit-flow-en-wide").await;
     b.close().await;
 }
+
+/// A form sent twice (a double click, a resend after a timeout) carries
+/// the same `Idempotency-Key`, so it changes things once: the second
+/// answer is the first one's, not "already exists".
+#[test]
+fn a_form_sent_twice_changes_things_once() {
+    let mut server = Server::start();
+    let token = server.session("system", "admin", OPERATOR_PASSWORD);
+    let csrf = "c".repeat(64);
+    let cookie = format!("berth_session={token}; berth_csrf={csrf}");
+    let headers = [
+        ("Cookie", cookie.as_str()),
+        ("Content-Type", "application/x-www-form-urlencoded"),
+    ];
+    let form = format!("_csrf={csrf}&_key=3f1c2a9e-form-once&namespace=twice");
+    for _ in 0..2 {
+        let (status, body) = http(&server, "POST", "/console/orgs", &headers, &form);
+        assert_eq!(status, 303, "{body}");
+    }
+    let again = form.replace("form-once", "form-other");
+    let (status, body) = http(&server, "POST", "/console/orgs", &headers, &again);
+    assert_eq!(status, 409, "a new form is a new request");
+    assert!(body.contains("already exists"), "{body}");
+    server.stop();
+    let created = event_types_from(&server.dir, 1)
+        .iter()
+        .filter(|t| *t == "NamespaceCreated")
+        .count();
+    assert_eq!(created, 1);
+}
