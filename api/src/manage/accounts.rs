@@ -10,7 +10,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::openapi::ErrorBody;
-use super::{commit, deny, field, json_body, Answer, Member, Reply};
+use super::{commit, deny, field, json_body, Answer, Member, Refusal, Reply};
 use crate::auth::passwords::hash_password_off_thread;
 use crate::state::AppState;
 
@@ -108,10 +108,7 @@ pub(super) async fn create_user(
     member: Member,
     req: Request,
 ) -> Answer {
-    let account = field("account", &account, AccountName::parse)?;
-    if !manages_account(&member.principal, &account) {
-        return Err(deny(&app, &member, "create-user", &format!("accounts/{account}")).await);
-    }
+    let account = administered(&app, &member, &account, "create-user").await?;
     let body: NewUser = json_body(req).await?;
     let user = field("name", &body.name, UserName::parse)?;
     password_field("password", &body.password)?;
@@ -216,10 +213,7 @@ pub(super) async fn list_users(
     Path(account): Path<String>,
     member: Member,
 ) -> Answer {
-    let account = field("account", &account, AccountName::parse)?;
-    if !manages_account(&member.principal, &account) {
-        return Err(deny(&app, &member, "list-users", &format!("accounts/{account}")).await);
-    }
+    let account = administered(&app, &member, &account, "list-users").await?;
     let users = app
         .read(move |p| p.models.accounts.users_of(&account))
         .await?;
@@ -235,4 +229,19 @@ pub(super) async fn list_users(
         })
         .collect();
     Ok(axum::Json(json!({ "users": users })).into_response())
+}
+
+/// The account a route names, which the caller must administer (the
+/// operator administers every one); refused and recorded otherwise.
+pub(super) async fn administered(
+    app: &AppState,
+    member: &Member,
+    account: &str,
+    action: &str,
+) -> Result<AccountName, Refusal> {
+    let account = field("account", account, AccountName::parse)?;
+    if !manages_account(&member.principal, &account) {
+        return Err(deny(app, member, action, &format!("accounts/{account}")).await);
+    }
+    Ok(account)
 }

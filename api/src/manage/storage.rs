@@ -4,14 +4,13 @@
 
 use axum::extract::{Path, State};
 use axum::response::IntoResponse;
-use berth_domain::policy::manages_account;
-use berth_domain::{AccountName, OrgName, RepoPath};
+use berth_domain::{OrgName, RepoPath};
 use berth_projections::ReadModels;
 use berth_store::StoreError;
 use serde_json::json;
 
 use super::openapi::ErrorBody;
-use super::{deny, field, Answer, Member};
+use super::{Answer, Member};
 use crate::state::AppState;
 
 /// Every repository of an organization.
@@ -42,10 +41,7 @@ pub(super) async fn account(
     Path(account): Path<String>,
     member: Member,
 ) -> Answer {
-    let account = field("account", &account, AccountName::parse)?;
-    if !manages_account(&member.principal, &account) {
-        return Err(deny(&app, &member, "read-storage", account.as_str()).await);
-    }
+    let account = super::accounts::administered(&app, &member, &account, "read-storage").await?;
     let lookup = account.clone();
     let (total, per_org) = app
         .read(move |p| {

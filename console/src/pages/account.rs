@@ -119,25 +119,23 @@ pub async fn create_key(
     keys_page(&console, &visitor, shown).await
 }
 
-/// `POST /console/keys/{ak}/enabled` `enabled=true|false`
-pub async fn set_key(
-    State(console): State<Console>,
-    visitor: Visitor,
-    Path(ak): Path<String>,
-    form: Posted,
+/// Calls the API for a form about one key: back to the keys page with
+/// `done`, or with the refusal.
+async fn on_key(
+    console: &Console,
+    visitor: &Visitor,
+    form: &Posted,
+    (method, ak, body): (Method, &str, Option<Value>),
+    (done, action): (&str, &str),
 ) -> Response {
-    let body = json!({ "enabled": form.get("enabled") == "true" });
-    let path = format!("/access-keys/{}", encode(&ak));
-    match console
-        .send(&visitor, Method::PATCH, &path, Some(body), form.key())
-        .await
-    {
-        Ok(_) => Redirect::to("/console/keys?done=changed").into_response(),
+    let path = format!("/access-keys/{}", encode(ak));
+    match console.send(visitor, method, &path, body, form.key()).await {
+        Ok(_) => Redirect::to(&format!("/console/keys?done={done}")).into_response(),
         Err(e) => {
-            let problem = Some(Problem::of(&e, &visitor.words, "keys.change"));
+            let problem = Some(Problem::of(&e, &visitor.words, action));
             keys_page(
-                &console,
-                &visitor,
+                console,
+                visitor,
                 Shown {
                     problem,
                     ..Shown::default()
@@ -148,6 +146,18 @@ pub async fn set_key(
     }
 }
 
+/// `POST /console/keys/{ak}/enabled` `enabled=true|false`
+pub async fn set_key(
+    State(console): State<Console>,
+    visitor: Visitor,
+    Path(ak): Path<String>,
+    form: Posted,
+) -> Response {
+    let body = json!({ "enabled": form.get("enabled") == "true" });
+    let call = (Method::PATCH, ak.as_str(), Some(body));
+    on_key(&console, &visitor, &form, call, ("changed", "keys.change")).await
+}
+
 /// `POST /console/keys/{ak}/delete`
 pub async fn delete_key(
     State(console): State<Console>,
@@ -155,25 +165,8 @@ pub async fn delete_key(
     Path(ak): Path<String>,
     form: Posted,
 ) -> Response {
-    let path = format!("/access-keys/{}", encode(&ak));
-    match console
-        .send(&visitor, Method::DELETE, &path, None, form.key())
-        .await
-    {
-        Ok(_) => Redirect::to("/console/keys?done=deleted").into_response(),
-        Err(e) => {
-            let problem = Some(Problem::of(&e, &visitor.words, "keys.delete"));
-            keys_page(
-                &console,
-                &visitor,
-                Shown {
-                    problem,
-                    ..Shown::default()
-                },
-            )
-            .await
-        }
-    }
+    let call = (Method::DELETE, ak.as_str(), None);
+    on_key(&console, &visitor, &form, call, ("deleted", "keys.delete")).await
 }
 
 /// `POST /console/keys/temporary`: a temporary docker login (24 hours),

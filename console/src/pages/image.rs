@@ -247,34 +247,90 @@ pub async fn detail(
     page(&console, &visitor, &ns, &name, shown).await
 }
 
-/// Calls the API for a form of this image; on success goes to `tab` with
-/// `done`, on a refusal shows the tab again with the refusal.
-#[allow(clippy::too_many_arguments)]
+/// A change one form of this image asks of the API.
+struct Change {
+    method: Method,
+    /// The route under the image's own.
+    route: String,
+    body: Option<Value>,
+    /// The tab that shows the result, or the refusal.
+    tab: &'static str,
+    /// The action, for the refusal's words and the notice (its last part).
+    action: &'static str,
+    /// Where to go instead of the tab, when the image is gone.
+    after: Option<String>,
+}
+
+impl Change {
+    fn new(
+        method: Method,
+        route: impl Into<String>,
+        tab: &'static str,
+        action: &'static str,
+    ) -> Self {
+        Self {
+            method,
+            route: route.into(),
+            body: None,
+            tab,
+            action,
+            after: None,
+        }
+    }
+
+    fn body(mut self, body: Value) -> Self {
+        self.body = Some(body);
+        self
+    }
+}
+
+impl Shown {
+    /// The tab again, with a refusal.
+    fn refused(tab: &'static str, problem: Problem, status: StatusCode) -> Self {
+        Self {
+            tab,
+            confirm_tags: Vec::new(),
+            problem: Some(problem),
+            status,
+        }
+    }
+}
+
+/// Calls the API for a form of this image; on success goes to the change's
+/// tab with `done`, on a refusal shows the tab again with the refusal.
 async fn act(
     console: &Console,
     visitor: &Visitor,
     (ns, name): (&str, &str),
-    method: Method,
-    route: &str,
-    body: Option<Value>,
     form: &Posted,
-    (tab, action): (&'static str, &str),
+    change: Change,
 ) -> Response {
-    let path = format!("/namespaces/{}/repos/{}{route}", encode(ns), encode(name));
-    match console.send(visitor, method, &path, body, form.key()).await {
-        Ok(_) => Redirect::to(&format!(
-            "/console/images/{ns}/{name}?tab={tab}&done={}",
-            action.rsplit('.').next().unwrap_or(action)
-        ))
+    let path = format!(
+        "/namespaces/{}/repos/{}{}",
+        encode(ns),
+        encode(name),
+        change.route
+    );
+    let done = change.action.rsplit('.').next().unwrap_or(change.action);
+    match console
+        .send(visitor, change.method, &path, change.body, form.key())
+        .await
+    {
+        Ok(_) => Redirect::to(&change.after.unwrap_or_else(|| {
+            format!("/console/images/{ns}/{name}?tab={}&done={done}", change.tab)
+        }))
         .into_response(),
         Err(e) => {
-            let shown = Shown {
-                tab,
-                confirm_tags: Vec::new(),
-                problem: Some(Problem::of(&e, &visitor.words, action)),
-                status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            };
-            page(console, visitor, ns, name, shown).await
+            let problem = Problem::of(&e, &visitor.words, change.action);
+            let status = StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST);
+            page(
+                console,
+                visitor,
+                ns,
+                name,
+                Shown::refused(change.tab, problem, status),
+            )
+            .await
         }
     }
 }
@@ -292,17 +348,8 @@ pub async fn edit(
         "category": form.get("category"),
         "description": form.get("description"),
     });
-    act(
-        &console,
-        &visitor,
-        (&ns, &name),
-        Method::PATCH,
-        "",
-        Some(body),
-        &form,
-        ("description", "image.edited"),
-    )
-    .await
+    let change = Change::new(Method::PATCH, "", "description", "image.edited").body(body);
+    act(&console, &visitor, (&ns, &name), &form, change).await
 }
 
 /// `POST /console/images/{ns}/{repo}/tags/delete` `tag…`: asks first, then,
@@ -315,15 +362,11 @@ pub async fn delete_tags(
 ) -> Response {
     let tags: Vec<String> = form.all("tag").into_iter().map(str::to_owned).collect();
     if tags.is_empty() {
-        let shown = Shown {
-            tab: "versions",
-            confirm_tags: Vec::new(),
-            problem: Some(Problem {
-                field: Some("tag".into()),
-                text: visitor.words.t("image.tags.none_chosen").to_owned(),
-            }),
-            status: StatusCode::BAD_REQUEST,
+        let problem = Problem {
+            field: Some("tag".into()),
+            text: visitor.words.t("image.tags.none_chosen").to_owned(),
         };
+        let shown = Shown::refused("versions", problem, StatusCode::BAD_REQUEST);
         return page(&console, &visitor, &ns, &name, shown).await;
     }
     if form.get("confirmed") != "yes" {
@@ -336,17 +379,8 @@ pub async fn delete_tags(
         return page(&console, &visitor, &ns, &name, shown).await;
     }
     let body = json!({ "tags": tags });
-    act(
-        &console,
-        &visitor,
-        (&ns, &name),
-        Method::DELETE,
-        "/tags",
-        Some(body),
-        &form,
-        ("versions", "image.tags_deleted"),
-    )
-    .await
+    let change = Change::new(Method::DELETE, "/tags", "versions", "image.tags_deleted").body(body);
+    act(&console, &visitor, (&ns, &name), &form, change).await
 }
 
 /// `POST /console/images/{ns}/{repo}/shares`: shares with another account,
@@ -368,17 +402,8 @@ pub async fn share(
         "deadline": deadline,
         "description": form.get("description"),
     });
-    act(
-        &console,
-        &visitor,
-        (&ns, &name),
-        Method::POST,
-        "/access-domains",
-        Some(body),
-        &form,
-        ("sharing", "image.shared"),
-    )
-    .await
+    let change = Change::new(Method::POST, "/access-domains", "sharing", "image.shared").body(body);
+    act(&console, &visitor, (&ns, &name), &form, change).await
 }
 
 /// `POST /console/images/{ns}/{repo}/shares/{account}/revoke`
@@ -389,17 +414,8 @@ pub async fn unshare(
     form: Posted,
 ) -> Response {
     let route = format!("/access-domains/{}", encode(&account));
-    act(
-        &console,
-        &visitor,
-        (&ns, &name),
-        Method::DELETE,
-        &route,
-        None,
-        &form,
-        ("sharing", "image.unshared"),
-    )
-    .await
+    let change = Change::new(Method::DELETE, route, "sharing", "image.unshared");
+    act(&console, &visitor, (&ns, &name), &form, change).await
 }
 
 /// `POST /console/images/{ns}/{repo}/grants`: grants or changes a level.
@@ -411,17 +427,8 @@ pub async fn grant(
 ) -> Response {
     let level: u64 = form.get("auth").parse().unwrap_or_default();
     let body = json!({ "users": [{ "user_name": form.get("user").trim(), "auth": level }] });
-    act(
-        &console,
-        &visitor,
-        (&ns, &name),
-        Method::POST,
-        "/access",
-        Some(body),
-        &form,
-        ("permissions", "image.granted"),
-    )
-    .await
+    let change = Change::new(Method::POST, "/access", "permissions", "image.granted").body(body);
+    act(&console, &visitor, (&ns, &name), &form, change).await
 }
 
 /// `POST /console/images/{ns}/{repo}/grants/{user}/revoke`
@@ -432,17 +439,8 @@ pub async fn revoke(
     form: Posted,
 ) -> Response {
     let route = format!("/access/{}", encode(&user));
-    act(
-        &console,
-        &visitor,
-        (&ns, &name),
-        Method::DELETE,
-        &route,
-        None,
-        &form,
-        ("permissions", "image.revoked"),
-    )
-    .await
+    let change = Change::new(Method::DELETE, route, "permissions", "image.revoked");
+    act(&console, &visitor, (&ns, &name), &form, change).await
 }
 
 /// `POST /console/images/{ns}/{repo}/delete` `confirm`: deletes the image
@@ -454,31 +452,14 @@ pub async fn remove(
     form: Posted,
 ) -> Response {
     if form.get("confirm") != name {
-        let shown = Shown {
-            tab: "versions",
-            confirm_tags: Vec::new(),
-            problem: Some(Problem {
-                field: Some("confirm".into()),
-                text: visitor.words.t("image.delete.mismatch").to_owned(),
-            }),
-            status: StatusCode::BAD_REQUEST,
+        let problem = Problem {
+            field: Some("confirm".into()),
+            text: visitor.words.t("image.delete.mismatch").to_owned(),
         };
+        let shown = Shown::refused("versions", problem, StatusCode::BAD_REQUEST);
         return page(&console, &visitor, &ns, &name, shown).await;
     }
-    let path = format!("/namespaces/{}/repos/{}", encode(&ns), encode(&name));
-    match console
-        .send(&visitor, Method::DELETE, &path, None, form.key())
-        .await
-    {
-        Ok(_) => Redirect::to(&format!("/console/orgs/{ns}?done=image_deleted")).into_response(),
-        Err(e) => {
-            let shown = Shown {
-                tab: "versions",
-                confirm_tags: Vec::new(),
-                problem: Some(Problem::of(&e, &visitor.words, "image.delete")),
-                status: StatusCode::from_u16(e.status).unwrap_or(StatusCode::BAD_REQUEST),
-            };
-            page(&console, &visitor, &ns, &name, shown).await
-        }
-    }
+    let mut change = Change::new(Method::DELETE, "", "versions", "image.delete");
+    change.after = Some(format!("/console/orgs/{ns}?done=image_deleted"));
+    act(&console, &visitor, (&ns, &name), &form, change).await
 }
