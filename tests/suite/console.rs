@@ -396,3 +396,41 @@ fn a_form_sent_twice_changes_things_once() {
         .count();
     assert_eq!(created, 1);
 }
+
+/// Failed sign-ins are throttled as the API throttles them, and the page
+/// says so with the API's own message (in English) or its Chinese
+/// equivalent, with the same wait.
+#[test]
+fn failed_sign_ins_show_the_apis_throttle() {
+    let server = Server::start();
+    server.create_account("acme");
+    let csrf = "d".repeat(64);
+    let cookie = format!("berth_csrf={csrf}");
+    let form = format!(
+        "_csrf={csrf}&next=%2Fconsole%2Fimages&account=acme&user=admin&password=wrong-password"
+    );
+    let sign_in = |lang: &str| {
+        http(
+            &server,
+            "POST",
+            "/console/signin",
+            &[
+                ("Cookie", cookie.as_str()),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept-Language", lang),
+            ],
+            &form,
+        )
+    };
+    for _ in 0..5 {
+        let (status, page) = sign_in("en");
+        assert_eq!(status, 401);
+        assert!(page.contains("Wrong account, user or password."), "{page}");
+    }
+    let (status, page) = sign_in("en");
+    assert_eq!(status, 429);
+    assert!(page.contains("too many failed logins; retry in"), "{page}");
+    let (status, page) = sign_in("zh-CN,zh;q=0.9");
+    assert_eq!(status, 429);
+    assert!(page.contains("登录失败次数过多"), "{page}");
+}
