@@ -52,6 +52,8 @@ async fn every_management_route_by_example() {
             &auth,
             json!({"enabled": false}),
         ),
+        ("GET", "/accounts/acme/users".into(), &auth, Value::Null),
+        ("GET", "/session".into(), &auth, Value::Null),
         ("POST", "/access-keys".into(), &auth, Value::Null),
         ("GET", "/access-keys".into(), &auth, Value::Null),
         ("POST", "/utils/secret".into(), &auth, Value::Null),
