@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/console/signout", post(pages::session::signout))
         .route("/console/images", get(pages::images::list))
+        .route("/console/images/login", post(pages::images::client_login))
         .route("/console/images/{ns}/{repo}", get(pages::image::detail))
         .route("/console/images/{ns}/{repo}/edit", post(pages::image::edit))
         .route(

@@ -208,14 +208,15 @@ async fn every_page_reads_in_both_languages_at_both_widths_and_passes_axe() {
 /// The whole flow an account admin walks, in a real browser, each step
 /// asserting what the page shows: sign in; create an organization; upload
 /// a `docker save` archive through the page and watch it finish; pull it
-/// with the real Docker engine; edit its attributes; share it; see it, as
+/// with the real Docker engine, logged in with the temporary login the
+/// "Client upload" dialog makes; edit its attributes; share it; see it, as
 /// the other account, under "Shared with me"; delete a version; fail to
 /// delete the organization while it holds the image, then delete both;
 /// and find each of these in the audit view.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_flow_from_sign_in_to_the_audit_view() {
     let server = Server::start();
-    let acme = server.create_account("acme");
+    server.create_account("acme");
     server.create_account("partner");
     let b = Browser::open(&server.base, 1440, 900, "en").await;
 
@@ -255,24 +256,35 @@ async fn the_admin_flow_from_sign_in_to_the_audit_view() {
     assert_eq!(finished, "Every file was stored.");
     assert!(b.text("#upload-list").await.contains("flow/oci-gz:3.0"));
 
-    // 4. Pull it with the real Docker engine.
-    let host = server.host();
-    let (ak, password) = (acme.ak.clone(), acme.docker_password.clone());
+    // 4. Pull it with the real Docker engine, logged in with the temporary
+    // login the "Client upload" dialog makes.
+    b.go("/console/images").await;
+    b.click_only("#open-client").await;
+    b.click("#client-dialog form button[type=submit]").await;
+    let command = b.text("#client-command").await;
+    let words: Vec<&str> = command.split(' ').collect();
+    assert_eq!(words[..3], ["docker", "login", "-u"], "{command}");
+    let (user, password, host) = (
+        words[3].to_owned(),
+        words[5].to_owned(),
+        words[6].to_owned(),
+    );
+    assert_eq!(
+        host,
+        server.host(),
+        "the command names the registry as the browser reached it"
+    );
     let remote = format!("{host}/flow/oci-gz:3.0");
-    let pulled = {
-        let (server_host, remote) = (host.clone(), remote.clone());
-        tokio::task::spawn_blocking(move || {
-            let d = Docker::new();
-            d.login_host(&server_host, &format!("local@{ak}"), &password)
-                .unwrap();
-            d.pull_fresh(&remote).unwrap();
-            let id = d.run(&["image", "inspect", "-f", "{{.Id}}", &remote]);
-            d.run(&["rmi", &remote]);
-            id
-        })
-        .await
-        .unwrap()
-    };
+    let pulled = tokio::task::spawn_blocking(move || {
+        let d = Docker::new();
+        d.login_host(&host, &user, &password).unwrap();
+        d.pull_fresh(&remote).unwrap();
+        let id = d.run(&["image", "inspect", "-f", "{{.Id}}", &remote]);
+        d.run(&["rmi", &remote]);
+        id
+    })
+    .await
+    .unwrap();
     assert!(pulled.starts_with("sha256:"), "{pulled}");
 
     // 5. Edit its attributes (it stays private, to be shared).

@@ -2,7 +2,7 @@
 
 use askama::Template;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::format::{bytes, time};
 use super::me;
 use crate::call::Visitor;
-use crate::{encode, render, Chrome, Console, Problem};
+use crate::{encode, render, Chrome, Console, Posted, Problem};
 
 /// The categories an image may have, in the order the filter offers them.
 pub const CATEGORIES: [&str; 8] = [
@@ -79,6 +79,7 @@ struct ImagesPage {
     shared: Vec<Shared>,
     next: Option<String>,
     problem: Option<Problem>,
+    login: Login,
 }
 
 impl ImagesPage {
@@ -128,7 +129,51 @@ pub async fn list(
     visitor: Visitor,
     Query(f): Query<Filters>,
 ) -> Response {
-    let me = match me(&console, &visitor).await {
+    list_page(&console, &visitor, f, Login::default()).await
+}
+
+/// The "Client upload" dialog's temporary login, once made: the `docker
+/// login` line and its expiry, or why it was not made.
+#[derive(Default)]
+pub struct Login {
+    command: Option<String>,
+    expires: String,
+    problem: Option<Problem>,
+}
+
+impl Login {
+    /// Whether the dialog opens with the page.
+    fn shown(&self) -> bool {
+        self.command.is_some() || self.problem.is_some()
+    }
+}
+
+/// `POST /console/images/login`: the "Client upload" dialog mints a
+/// temporary login and shows its command, with the images behind it.
+pub async fn client_login(
+    State(console): State<Console>,
+    visitor: Visitor,
+    form: Posted,
+) -> Response {
+    let login = match console
+        .send(&visitor, Method::POST, "/utils/secret", None, form.key())
+        .await
+    {
+        Ok(v) => Login {
+            command: v["command"].as_str().map(str::to_owned),
+            expires: time(v["expires_at"].as_str().unwrap_or_default()),
+            problem: None,
+        },
+        Err(e) => Login {
+            problem: Some(Problem::of(&e, &visitor.words, "keys.temporary")),
+            ..Login::default()
+        },
+    };
+    list_page(&console, &visitor, Filters::default(), login).await
+}
+
+async fn list_page(console: &Console, visitor: &Visitor, f: Filters, login: Login) -> Response {
+    let me = match me(console, visitor).await {
         Ok(me) => me,
         Err(signin) => return signin,
     };
@@ -138,7 +183,7 @@ pub async fn list(
         _ => "mine",
     };
     let namespaces = console
-        .get(&visitor, "/namespaces")
+        .get(visitor, "/namespaces")
         .await
         .map(|v| {
             v["namespaces"]
@@ -168,7 +213,7 @@ pub async fn list(
             "private" => query.push_str("&is_public=false"),
             _ => {}
         }
-        match console.get(&visitor, &query).await {
+        match console.get(visitor, &query).await {
             Ok(v) => {
                 items = v["repos"]
                     .as_array()
@@ -196,7 +241,7 @@ pub async fn list(
             "self"
         };
         match console
-            .get(&visitor, &format!("/shared-repositories?center={center}"))
+            .get(visitor, &format!("/shared-repositories?center={center}"))
             .await
         {
             Ok(v) => {
@@ -213,7 +258,7 @@ pub async fn list(
         }
     }
     let page = ImagesPage {
-        c: Chrome::new(&visitor, Some(me), "images"),
+        c: Chrome::new(visitor, Some(me), "images"),
         tab,
         f,
         namespaces,
@@ -222,6 +267,7 @@ pub async fn list(
         shared: shares,
         next,
         problem,
+        login,
     };
-    render(&visitor, StatusCode::OK, &page)
+    render(visitor, StatusCode::OK, &page)
 }
