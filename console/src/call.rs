@@ -139,11 +139,25 @@ impl Console {
         content_type: Option<&str>,
         key: Option<&str>,
     ) -> Answer {
-        let mut req = Request::builder()
+        let mut req = match Request::builder()
             .method(method)
             .uri(format!("/v2/manage{path}"))
             .body(body)
-            .unwrap_or_default();
+        {
+            Ok(req) => req,
+            // Paths are made of encoded parts; one that is still not a URI
+            // is refused here rather than sent somewhere else.
+            Err(e) => {
+                return Answer {
+                    status: StatusCode::BAD_REQUEST,
+                    headers: HeaderMap::new(),
+                    body: serde_json::json!({
+                        "code": "INVALID",
+                        "message": format!("not an address the registry serves: {e}"),
+                    }),
+                }
+            }
+        };
         let headers = req.headers_mut();
         for (name, value) in [
             (header::COOKIE, visitor.cookie.clone()),
