@@ -8,13 +8,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{json, Value};
 
 use super::format::{bytes, time};
+use super::json::{each, text};
 use super::me;
 use crate::call::Visitor;
 use crate::{encode, render, Chrome, Console, Posted, Problem};
-
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
-}
 
 /// One access key.
 pub struct Key {
@@ -58,10 +55,7 @@ async fn keys_page(console: &Console, visitor: &Visitor, shown: Shown) -> Respon
     };
     let mut problem = shown.problem;
     let keys = match console.get(visitor, "/access-keys").await {
-        Ok(v) => v["access_keys"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(v) => each(&v, "access_keys")
             .map(|k| Key {
                 ak: text(k, "ak"),
                 enabled: k["enabled"].as_bool().unwrap_or_default(),
@@ -231,10 +225,7 @@ async fn users_page(
         .await
     {
         Ok(v) => (
-            v["users"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            each(&v, "users")
                 .map(|u| User {
                     name: text(u, "name"),
                     admin: u["admin"].as_bool().unwrap_or_default(),
@@ -370,10 +361,7 @@ pub async fn storage(State(console): State<Console>, visitor: Visitor) -> Respon
         logical: size(&v, "logical_bytes"),
         stored: size(&v, "stored_bytes"),
         unique: size(&v, "unique_bytes"),
-        orgs: v["namespaces"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        orgs: each(&v, "namespaces")
             .map(|n| OrgStorage {
                 name: text(n, "namespace"),
                 logical: size(&n["storage"], "logical_bytes"),

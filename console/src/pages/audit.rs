@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::format::time;
+use super::json::{each, text};
 use super::me;
 use crate::call::Visitor;
 use crate::{encode, render, Chrome, Console, Problem};
@@ -47,10 +48,6 @@ pub struct Record {
     resource: String,
     result: String,
     code: String,
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
 }
 
 fn record(v: &Value) -> Record {
@@ -187,12 +184,7 @@ pub async fn audit(
     match console.get(&visitor, &route).await {
         Ok(v) if view == "as-of" => state = state_rows(&v),
         Ok(v) => {
-            records = v["events"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(record)
-                .collect();
+            records = each(&v, "events").map(record).collect();
         }
         Err(e) => problem = Some(Problem::of(&e, &words, "audit")),
     }

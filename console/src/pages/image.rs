@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use super::format::{bytes, time};
 use super::images::CATEGORIES;
+use super::json::{each, text};
 use super::me;
 use crate::call::Visitor;
 use crate::{encode, render, Chrome, Console, Posted, Problem};
@@ -79,10 +80,6 @@ impl ImagePage {
     }
 }
 
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
-}
-
 /// The query of the image page.
 #[derive(Deserialize, Default)]
 pub struct Tab {
@@ -141,10 +138,7 @@ async fn page(
         .get(visitor, &format!("{path}/tags?limit=1000"))
         .await
     {
-        Ok(t) => t["tags"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        Ok(t) => each(&t, "tags")
             .map(|t| Version {
                 tag: text(t, "tag"),
                 size: bytes(t["size"].as_u64().unwrap_or_default()),
@@ -163,10 +157,7 @@ async fn page(
             .get(visitor, &format!("{path}/access-domains"))
             .await
         {
-            Ok(s) => s["access_domains"]
-                .as_array()
-                .into_iter()
-                .flatten()
+            Ok(s) => each(&s, "access_domains")
                 .map(|s| {
                     let deadline = text(s, "deadline");
                     ShareRow {
@@ -186,10 +177,7 @@ async fn page(
     } else {
         Vec::new()
     };
-    let grants = v["members"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let grants = each(&v, "members")
         .map(|m| Grant {
             user: text(m, "user_name"),
             level: m["auth"].as_u64().unwrap_or_default(),

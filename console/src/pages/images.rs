@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::format::{bytes, time};
+use super::json::{each, text};
 use super::me;
 use crate::call::Visitor;
 use crate::{encode, render, Chrome, Console, Posted, Problem};
@@ -86,10 +87,6 @@ impl ImagesPage {
     fn tab_href(&self, tab: &str) -> String {
         format!("/console/images?tab={tab}")
     }
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
 }
 
 fn item(v: &Value) -> Item {
@@ -185,14 +182,7 @@ async fn list_page(console: &Console, visitor: &Visitor, f: Filters, login: Logi
     let namespaces = console
         .get(visitor, "/namespaces")
         .await
-        .map(|v| {
-            v["namespaces"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|n| text(n, "name"))
-                .collect()
-        })
+        .map(|v| each(&v, "namespaces").map(|n| text(n, "name")).collect())
         .unwrap_or_default();
     let (mut items, mut shares, mut next, mut problem) = (Vec::new(), Vec::new(), None, None);
     let words = visitor.words;
@@ -215,12 +205,7 @@ async fn list_page(console: &Console, visitor: &Visitor, f: Filters, login: Logi
         }
         match console.get(visitor, &query).await {
             Ok(v) => {
-                items = v["repos"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(item)
-                    .collect();
+                items = each(&v, "repos").map(item).collect();
                 next = v["next_cursor"].as_str().map(|c| {
                     format!(
                         "/console/images?namespace={}&name={}&visibility={}&category={}&cursor={}",
@@ -245,10 +230,7 @@ async fn list_page(console: &Console, visitor: &Visitor, f: Filters, login: Logi
             .await
         {
             Ok(v) => {
-                shares = v["repositories"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
+                shares = each(&v, "repositories")
                     .map(shared)
                     .filter(|s| f.namespace.is_empty() || s.namespace == f.namespace)
                     .filter(|s| s.name.contains(&f.name))

@@ -5,6 +5,7 @@ pub mod audit;
 mod format;
 pub mod image;
 pub mod images;
+mod json;
 pub mod orgs;
 pub mod session;
 pub mod uploads;

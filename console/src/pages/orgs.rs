@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::{json, Value};
 
 use super::format::{bytes, time};
+use super::json::{each, text};
 use super::me;
 use crate::call::Visitor;
 use crate::{encode, render, Chrome, Console, Posted, Problem};
@@ -20,10 +21,6 @@ pub struct Org {
     created: String,
     level: u64,
     repos: u64,
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_default().to_owned()
 }
 
 fn org(v: &Value) -> Org {
@@ -58,15 +55,7 @@ async fn list_page(
         Err(signin) => return signin,
     };
     let (orgs, problem) = match console.get(visitor, "/namespaces").await {
-        Ok(v) => (
-            v["namespaces"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(org)
-                .collect(),
-            problem,
-        ),
+        Ok(v) => (each(&v, "namespaces").map(org).collect(), problem),
         Err(e) => (
             Vec::new(),
             Some(Problem::of(&e, &visitor.words, "orgs.list")),
@@ -172,20 +161,14 @@ async fn detail_page(
         creator: text(&v, "creator"),
         created: time(&text(&v, "created_at")),
         level: v["auth"].as_u64().unwrap_or_default(),
-        members: v["members"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        members: each(&v, "members")
             .map(|m| Member {
                 account: text(m, "account"),
                 user: text(m, "user_name"),
                 level: m["auth"].as_u64().unwrap_or_default(),
             })
             .collect(),
-        repos: v["repos"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        repos: each(&v, "repos")
             .filter_map(|r| r.as_str())
             .map(|r| r.rsplit('/').next().unwrap_or(r).to_owned())
             .collect(),
