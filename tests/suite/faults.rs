@@ -392,3 +392,40 @@ async fn a_failed_fsync_in_a_group_commit_tells_no_waiter_a_wrong_outcome() {
         unchanged.len()
     );
 }
+
+/// Retries racing with one `Idempotency-Key` into a batch whose commit
+/// fails: a retry answered from that same batch shares its fate, so no one
+/// is told "created" by a node that could not write.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn retries_in_a_failing_batch_are_not_told_it_succeeded() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // Startup commits three batches; the fourth is the first of these.
+    let mut server = Server::start_in(&data, &[("BERTH_FAULT_FAIL_COMMIT", "4")]);
+    let (auth, base) = (server.operator_basic(), server.base.clone());
+    let client = client_with(Default::default());
+    let tries: Vec<_> = (0..20)
+        .map(|_| {
+            let (client, auth, base) = (client.clone(), auth.clone(), base.clone());
+            tokio::spawn(async move {
+                client
+                    .post(format!("{base}/v2/manage/namespaces"))
+                    .header("Authorization", auth)
+                    .header("Idempotency-Key", "one-request")
+                    .json(&json!({ "namespace": "racing" }))
+                    .send()
+                    .await
+                    .map_or(0, |r| r.status().as_u16())
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tries {
+        statuses.push(t.await.unwrap());
+    }
+    assert!(
+        statuses.iter().all(|s| *s == 503 || *s == 0),
+        "the node wrote nothing it could answer for: {statuses:?}"
+    );
+    assert_eq!(server.wait_exit(), 75);
+}

@@ -177,6 +177,11 @@ pub async fn earlier(
             Ok(parts.log.get(seq)?.and_then(|r| r.envelope.keyed))
         })
         .await?;
+    // After a failed commit, what the database shows may not be durable:
+    // the writer answers instead (503), and a restart reads what is.
+    if matches!(app.health.status(), crate::health::Status::Failed(_)) {
+        return Ok(None);
+    }
     match first {
         None => Ok(None),
         Some(first) if first.fingerprint == fingerprint => Ok(Some(replay(&first.answer))),

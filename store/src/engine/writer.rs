@@ -27,6 +27,10 @@ const CACHE_LIMIT: usize = 50_000;
 
 pub(super) type Reply = oneshot::Sender<Result<Outcome, StoreError>>;
 
+/// A job of the open batch: its waiter, its result, and whether that
+/// result is a replay from the log (which stands if the batch fails).
+type Decided = (Reply, Result<Outcome, StoreError>, bool);
+
 pub(super) struct Job {
     pub(super) command: Command,
     pub(super) content: Content,
@@ -151,15 +155,21 @@ impl Writer {
         let mut batch = self.log.batch();
         self.batch_keys.clear();
         let start = self.head;
-        let mut outcomes = Vec::with_capacity(jobs.len());
+        let mut outcomes: Vec<Decided> = Vec::with_capacity(jobs.len());
         let mut failure = None;
         for job in jobs {
             if failure.is_some() {
-                outcomes.push((job.reply, Err(StoreError::Closed)));
+                outcomes.push((job.reply, Err(StoreError::Closed), true));
                 continue;
             }
+            // A replay of a key this same batch recorded stands or falls
+            // with the batch; one from the log stands whatever happens.
+            let mut from_log = false;
             let result = match self.replayed(&job) {
-                Ok(Some(answer)) => Ok(Outcome::Replayed(answer)),
+                Ok(Some((answer, in_batch))) => {
+                    from_log = !in_batch;
+                    Ok(Outcome::Replayed(answer))
+                }
                 Ok(None) => self
                     .decide(&job.command)
                     .and_then(|events| self.record(&mut batch, events, &job))
@@ -171,7 +181,7 @@ impl Writer {
                     failure = Some(e.to_string());
                 }
             }
-            outcomes.push((job.reply, result));
+            outcomes.push((job.reply, result, from_log));
         }
         if failure.is_none() && self.head != start {
             self.log.set_head(&mut batch, self.head);
@@ -206,30 +216,30 @@ impl Writer {
             tracing::error!(%reason, "batch not committed; every command in it fails");
             return self.fail_all(start, outcomes, || StoreError::CommitFailed(reason.clone()));
         }
-        for (reply, result) in outcomes {
+        for (reply, result, _) in outcomes {
             let _ = reply.send(result);
         }
     }
 
     /// Answers every command of a batch that was not committed (those the
-    /// domain refused keep their refusal), and forgets what deciding it
-    /// assumed.
+    /// domain refused keep their refusal, and replays from the log their
+    /// answer), and forgets what deciding it assumed.
     fn fail_all(
         &mut self,
         start: ChainPoint,
-        outcomes: Vec<(Reply, Result<Outcome, StoreError>)>,
+        outcomes: Vec<Decided>,
         error: impl Fn() -> StoreError,
     ) {
         self.head = start;
         self.forget();
-        for (reply, result) in outcomes {
-            // A refusal stays a refusal and a replay a replay: neither
-            // wrote anything.
+        for (reply, result, from_log) in outcomes {
+            // A refusal stays a refusal, and a replay of a committed answer
+            // stays that answer: neither depended on this batch.
             let answer = match result {
                 Err(refused @ (StoreError::Rejected(_) | StoreError::KeyReused { .. })) => {
                     Err(refused)
                 }
-                Ok(replayed @ Outcome::Replayed(_)) => Ok(replayed),
+                Ok(replayed @ Outcome::Replayed(_)) if from_log => Ok(replayed),
                 _ => Err(error()),
             };
             let _ = reply.send(answer);
@@ -238,25 +248,28 @@ impl Writer {
 
     /// The first answer to a keyed request this job repeats, if the
     /// caller's key is remembered (in this batch or in the log) with the
-    /// same fingerprint; `KeyReused` if with another.
-    fn replayed(&self, job: &Job) -> Result<Option<Vec<u8>>, StoreError> {
+    /// same fingerprint, and whether this batch recorded it; `KeyReused`
+    /// if remembered with another fingerprint.
+    fn replayed(&self, job: &Job) -> Result<Option<(Vec<u8>, bool)>, StoreError> {
         let Some(keyed) = &job.keyed else {
             return Ok(None);
         };
         let scope = KeyScope::of(&job.meta.actor, &keyed.key);
         let first = match self.batch_keys.get(&scope) {
-            Some((fingerprint, answer)) => Some((*fingerprint, answer.clone())),
+            Some((fingerprint, answer)) => Some((*fingerprint, answer.clone(), true)),
             None => match self.loader.remembered(&scope, Utc::now())? {
                 Some(seq) => self
                     .log
                     .get(seq)?
                     .and_then(|r| r.envelope.keyed)
-                    .map(|k| (k.fingerprint, k.answer)),
+                    .map(|k| (k.fingerprint, k.answer, false)),
                 None => None,
             },
         };
         match first {
-            Some((fingerprint, answer)) if fingerprint == keyed.fingerprint => Ok(Some(answer)),
+            Some((fingerprint, answer, in_batch)) if fingerprint == keyed.fingerprint => {
+                Ok(Some((answer, in_batch)))
+            }
             Some(_) => Err(StoreError::KeyReused {
                 key: keyed.key.clone(),
             }),
