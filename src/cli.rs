@@ -11,6 +11,7 @@ use berth_projections::ReadModels;
 use berth_store::{catch_up, Checkpoint, EventLog, Projector, StoreError};
 use clap::{Args, Parser, Subcommand};
 
+use crate::cluster::{BlobStoreArgs, SharedLogArg};
 use crate::error::{AtPath, CliError};
 use crate::{admin, backup};
 
@@ -25,7 +26,7 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Cmd {
     /// Run the registry.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Read-model maintenance.
     Projections {
         #[command(subcommand)]
@@ -196,6 +197,10 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub data: DataDir,
+    #[command(flatten)]
+    pub shared: SharedLogArg,
+    #[command(flatten)]
+    pub blob_store: BlobStoreArgs,
     /// Largest blob (layer) accepted, in bytes.
     #[arg(long, env = "BERTH_MAX_BLOB_SIZE", default_value_t = DEFAULT_MAX_BLOB_BYTES)]
     pub max_blob_size: u64,
@@ -315,7 +320,7 @@ pub fn open_existing(data: &Path) -> Result<EventLog, CliError> {
 /// Runs a command; the exit code says whether it succeeded.
 pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
     match cli.command {
-        Cmd::Serve(args) => crate::serve::serve(args).map(|()| ExitCode::SUCCESS),
+        Cmd::Serve(args) => crate::serve::serve(*args).map(|()| ExitCode::SUCCESS),
         Cmd::Upload(args) => crate::upload::upload(&args),
         Cmd::Gc(args) => crate::gc::gc(&args),
         Cmd::Backup { data, to } => {

@@ -4,6 +4,7 @@
 mod admin;
 mod backup;
 mod cli;
+mod cluster;
 mod error;
 mod gc;
 mod serve;

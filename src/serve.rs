@@ -22,16 +22,18 @@ use berth_api::pulls::{self, PullCounter};
 use berth_api::{checkpointer, collector};
 use berth_api::{router, AppState, Parts};
 use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
-use berth_domain::{AccountCommand, AccountName, Actor, Command, UserName};
+use berth_domain::{AccountCommand, AccountName, Actor, Command, DomainError, UserName};
 use berth_projections::ReadModels;
 use berth_store::archive::Limits;
 use berth_store::gc::{self, Collector, Pins};
 use berth_store::imports::Imports;
+use berth_store::postgres::{spawn_tail, PgLog};
 use berth_store::space::Space;
-use berth_store::{CheckpointKey, EventLog, LocalBlobs, LocalUploads, RequestMeta, StoreError};
+use berth_store::{CheckpointKey, EventLog, RequestMeta, SharedLog, StoreError};
 use uuid::Uuid;
 
 use crate::cli::{db_dir, ServeArgs};
+use crate::cluster::Opening;
 use crate::error::{AtPath, CliError};
 use crate::tls::Tls;
 
@@ -89,20 +91,40 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         metrics: metrics.clone(),
         health: health.clone(),
     });
+    let mut token_key = key_file(data, "secret.key")?;
+    let mut checkpoint_seed = key_file(data, "checkpoint.key")?;
+    let shared = match &args.shared.log_url {
+        Some(url) => {
+            health.set(Status::Starting(
+                "connecting to the shared event log (PostgreSQL)".into(),
+            ));
+            let mut pg = PgLog::connect(url)?;
+            // Every node signs and checks tokens, and signs checkpoints,
+            // with the same keys: the first node to start stores its own.
+            token_key = pg.shared_secret("secret.key", token_key)?;
+            checkpoint_seed = pg.shared_secret("checkpoint.key", checkpoint_seed)?;
+            Some(Box::new(pg) as Box<dyn SharedLog>)
+        }
+        None => None,
+    };
     let (engine, writer) =
-        berth_store::start_observed(log.clone(), models.clone(), models.clone(), watch)?;
-    let blob_dir = data.join("blobs");
-    let blobs = Arc::new(LocalBlobs::open(blob_dir.clone()).at(&blob_dir)?);
-    let upload_dir = data.join("uploads");
-    let uploads = LocalUploads::open(
-        upload_dir.clone(),
-        blobs.clone(),
-        args.max_blob_size,
-        Duration::from_secs(args.upload_max_idle_hours * 3600),
-    )
-    .at(&upload_dir)?
-    .with_space(space.clone());
-    let uploads: Arc<dyn berth_store::UploadStore> = Arc::new(uploads);
+        berth_store::start_observed(log.clone(), models.clone(), models.clone(), watch, shared)?;
+    let tail = match &args.shared.log_url {
+        Some(url) => Some(spawn_tail(url.clone(), engine.clone()).map_err(CliError::Server)?),
+        None => None,
+    };
+    let stores = args.blob_store.open(Opening {
+        data,
+        max_blob: args.max_blob_size,
+        max_idle: Duration::from_secs(args.upload_max_idle_hours * 3600),
+        space: space.clone(),
+        log_url: args.shared.log_url.as_deref(),
+        runtime: runtime.handle().clone(),
+    })?;
+    if let Some(s3) = &stores.s3 {
+        runtime.block_on(s3.check())?;
+    }
+    let (blobs, uploads) = (stores.blobs, stores.uploads);
     let pins = Arc::new(Pins::default());
     let gc = Arc::new(Collector::new(
         gc::Parts {
@@ -130,6 +152,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         temporary_login_ttl: Duration::from_secs(args.temporary_login_seconds),
         clock: Clock::new(args.clock_offset_file.clone()),
         tls: tls.is_some(),
+        blob_redirect: args.blob_store.redirect(),
         ..Settings::default()
     };
     let state = AppState::new(Parts {
@@ -146,8 +169,8 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             max_layer: args.max_blob_size,
         },
         settings,
-        key: SigningKey(key_file(data, "secret.key")?),
-        checkpoints: CheckpointKey::from_seed(key_file(data, "checkpoint.key")?),
+        key: SigningKey(token_key),
+        checkpoints: CheckpointKey::from_seed(checkpoint_seed),
         limiter: LoginLimiter::default(),
         pulls: PullCounter::default(),
         failures: FailureCounter::new(args.failure_window_seconds),
@@ -167,6 +190,9 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
                 }
             }
         };
+        // A node of a cluster serves only once it holds what the shared
+        // log held when it started.
+        state.engine.sync().await?;
         bootstrap_operator(&state).await?;
         let _ = stop_starting.send(());
         starting
@@ -235,6 +261,9 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     })?;
     drop(runtime);
     let _ = writer.join();
+    if let Some(tail) = tail {
+        let _ = tail.join();
+    }
     if let Status::Failed(cause) = after.status() {
         return Err(CliError::LogFailed(cause));
     }
@@ -335,7 +364,14 @@ async fn bootstrap_operator(state: &AppState) -> Result<(), StoreError> {
         actor: Actor::system(),
         request_id: Uuid::new_v4(),
     };
-    state.engine.submit(command, meta).await?;
+    match state.engine.submit(command, meta).await {
+        Ok(_) => {}
+        // Another node of the cluster created it first.
+        Err(StoreError::Rejected(DomainError::AccountExists(_))) if state.engine.is_shared() => {
+            return Ok(())
+        }
+        Err(e) => return Err(e),
+    }
     if given.is_none() {
         eprintln!(
             "berth: created the platform operator: account {OPERATOR_ACCOUNT}, user {OPERATOR_USER}, \

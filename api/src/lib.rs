@@ -9,6 +9,7 @@ pub mod collector;
 pub mod endpoint;
 pub mod error;
 pub mod failures;
+mod fresh;
 pub mod health;
 mod manage;
 pub mod metrics;
@@ -42,6 +43,10 @@ pub fn router(state: AppState, pages: Router) -> Router {
         .with_state(state.clone())
         .merge(management(state.clone()))
         .merge(pages)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            fresh::catch_up,
+        ))
         .merge(health::router(state.health.clone()))
         .layer(middleware::from_fn_with_state(
             state.metrics.clone(),

@@ -33,6 +33,16 @@ pub trait BlobStore: Send + Sync + 'static {
     fn list(&self) -> Result<Vec<StoredBlob>, StoreError>;
     /// Bytes and blobs stored, counted now (a walk: not per request).
     fn usage(&self) -> Result<(u64, u64), StoreError>;
+    /// An address the client can fetch the blob from directly, valid for
+    /// `ttl`, where the store can hand one out (an object store's signed
+    /// URL); `None` when the registry must serve the bytes itself.
+    fn presign(
+        &self,
+        _digest: &Digest,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
 }
 
 /// A stored blob as garbage collection sees it.

@@ -25,6 +25,15 @@ pub enum StoreError {
     /// durable: it may or may not have been.
     #[error("the event log cannot be written: {0}; the outcome of this request is unknown: retry it with the same Idempotency-Key (registry writes are safe to retry as they are)")]
     OutcomeUnknown(String),
+    /// The shared event log (PostgreSQL) cannot be reached or refused the
+    /// write: nothing of this request was written, and a retry once it is
+    /// back will do; the node recovers by itself.
+    #[error("the event log (PostgreSQL) is unavailable: {0}; nothing was changed, retry shortly")]
+    LogUnavailable(String),
+    /// The object store (S3) refused or failed a request: nothing of this
+    /// request was recorded.
+    #[error("the object store failed: {0}; nothing was recorded, retry shortly")]
+    ObjectStore(String),
     /// The embedded database failed.
     #[error("database: {0}")]
     Database(#[from] fjall::Error),
@@ -109,7 +118,11 @@ impl StoreError {
     pub fn unavailable(&self) -> bool {
         matches!(
             self,
-            Self::NoSpace(_) | Self::Unwritable(_) | Self::OutcomeUnknown(_)
+            Self::NoSpace(_)
+                | Self::Unwritable(_)
+                | Self::OutcomeUnknown(_)
+                | Self::LogUnavailable(_)
+                | Self::ObjectStore(_)
         )
     }
 }

@@ -11,6 +11,9 @@ pub mod error;
 pub mod gc;
 pub mod imports;
 pub mod log;
+pub mod postgres;
+pub mod resumable;
+pub mod s3;
 pub mod space;
 pub mod table;
 pub mod uploads;
@@ -19,7 +22,7 @@ pub use blobs::{BlobStore, ByteStream, LocalBlobs, StoredBlob};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 pub use engine::{
     catch_up, start, start_observed, startup_check, AloneWork, Content, Engine, KeyScope, Outcome,
-    Projector, RequestMeta, StateLoader, WriterObserver,
+    Projector, RequestMeta, Sealed, SharedLog, StateLoader, WriterObserver,
 };
 pub use envelope::{Envelope, Keyed, Recorded, KEY_MEMORY, SCHEMA_VERSION};
 pub use error::StoreError;

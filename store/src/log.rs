@@ -249,6 +249,14 @@ impl EventLog {
         batch.inner.insert(&self.events, seq.to_be_bytes(), value);
     }
 
+    /// Commits a batch without waiting for the disk: for a node whose log
+    /// of record is shared, where the local log is a mirror that a restart
+    /// catches up again from the shared one.
+    pub(crate) fn commit_mirrored(&self, batch: Batch) -> Result<(), StoreError> {
+        batch.into_writes()?.commit()?;
+        Ok(())
+    }
+
     /// Adds the new head to a batch.
     pub(crate) fn set_head(&self, batch: &mut Batch, head: ChainPoint) {
         batch.inner.insert(&self.meta, HEAD, head.encode());
@@ -334,24 +342,9 @@ impl EventLog {
                     seq: expected,
                     reason: "log key is not a sequence number".into(),
                 })?;
-            if seq != expected {
-                return Err(StoreError::Corrupt {
-                    seq: expected,
-                    reason: format!("sequence jumps from {} to {seq}", at.seq),
-                });
-            }
-            let (recorded, hash) = open(seq, &value)?;
-            if recorded.envelope.prev_hash != at.hash {
-                return Err(StoreError::Corrupt {
-                    seq,
-                    reason: format!(
-                        "its previous-hash link does not match event {} (that event or this link was rewritten)",
-                        at.seq
-                    ),
-                });
-            }
+            let (recorded, next) = link(at, seq, &value)?;
             let flow = visit(recorded)?;
-            at = ChainPoint { seq, hash };
+            at = next;
             if flow.is_break() {
                 break;
             }
@@ -493,4 +486,29 @@ impl EventLog {
         }
         Ok(end)
     }
+}
+
+/// Checks that a stored event follows `at` (the next sequence number, and
+/// a previous-hash link to `at`'s hash) and its own hash; returns it and
+/// the chain position it ends. Every reader of a whole chain goes through
+/// here: the local scan, the shared log's verification and a mirror's
+/// catch-up.
+pub fn link(at: ChainPoint, seq: u64, value: &[u8]) -> Result<(Recorded, ChainPoint), StoreError> {
+    if seq != at.seq + 1 {
+        return Err(StoreError::Corrupt {
+            seq: at.seq + 1,
+            reason: format!("sequence jumps from {} to {seq}", at.seq),
+        });
+    }
+    let (recorded, hash) = open(seq, value)?;
+    if recorded.envelope.prev_hash != at.hash {
+        return Err(StoreError::Corrupt {
+            seq,
+            reason: format!(
+                "its previous-hash link does not match event {} (that event or this link was rewritten)",
+                at.seq
+            ),
+        });
+    }
+    Ok((recorded, ChainPoint { seq, hash }))
 }

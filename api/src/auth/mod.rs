@@ -55,6 +55,9 @@ pub struct Settings {
     /// Whether the listener speaks HTTPS: the token realm derived from
     /// `Host` then says `https://`.
     pub tls: bool,
+    /// Blob downloads answer with a redirect to the object store's signed
+    /// address, valid this long, instead of passing the bytes through.
+    pub blob_redirect: Option<Duration>,
 }
 
 impl Default for Settings {
@@ -70,6 +73,7 @@ impl Default for Settings {
             temporary_login_ttl: Duration::from_secs(24 * 3600),
             clock: Clock::default(),
             tls: false,
+            blob_redirect: None,
         }
     }
 }

@@ -122,6 +122,23 @@ pub(crate) async fn get(call: Call, repo: RepoPath, digest: Digest) -> Result<Re
     if call.method == axum::http::Method::HEAD {
         return Ok(response);
     }
+    if let Some(ttl) = call.app.settings.blob_redirect {
+        let blobs = call.app.blobs.clone();
+        let target = digest.clone();
+        let signed = tokio::task::spawn_blocking(move || blobs.presign(&target, ttl))
+            .await
+            .map_err(StoreError::from)??;
+        if let Some(url) = signed {
+            // The client fetches the bytes, and any range of them, from the
+            // store itself; the digest header still says what it gets.
+            let mut redirect = Response::new(Body::empty());
+            *redirect.status_mut() = StatusCode::TEMPORARY_REDIRECT;
+            let headers = redirect.headers_mut();
+            set(headers, header::LOCATION, &url);
+            set(headers, "Docker-Content-Digest", &digest.to_string());
+            return Ok(redirect);
+        }
+    }
     let stream = call
         .app
         .blobs

@@ -55,6 +55,37 @@ pub trait StateLoader: Send + Sync + 'static {
     fn remembered(&self, scope: &KeyScope, now: DateTime<Utc>) -> Result<Option<u64>, StoreError>;
 }
 
+/// An event as it is stored: its sequence number, its sealed bytes (its
+/// chain hash, then its encoded envelope), and the content (manifest bytes)
+/// its command brought, carried on the command's first event.
+#[derive(Debug, Clone)]
+pub struct Sealed {
+    /// Sequence number.
+    pub seq: u64,
+    /// Hash and encoded envelope, exactly as the local log stores them.
+    pub value: Vec<u8>,
+    /// Content that became durable with this event.
+    pub content: Vec<(Digest, Bytes)>,
+}
+
+/// The log of record when several nodes write to one log (PostgreSQL).
+/// Each node's local log becomes a mirror of it, and its read models are
+/// fed from that mirror; the writer takes the cluster-wide lock, catches up
+/// to the head, decides, appends and commits, so every node decides from
+/// the same history.
+pub trait SharedLog: Send + 'static {
+    /// Opens a transaction that holds the cluster-wide write lock until
+    /// [`SharedLog::append`] commits it or [`SharedLog::release`] drops it.
+    fn lock(&mut self) -> Result<(), StoreError>;
+    /// Up to `limit` events after sequence `after`, oldest first.
+    fn since(&mut self, after: u64, limit: usize) -> Result<Vec<Sealed>, StoreError>;
+    /// Appends a batch in the locked transaction and commits it: the
+    /// events are durable when this returns `Ok`.
+    fn append(&mut self, events: Vec<Sealed>) -> Result<(), StoreError>;
+    /// Ends the locked transaction without appending.
+    fn release(&mut self);
+}
+
 /// Whose key it is: keys are per caller, so two users may pick the same
 /// one without meeting.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -109,6 +140,8 @@ pub type AloneWork = Box<dyn FnOnce() -> Result<(Command, RequestMeta), StoreErr
 #[derive(Clone)]
 pub struct Engine {
     queue: mpsc::Sender<Work>,
+    /// Whether the log of record is shared with other nodes.
+    shared: bool,
 }
 
 /// Opens the log, verifies its tail, brings projections up to date, and
@@ -119,7 +152,7 @@ pub fn start(
     projector: Arc<dyn Projector>,
     loader: Arc<dyn StateLoader>,
 ) -> Result<(Engine, thread::JoinHandle<()>), StoreError> {
-    start_observed(log, projector, loader, Arc::new(Unobserved))
+    start_observed(log, projector, loader, Arc::new(Unobserved), None)
 }
 
 /// Hears about every batch the writer commits: for metrics.
@@ -139,24 +172,60 @@ impl WriterObserver for Unobserved {
     fn writer_failed(&self, _: &str) {}
 }
 
-/// [`start`], with an observer of the writer's batches.
+/// [`start`], with an observer of the writer's batches, and with the log
+/// of record shared with other nodes when `shared` is given: the local
+/// log must then be a prefix of it (a mirror that fell behind is caught up
+/// by the writer; call [`Engine::sync`] before serving).
 pub fn start_observed(
     log: EventLog,
     projector: Arc<dyn Projector>,
     loader: Arc<dyn StateLoader>,
     observer: Arc<dyn WriterObserver>,
+    mut shared: Option<Box<dyn SharedLog>>,
 ) -> Result<(Engine, thread::JoinHandle<()>), StoreError> {
     let head = startup_check(&log)?;
     catch_up(&log, projector.as_ref())?;
+    if let Some(shared) = shared.as_deref_mut() {
+        mirrors(&log, head, shared)?;
+    }
     let last_time = log
         .get(head.seq)?
         .map_or(DateTime::<Utc>::MIN_UTC, |r| r.envelope.occurred_at);
     let (queue, rx) = mpsc::channel(QUEUE);
-    let writer = Writer::new(log, projector, loader, (head, last_time), observer);
+    let is_shared = shared.is_some();
+    let writer = Writer::new(log, projector, loader, (head, last_time), observer, shared);
     let handle = thread::Builder::new()
         .name("berth-writer".into())
         .spawn(move || writer.run(rx))?;
-    Ok((Engine { queue }, handle))
+    Ok((
+        Engine {
+            queue,
+            shared: is_shared,
+        },
+        handle,
+    ))
+}
+
+/// Checks that the local log is a prefix of the shared one: the shared log
+/// holds the local head's event, byte for byte. A local log that is ahead,
+/// or that differs, belongs to another history and must not be served.
+fn mirrors(log: &EventLog, head: ChainPoint, shared: &mut dyn SharedLog) -> Result<(), StoreError> {
+    if head.seq == 0 {
+        return Ok(());
+    }
+    let theirs = shared.since(head.seq - 1, 1)?;
+    let ours = log.point_at(head.seq)?;
+    match theirs.first() {
+        Some(event) if event.seq == head.seq && event.value.get(..ours.hash.len()) == Some(&ours.hash[..]) => Ok(()),
+        Some(_) => Err(StoreError::Corrupt {
+            seq: head.seq,
+            reason: "this node's local log differs from the shared log here: it belongs to another history; move the node's data directory aside to mirror the shared log afresh".into(),
+        }),
+        None => Err(StoreError::Corrupt {
+            seq: head.seq,
+            reason: "this node's local log is ahead of the shared log (was the shared log restored from an older backup?); move the node's data directory aside to mirror the shared log afresh".into(),
+        }),
+    }
 }
 
 /// Checks that the log is contiguous and its chain holds from the last
@@ -265,6 +334,40 @@ impl Engine {
             .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Brings this node's log and read models up to the shared log's head
+    /// as it is now; at once when the log is not shared. A node calls it
+    /// before it answers "not found", so that a write acknowledged by
+    /// another node is never denied here.
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        if !self.shared {
+            return Ok(());
+        }
+        let (reply, answer) = oneshot::channel();
+        self.queue
+            .send(Work::CatchUp(Some(reply)))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Asks the writer to catch up from the shared log when it is next
+    /// idle, without waiting: for the tail that hears of other nodes'
+    /// commits. A nudge that finds the queue full is dropped: the writer
+    /// catches up before every batch anyway.
+    pub fn nudge(&self) {
+        let _ = self.queue.try_send(Work::CatchUp(None));
+    }
+
+    /// Whether the log of record is shared with other nodes.
+    pub fn is_shared(&self) -> bool {
+        self.shared
+    }
+
+    /// Whether the writer has stopped.
+    pub fn is_closed(&self) -> bool {
+        self.queue.is_closed()
     }
 
     /// Runs `work` on the writer thread between two batches: every command

@@ -12,15 +12,18 @@ use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 use super::{
-    AloneWork, Content, KeyScope, Outcome, Projector, RequestMeta, StateLoader, WriterObserver,
+    AloneWork, Content, KeyScope, Outcome, Projector, RequestMeta, Sealed, SharedLog, StateLoader,
+    WriterObserver,
 };
 use crate::envelope::{encode_payload, seal, Envelope, Hash, Keyed, Recorded, SCHEMA_VERSION};
 use crate::error::StoreError;
-use crate::log::{ChainPoint, EventLog};
+use crate::log::{link, ChainPoint, EventLog};
 use crate::table::Batch;
 
 /// Most commands folded into one batch; bounds a batch's latency.
 const MAX_BATCH: usize = 512;
+/// Events fetched from the shared log per catch-up read.
+const CATCH_UP_PAGE: usize = 10_000;
 /// Aggregates and stream versions kept in the writer's caches before they
 /// are dropped and reloaded.
 const CACHE_LIMIT: usize = 50_000;
@@ -48,6 +51,8 @@ pub(super) enum Work {
     /// Work that must see every earlier command committed and no later one
     /// decided, then a command of its own in its own batch.
     Alone(AloneWork, Reply),
+    /// Catch up from the shared log, and say when done if asked to.
+    CatchUp(Option<oneshot::Sender<Result<(), StoreError>>>),
 }
 
 pub(super) struct Writer {
@@ -70,6 +75,12 @@ pub(super) struct Writer {
     /// Request keys recorded by the open batch, which its rows do not show
     /// yet: the fingerprint and the answer of each.
     batch_keys: HashMap<KeyScope, (Hash, Vec<u8>)>,
+    /// The log of record, when it is shared with other nodes.
+    shared: Option<Box<dyn SharedLog>>,
+    /// Whether the shared log's write lock is held now.
+    locked: bool,
+    /// The open batch's events as the shared log will store them.
+    sealed: Vec<Sealed>,
 }
 
 impl Writer {
@@ -80,6 +91,7 @@ impl Writer {
         loader: Arc<dyn StateLoader>,
         (head, last_time): (ChainPoint, DateTime<Utc>),
         observer: Arc<dyn WriterObserver>,
+        shared: Option<Box<dyn SharedLog>>,
     ) -> Self {
         Self {
             log,
@@ -92,6 +104,9 @@ impl Writer {
             observer,
             failed: None,
             batch_keys: HashMap::new(),
+            shared,
+            locked: false,
+            sealed: Vec::new(),
         }
     }
 
@@ -104,13 +119,23 @@ impl Writer {
                     self.alone(work, reply);
                     continue;
                 }
+                Work::CatchUp(reply) => {
+                    let caught = self.absorb();
+                    if let Err(e) = &caught {
+                        tracing::warn!(error = %e, "catching up from the shared log failed");
+                    }
+                    if let Some(reply) = reply {
+                        let _ = reply.send(caught);
+                    }
+                    continue;
+                }
             };
             let mut jobs = vec![first];
             while jobs.len() < MAX_BATCH {
                 match rx.try_recv() {
                     Ok(Work::Decide(job)) => jobs.push(job),
-                    Ok(alone @ Work::Alone(..)) => {
-                        held = Some(alone);
+                    Ok(other @ (Work::Alone(..) | Work::CatchUp(_))) => {
+                        held = Some(other);
                         break;
                     }
                     Err(_) => break,
@@ -122,7 +147,13 @@ impl Writer {
     }
 
     /// Runs work alone, then commits the command it returns on its own.
+    /// With a shared log, the work runs under the cluster-wide write lock:
+    /// no node decides anything while it runs.
     fn alone(&mut self, work: AloneWork, reply: Reply) {
+        if let Err(e) = self.open_shared() {
+            let _ = reply.send(Err(e));
+            return;
+        }
         match work() {
             Ok((command, meta)) => self.process(vec![Job {
                 command,
@@ -132,7 +163,70 @@ impl Writer {
                 reply,
             }]),
             Err(e) => {
+                self.release();
                 let _ = reply.send(Err(e));
+            }
+        }
+    }
+
+    /// Takes the shared log's write lock, unless it is held already, and
+    /// catches up to its head; nothing to do when the log is not shared.
+    fn open_shared(&mut self) -> Result<(), StoreError> {
+        let Some(shared) = self.shared.as_mut() else {
+            return Ok(());
+        };
+        if !self.locked {
+            shared.lock()?;
+            self.locked = true;
+        }
+        self.absorb().inspect_err(|_| self.release())
+    }
+
+    /// Ends a locked transaction that appends nothing.
+    fn release(&mut self) {
+        if let (Some(shared), true) = (self.shared.as_mut(), self.locked) {
+            shared.release();
+        }
+        self.locked = false;
+    }
+
+    /// Applies the shared log's events that this node has not seen (other
+    /// nodes' commits) to the local log and read models, checking every
+    /// link of the chain on the way.
+    fn absorb(&mut self) -> Result<(), StoreError> {
+        loop {
+            let Some(shared) = self.shared.as_mut() else {
+                return Ok(());
+            };
+            let events = shared.since(self.head.seq, CATCH_UP_PAGE)?;
+            let Some(last) = events.last().map(|e| e.seq) else {
+                return Ok(());
+            };
+            let mut batch = self.log.batch();
+            let mut head = self.head;
+            for event in &events {
+                let (recorded, next) = link(head, event.seq, &event.value)?;
+                self.log.append(&mut batch, event.seq, event.value.clone());
+                self.log.set_stream_version(
+                    &mut batch,
+                    recorded.envelope.stream,
+                    recorded.envelope.stream_version,
+                );
+                for (digest, bytes) in &event.content {
+                    self.log.put_content(&mut batch, digest, bytes);
+                }
+                self.projector.apply(&mut batch, &recorded)?;
+                self.last_time = self.last_time.max(recorded.envelope.occurred_at);
+                head = next;
+            }
+            self.log.set_head(&mut batch, head);
+            self.projector.set_checkpoint(&mut batch, head.seq);
+            self.log.commit_mirrored(batch)?;
+            self.head = head;
+            self.forget();
+            tracing::debug!(to = last, "caught up from the shared log");
+            if events.len() < CATCH_UP_PAGE {
+                return Ok(());
             }
         }
     }
@@ -152,6 +246,17 @@ impl Writer {
         if self.cache.repos.len() > CACHE_LIMIT || self.versions.len() > CACHE_LIMIT {
             self.forget();
         }
+        if let Err(e) = self.open_shared() {
+            let cause = e.to_string();
+            tracing::warn!(%cause, "the shared log cannot be written; the batch fails");
+            for job in jobs {
+                let _ = job
+                    .reply
+                    .send(Err(StoreError::LogUnavailable(cause.clone())));
+            }
+            return;
+        }
+        self.sealed.clear();
         let mut batch = self.log.batch();
         self.batch_keys.clear();
         let start = self.head;
@@ -187,7 +292,7 @@ impl Writer {
             self.log.set_head(&mut batch, self.head);
             self.projector.set_checkpoint(&mut batch, self.head.seq);
             let began = std::time::Instant::now();
-            match self.log.commit(batch) {
+            match self.commit(batch, start) {
                 Ok(()) => self.observer.batch_committed(
                     outcomes.len(),
                     self.head.seq - start.seq,
@@ -198,6 +303,21 @@ impl Writer {
                 Err(StoreError::NoSpace(reason)) => {
                     tracing::warn!(%reason, "batch refused: the disk is full");
                     return self.fail_all(start, outcomes, || StoreError::NoSpace(reason.clone()));
+                }
+                // The shared log refused or lost the batch (only it
+                // answers these): the local log holds nothing of it, so
+                // this node goes on once the shared log is back.
+                Err(StoreError::LogUnavailable(cause)) => {
+                    tracing::warn!(%cause, "the shared log refused the batch");
+                    return self.fail_all(start, outcomes, || {
+                        StoreError::LogUnavailable(cause.clone())
+                    });
+                }
+                Err(StoreError::OutcomeUnknown(cause)) => {
+                    tracing::warn!(%cause, "the shared log lost its connection at commit");
+                    return self.fail_all(start, outcomes, || {
+                        StoreError::OutcomeUnknown(cause.clone())
+                    });
                 }
                 // The batch may have reached the journal: its outcome is
                 // unknown, and the database can no longer be trusted.
@@ -212,6 +332,9 @@ impl Writer {
                 }
             }
         }
+        // Nothing was appended (every command refused, replayed or failed):
+        // the lock is given back.
+        self.release();
         if let Some(reason) = failure {
             tracing::error!(%reason, "batch not committed; every command in it fails");
             return self.fail_all(start, outcomes, || StoreError::CommitFailed(reason.clone()));
@@ -219,6 +342,25 @@ impl Writer {
         for (reply, result, _) in outcomes {
             let _ = reply.send(result);
         }
+    }
+
+    /// Makes the batch durable: with a shared log, appended there and
+    /// committed (which ends the lock), then mirrored locally without an
+    /// fsync of its own; otherwise committed to the local log with one.
+    fn commit(&mut self, batch: Batch, start: ChainPoint) -> Result<(), StoreError> {
+        let Some(shared) = self.shared.as_mut() else {
+            return self.log.commit(batch);
+        };
+        self.locked = false;
+        shared.append(std::mem::take(&mut self.sealed))?;
+        if let Err(e) = self.log.commit_mirrored(batch) {
+            // Durable in the shared log all the same: the next catch-up
+            // brings the batch back from there.
+            tracing::error!(error = %e, "the local mirror did not take a committed batch");
+            self.head = start;
+            self.forget();
+        }
+        Ok(())
     }
 
     /// Answers every command of a batch that was not committed (those the
@@ -368,6 +510,20 @@ impl Writer {
                 keyed: keyed.take(),
             };
             let (value, hash) = seal(seq, &envelope)?;
+            if self.shared.is_some() {
+                self.sealed.push(Sealed {
+                    seq,
+                    value: value.clone(),
+                    content: if recorded.is_empty() {
+                        job.content
+                            .iter()
+                            .map(|(d, b)| (d.clone(), b.clone()))
+                            .collect()
+                    } else {
+                        Vec::new()
+                    },
+                });
+            }
             self.log.append(batch, seq, value);
             self.log.set_stream_version(batch, stream, stream_version);
             let rec = Recorded {

@@ -6,9 +6,10 @@ use std::io::{IoSlice, Read, Write};
 
 use berth_domain::{Algorithm, Digest};
 use bytes::Bytes;
-use sha2::{Digest as _, Sha256, Sha512};
+use sha2::{Sha256, Sha512};
 
 use crate::error::StoreError;
+use crate::resumable::Resumable;
 
 /// Read buffer when hashing a file back from disk.
 const READ_BUFFER: usize = 1 << 20;
@@ -65,10 +66,10 @@ pub(super) fn start_writeback(file: &fs::File, offset: u64, len: u64) {
 pub(super) fn digest_of(
     path: &std::path::Path,
     alg: Algorithm,
-    running: Option<Sha256>,
+    running: Option<Resumable>,
 ) -> Result<Digest, StoreError> {
     let digest = match (alg, running) {
-        (Algorithm::Sha256, Some(h)) => Digest::from_bytes(alg, &h.finalize()),
+        (Algorithm::Sha256, Some(h)) => Digest::from_bytes(alg, &h.finish()),
         (Algorithm::Sha256, None) => Digest::from_bytes(alg, &hash_file::<Sha256>(path)?),
         (Algorithm::Sha512, _) => Digest::from_bytes(alg, &hash_file::<Sha512>(path)?),
     };

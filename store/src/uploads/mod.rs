@@ -17,12 +17,12 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use sha2::{Digest as _, Sha256};
 use tokio::sync::{mpsc, Mutex as AsyncMutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::blobs::BlobStore;
 use crate::error::StoreError;
+use crate::resumable::Resumable;
 use crate::space::Space;
 
 mod file;
@@ -49,11 +49,12 @@ pub struct Session {
     pub repo: RepoPath,
     /// Bytes durably received.
     pub offset: u64,
-    /// SHA-256 of the first `offset` bytes, kept while the server runs; after
-    /// a restart the file is re-hashed on completion.
-    hasher: Option<Sha256>,
+    /// SHA-256 of the first `offset` bytes, when it is known: kept while
+    /// the server runs (locally) or in the shared session row; without it
+    /// the bytes are hashed again on completion.
+    pub(crate) hasher: Option<Resumable>,
     /// Whether the session's files are known to be on disk.
-    durable: bool,
+    pub(crate) durable: bool,
 }
 
 /// An exclusive hold on a session for one request.
@@ -258,7 +259,7 @@ impl LocalUploads {
             id,
             repo: repo.clone(),
             offset: 0,
-            hasher: Some(Sha256::new()),
+            hasher: Some(Resumable::default()),
             durable: false,
         };
         self.lock_map()
@@ -374,9 +375,9 @@ impl LocalUploads {
         &self,
         path: PathBuf,
         start: u64,
-        hasher: Option<Sha256>,
+        hasher: Option<Resumable>,
         mut body: Chunks,
-    ) -> Result<(Option<Sha256>, u64), StoreError> {
+    ) -> Result<(Option<Resumable>, u64), StoreError> {
         let (tx, mut rx) = mpsc::channel::<Vec<Bytes>>(PIPE_DEPTH);
         let space = self.space.clone();
         let writer = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {

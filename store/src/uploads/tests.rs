@@ -3,6 +3,7 @@
 use super::*;
 use crate::blobs::LocalBlobs;
 use berth_domain::Algorithm;
+use sha2::{Digest as _, Sha256};
 
 fn body(bytes: &[u8]) -> Chunks {
     let chunks: Vec<Result<Bytes, BoxError>> = bytes

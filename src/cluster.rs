@@ -1,0 +1,156 @@
+//! What a node needs to run beside others: the flags of the shared event
+//! log (PostgreSQL) and of the shared blob store (S3), and the stores they
+//! open. Without them a node keeps everything in its data directory.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_store::postgres::PgSessions;
+use berth_store::s3::{S3Blobs, S3Config, SharedUploads};
+use berth_store::space::Space;
+use berth_store::{BlobStore, LocalBlobs, LocalUploads, UploadStore};
+use clap::Args;
+
+use crate::error::{AtPath, CliError};
+
+/// The event log of record when several nodes share one.
+#[derive(Args, Clone)]
+pub struct SharedLogArg {
+    /// Keep the event log in PostgreSQL (`postgres://user:pass@host:port/db`)
+    /// instead of the data directory, so several nodes can share it: the
+    /// data directory then holds this node's mirror of it and its read
+    /// models (docs/cluster.md).
+    #[arg(long = "log", env = "BERTH_LOG_URL")]
+    pub log_url: Option<String>,
+}
+
+/// Where blob bytes live.
+#[derive(Args, Clone)]
+pub struct BlobStoreArgs {
+    /// Keep blobs in S3-compatible object storage (`s3://bucket/prefix`)
+    /// instead of `<data>/blobs`.
+    #[arg(long = "blob-store", env = "BERTH_BLOB_STORE")]
+    pub blob_store: Option<String>,
+    /// The object store's endpoint (`http://127.0.0.1:3900`); AWS's when
+    /// absent.
+    #[arg(long = "s3-endpoint", env = "BERTH_S3_ENDPOINT")]
+    pub s3_endpoint: Option<String>,
+    /// The object store's region.
+    #[arg(
+        long = "s3-region",
+        env = "BERTH_S3_REGION",
+        default_value = "us-east-1"
+    )]
+    pub s3_region: String,
+    /// The access key id (else `AWS_ACCESS_KEY_ID`).
+    #[arg(long = "s3-access-key-id", env = "BERTH_S3_ACCESS_KEY_ID")]
+    pub s3_access_key_id: Option<String>,
+    /// The secret access key (else `AWS_SECRET_ACCESS_KEY`).
+    #[arg(
+        long = "s3-secret-access-key",
+        env = "BERTH_S3_SECRET_ACCESS_KEY",
+        hide_env_values = true
+    )]
+    pub s3_secret_access_key: Option<String>,
+    /// Path-style addresses (`endpoint/bucket/key`), as Garage and MinIO
+    /// want.
+    #[arg(long = "s3-path-style", env = "BERTH_S3_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
+    pub s3_path_style: bool,
+    /// Answer blob downloads with a 307 redirect to a signed address of the
+    /// object store, valid this many seconds, for clients that can reach
+    /// it; 0 serves the bytes through the registry.
+    #[arg(
+        long = "blob-redirect-seconds",
+        env = "BERTH_BLOB_REDIRECT_SECONDS",
+        default_value_t = 0
+    )]
+    pub blob_redirect_seconds: u64,
+}
+
+/// The blob store and upload sessions a node serves from.
+pub struct Stores {
+    /// Verified blob bytes.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Upload sessions between a client's requests.
+    pub uploads: Arc<dyn UploadStore>,
+    /// The object store, when blobs live in one: for readiness.
+    pub s3: Option<S3Blobs>,
+}
+
+/// What `serve` knows when it opens the stores.
+pub struct Opening<'a> {
+    /// The data directory.
+    pub data: &'a Path,
+    /// The largest blob accepted.
+    pub max_blob: u64,
+    /// How long an upload session may idle.
+    pub max_idle: Duration,
+    /// The free-space guard of the data directory.
+    pub space: Space,
+    /// The shared log's address, if there is one.
+    pub log_url: Option<&'a str>,
+    /// Where blocking object-store calls run.
+    pub runtime: tokio::runtime::Handle,
+}
+
+impl BlobStoreArgs {
+    /// Opens the blob store the flags name, and the upload sessions that go
+    /// with it: local files; or S3 with sessions staged in the data
+    /// directory (one node); or S3 with sessions in the shared log's
+    /// database (a cluster, where a client's next request may reach
+    /// another node).
+    pub fn open(&self, at: Opening<'_>) -> Result<Stores, CliError> {
+        let Some(url) = &self.blob_store else {
+            let dir = at.data.join("blobs");
+            let blobs: Arc<dyn BlobStore> = Arc::new(LocalBlobs::open(dir.clone()).at(&dir)?);
+            let uploads = staged(&at, blobs.clone())?;
+            return Ok(Stores {
+                blobs,
+                uploads,
+                s3: None,
+            });
+        };
+        let s3 = S3Blobs::open(
+            &S3Config {
+                url: url.clone(),
+                endpoint: self.s3_endpoint.clone(),
+                region: self.s3_region.clone(),
+                access_key_id: self.s3_access_key_id.clone(),
+                secret_access_key: self.s3_secret_access_key.clone(),
+                path_style: self.s3_path_style,
+            },
+            at.runtime.clone(),
+        )?;
+        let blobs: Arc<dyn BlobStore> = Arc::new(s3.clone());
+        let uploads: Arc<dyn UploadStore> = match at.log_url {
+            Some(log) => Arc::new(SharedUploads::new(
+                s3.clone(),
+                PgSessions::new(log)?,
+                at.max_blob,
+            )),
+            None => staged(&at, blobs.clone())?,
+        };
+        Ok(Stores {
+            blobs,
+            uploads,
+            s3: Some(s3),
+        })
+    }
+
+    /// The redirect lifetime for blob downloads, when redirects are on.
+    pub fn redirect(&self) -> Option<Duration> {
+        (self.blob_store.is_some() && self.blob_redirect_seconds > 0)
+            .then(|| Duration::from_secs(self.blob_redirect_seconds))
+    }
+}
+
+/// Upload sessions staged as files in the data directory, handed to
+/// `blobs` when complete.
+fn staged(at: &Opening<'_>, blobs: Arc<dyn BlobStore>) -> Result<Arc<dyn UploadStore>, CliError> {
+    let dir = at.data.join("uploads");
+    let uploads = LocalUploads::open(dir.clone(), blobs, at.max_blob, at.max_idle)
+        .at(&dir)?
+        .with_space(at.space.clone());
+    Ok(Arc::new(uploads))
+}

@@ -1,0 +1,331 @@
+//! The event log in PostgreSQL, for several nodes: the same sealed
+//! envelopes and the same hash chain as the local log, in a table ordered
+//! by the global sequence number. Writers serialize on a transaction-scoped
+//! advisory lock; every node mirrors the table into its own fjall log and
+//! read models, woken by `LISTEN/NOTIFY` and polling as a fallback.
+
+use std::ops::ControlFlow;
+use std::thread;
+use std::time::Duration;
+
+use berth_domain::Digest;
+use bytes::Bytes;
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::{Client, Config, NoTls};
+
+use crate::engine::{Engine, Sealed, SharedLog};
+use crate::envelope::Recorded;
+use crate::error::StoreError;
+use crate::log::{link, ChainPoint};
+
+mod sessions;
+
+pub use sessions::PgSessions;
+
+/// The advisory lock every writer of the cluster takes: "berth" in ASCII.
+const WRITE_LOCK: i64 = 0x0062_6572_7468;
+/// The channel a commit notifies, with the new head as its payload.
+const CHANNEL: &str = "berth_log";
+/// How long a node waits for a notification before it polls anyway.
+const POLL: Duration = Duration::from_secs(1);
+/// How long a connection attempt may take: a log that cannot be reached
+/// fails the write fast, and the client retries.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS berth_events (
+    seq  BIGINT PRIMARY KEY,
+    body BYTEA  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS berth_content (
+    digest TEXT   PRIMARY KEY,
+    seq    BIGINT NOT NULL,
+    body   BYTEA  NOT NULL
+);
+CREATE INDEX IF NOT EXISTS berth_content_seq ON berth_content (seq);
+CREATE TABLE IF NOT EXISTS berth_secrets (
+    name TEXT  PRIMARY KEY,
+    key  BYTEA NOT NULL
+);
+CREATE TABLE IF NOT EXISTS berth_uploads (
+    id            UUID        PRIMARY KEY,
+    repo          TEXT        NOT NULL,
+    upload_offset BIGINT      NOT NULL,
+    hash_state    BYTEA       NOT NULL,
+    updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+";
+
+/// A connection to the shared log, reopened when it breaks.
+pub struct PgLog {
+    config: Config,
+    client: Option<Client>,
+}
+
+/// What a PostgreSQL failure means for the request: the log is unavailable
+/// and nothing was written.
+fn unavailable(e: &postgres::Error) -> StoreError {
+    StoreError::LogUnavailable(e.to_string())
+}
+
+fn seq_of(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// Connection settings from a `postgres://` address, with a short
+/// connect timeout and keepalives unless the address sets them.
+fn config(url: &str) -> Result<Config, StoreError> {
+    let mut config: Config = url
+        .parse()
+        .map_err(|e: postgres::Error| StoreError::LogUnavailable(format!("{url:?}: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    config.keepalives(true);
+    config.keepalives_idle(Duration::from_secs(10));
+    Ok(config)
+}
+
+impl PgLog {
+    /// Connects to `url` (`postgres://user:pass@host:port/db`) and creates
+    /// the log's tables if they are missing.
+    pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let mut log = Self {
+            config: config(url)?,
+            client: None,
+        };
+        log.client()?
+            .batch_execute(SCHEMA)
+            .map_err(|e| unavailable(&e))?;
+        Ok(log)
+    }
+
+    /// The open connection, or a new one if there is none or it broke.
+    fn client(&mut self) -> Result<&mut Client, StoreError> {
+        if self.client.as_ref().is_none_or(Client::is_closed) {
+            self.client = None;
+            let client = self.config.connect(NoTls).map_err(|e| unavailable(&e))?;
+            self.client = Some(client);
+        }
+        self.client
+            .as_mut()
+            .ok_or_else(|| StoreError::LogUnavailable("no connection".into()))
+    }
+
+    /// Runs `f` on the connection; a failure that broke the connection
+    /// drops it, so the next call reconnects.
+    fn with<T>(
+        &mut self,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let client = self.client()?;
+        let result = f(client);
+        if result.is_err() && client.is_closed() {
+            self.client = None;
+        }
+        result.map_err(|e| unavailable(&e))
+    }
+
+    /// A 32-byte secret every node must share (the token key, the
+    /// checkpoint seed): the first node to start stores `fresh`, and every
+    /// node then reads the one stored.
+    pub fn shared_secret(&mut self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
+        let row = self.with(|c| {
+            c.execute(
+                "INSERT INTO berth_secrets (name, key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
+                &[&name, &&fresh[..]],
+            )?;
+            c.query_one("SELECT key FROM berth_secrets WHERE name = $1", &[&name])
+        })?;
+        let key: Vec<u8> = row.get(0);
+        key.try_into().map_err(|_| StoreError::Corrupt {
+            seq: 0,
+            reason: format!("the shared secret {name:?} is not 32 bytes"),
+        })
+    }
+
+    /// The shared log's head: its last sequence number (0 when empty).
+    pub fn head_seq(&mut self) -> Result<u64, StoreError> {
+        let row =
+            self.with(|c| c.query_one("SELECT COALESCE(MAX(seq), 0) FROM berth_events", &[]))?;
+        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    /// Reads the whole log from the start, checking every hash and every
+    /// link, and calls `visit` on each event in order until it says to
+    /// stop; returns the last position visited. `berth log verify` and a
+    /// rebuild read the shared log through here.
+    pub fn scan(
+        &mut self,
+        mut visit: impl FnMut(Recorded, &[(Digest, Bytes)]) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<ChainPoint, StoreError> {
+        const PAGE: usize = 10_000;
+        let mut at = ChainPoint::START;
+        loop {
+            let events = self.since(at.seq, PAGE)?;
+            let full = events.len() == PAGE;
+            for event in events {
+                let (recorded, next) = link(at, event.seq, &event.value)?;
+                let flow = visit(recorded, &event.content)?;
+                at = next;
+                if flow.is_break() {
+                    return Ok(at);
+                }
+            }
+            if !full {
+                return Ok(at);
+            }
+        }
+    }
+
+    /// Appends events read from elsewhere (an export, another log) to an
+    /// empty shared log, in pages, under the write lock.
+    pub fn import(&mut self, events: Vec<Sealed>) -> Result<(), StoreError> {
+        self.lock()?;
+        self.append(events)
+    }
+}
+
+impl SharedLog for PgLog {
+    fn lock(&mut self) -> Result<(), StoreError> {
+        let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
+        self.with(|c| c.batch_execute(&sql))
+    }
+
+    fn since(&mut self, after: u64, limit: usize) -> Result<Vec<Sealed>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let (rows, content) = self.with(|c| {
+            let rows = c.query(
+                "SELECT seq, body FROM berth_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&seq_of(after), &limit],
+            )?;
+            let last = rows.last().map_or(0, |r| r.get::<_, i64>(0));
+            let content = if rows.is_empty() {
+                Vec::new()
+            } else {
+                c.query(
+                    "SELECT seq, digest, body FROM berth_content WHERE seq > $1 AND seq <= $2",
+                    &[&seq_of(after), &last],
+                )?
+            };
+            Ok((rows, content))
+        })?;
+        let mut events: Vec<Sealed> = rows
+            .iter()
+            .map(|r| Sealed {
+                seq: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
+                value: r.get(1),
+                content: Vec::new(),
+            })
+            .collect();
+        for row in content {
+            let seq = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
+            let digest: &str = row.get(1);
+            let digest = Digest::parse(digest).map_err(|e| StoreError::Corrupt {
+                seq,
+                reason: format!("content stored with it has a bad digest: {e}"),
+            })?;
+            if let Some(event) = events.iter_mut().find(|e| e.seq == seq) {
+                event
+                    .content
+                    .push((digest, Bytes::from(row.get::<_, Vec<u8>>(2))));
+            }
+        }
+        Ok(events)
+    }
+
+    fn append(&mut self, events: Vec<Sealed>) -> Result<(), StoreError> {
+        let head = events.last().map_or(0, |e| e.seq);
+        let mut seqs = Vec::with_capacity(events.len());
+        let mut bodies = Vec::with_capacity(events.len());
+        let (mut digests, mut content_seqs, mut content) = (Vec::new(), Vec::new(), Vec::new());
+        for event in events {
+            for (digest, bytes) in event.content {
+                digests.push(digest.to_string());
+                content_seqs.push(seq_of(event.seq));
+                content.push(bytes.to_vec());
+            }
+            seqs.push(seq_of(event.seq));
+            bodies.push(event.value);
+        }
+        let written = self.with(|c| {
+            c.execute(
+                "INSERT INTO berth_events (seq, body) SELECT * FROM unnest($1::int8[], $2::bytea[])",
+                &[&seqs, &bodies],
+            )?;
+            if !digests.is_empty() {
+                c.execute(
+                    "INSERT INTO berth_content (digest, seq, body) \
+                     SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[]) \
+                     ON CONFLICT (digest) DO NOTHING",
+                    &[&digests, &content_seqs, &content],
+                )?;
+            }
+            c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &head.to_string()])?;
+            Ok(())
+        });
+        if let Err(e) = written {
+            self.release();
+            return Err(e);
+        }
+        // Only the commit's own failure leaves the outcome open: the server
+        // may have committed before the connection broke.
+        let client = self.client()?;
+        match client.batch_execute("COMMIT") {
+            Ok(()) => Ok(()),
+            Err(e) if e.as_db_error().is_some() => Err(unavailable(&e)),
+            Err(e) => {
+                self.client = None;
+                Err(StoreError::OutcomeUnknown(format!(
+                    "the event log (PostgreSQL) connection broke at commit: {e}"
+                )))
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        if let Some(client) = self.client.as_mut() {
+            if client.batch_execute("ROLLBACK").is_err() {
+                self.client = None;
+            }
+        }
+    }
+}
+
+/// Listens for other nodes' commits and nudges the writer to catch up, on
+/// every notification and at least once per second (a notification lost
+/// while the connection was down is made up by the poll). Runs until the
+/// engine stops.
+pub fn spawn_tail(url: String, engine: Engine) -> std::io::Result<thread::JoinHandle<()>> {
+    thread::Builder::new()
+        .name("berth-log-tail".into())
+        .spawn(move || loop {
+            let listened = (|| -> Result<(), StoreError> {
+                let mut client = config(&url)?.connect(NoTls).map_err(|e| unavailable(&e))?;
+                client
+                    .batch_execute(&format!("LISTEN {CHANNEL}"))
+                    .map_err(|e| unavailable(&e))?;
+                loop {
+                    if engine.is_closed() {
+                        return Ok(());
+                    }
+                    let mut notifications = client.notifications();
+                    // Whether a notification came or the wait ran out, the
+                    // writer looks: polling covers what LISTEN missed.
+                    notifications
+                        .timeout_iter(POLL)
+                        .next()
+                        .map_err(|e| unavailable(&e))?;
+                    engine.nudge();
+                }
+            })();
+            if engine.is_closed() {
+                return;
+            }
+            if let Err(e) = listened {
+                tracing::warn!(error = %e, "listening to the shared log failed; retrying");
+                engine.nudge();
+                thread::sleep(POLL);
+            }
+        })
+}

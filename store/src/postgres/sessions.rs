@@ -1,0 +1,162 @@
+//! Upload sessions in the shared log's database, so that a chunked upload
+//! whose requests land on different nodes finds its state on each: the
+//! repository, the offset and the running SHA-256 of the bytes so far.
+//! The bytes themselves are objects in the object store.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use postgres::{Client, Config, NoTls};
+use uuid::Uuid;
+
+use super::{config, unavailable};
+use crate::error::StoreError;
+
+/// Connections kept open between requests.
+const IDLE_CONNECTIONS: usize = 8;
+
+/// One session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRow {
+    /// The repository it was started for.
+    pub repo: String,
+    /// Bytes received and stored.
+    pub offset: u64,
+    /// The running hash of those bytes.
+    pub hash_state: Vec<u8>,
+}
+
+/// The sessions table, with a small pool of connections. Every call
+/// blocks: run them off the async workers.
+pub struct PgSessions {
+    config: Config,
+    idle: Mutex<Vec<Client>>,
+}
+
+fn offset_of(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl PgSessions {
+    /// Sessions in the database at `url` (whose tables `PgLog::connect`
+    /// creates).
+    pub fn new(url: &str) -> Result<Self, StoreError> {
+        Ok(Self {
+            config: config(url)?,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs `f` on a pooled connection; a broken one is not returned.
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut client = match pooled {
+            Some(c) if !c.is_closed() => c,
+            _ => self.config.connect(NoTls).map_err(|e| unavailable(&e))?,
+        };
+        let result = f(&mut client).map_err(|e| unavailable(&e));
+        if !client.is_closed() {
+            let mut idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if idle.len() < IDLE_CONNECTIONS {
+                idle.push(client);
+            }
+        }
+        result
+    }
+
+    /// Records a new, empty session.
+    pub fn create(&self, id: Uuid, repo: &str, hash_state: &[u8]) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO berth_uploads (id, repo, upload_offset, hash_state) VALUES ($1::text::uuid, $2, 0, $3)",
+                &[&id.to_string(), &repo, &hash_state],
+            )
+            .map(drop)
+        })
+    }
+
+    /// A session, if it exists.
+    pub fn load(&self, id: Uuid) -> Result<Option<SessionRow>, StoreError> {
+        let row = self.with(|c| {
+            c.query_opt(
+                "SELECT repo, upload_offset, hash_state FROM berth_uploads WHERE id = $1::text::uuid",
+                &[&id.to_string()],
+            )
+        })?;
+        Ok(row.map(|r| SessionRow {
+            repo: r.get(0),
+            offset: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+            hash_state: r.get(2),
+        }))
+    }
+
+    /// Moves a session from `from` to `to` bytes with the new hash state;
+    /// false if it was not at `from` (another request moved it, or it is
+    /// gone).
+    pub fn advance(
+        &self,
+        id: Uuid,
+        from: u64,
+        to: u64,
+        hash_state: &[u8],
+    ) -> Result<bool, StoreError> {
+        let changed =
+            self.with(|c| {
+                c.execute(
+                "UPDATE berth_uploads SET upload_offset = $3, hash_state = $4, updated_at = now() \
+                 WHERE id = $1::text::uuid AND upload_offset = $2",
+                &[&id.to_string(), &offset_of(from), &offset_of(to), &hash_state],
+            )
+            })?;
+        Ok(changed == 1)
+    }
+
+    /// Forgets a session.
+    pub fn remove(&self, id: Uuid) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "DELETE FROM berth_uploads WHERE id = $1::text::uuid",
+                &[&id.to_string()],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Sessions held now.
+    pub fn count(&self) -> Result<usize, StoreError> {
+        let row = self.with(|c| c.query_one("SELECT count(*) FROM berth_uploads", &[]))?;
+        Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+    }
+
+    /// Sessions untouched for longer than `max_idle`, with their offsets.
+    pub fn idle(&self, max_idle: Duration) -> Result<Vec<(Uuid, u64)>, StoreError> {
+        let seconds = max_idle.as_secs_f64();
+        let rows = self.with(|c| {
+            c.query(
+                "SELECT id::text, upload_offset FROM berth_uploads \
+                 WHERE updated_at < now() - make_interval(secs => $1)",
+                &[&seconds],
+            )
+        })?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| {
+                let id: &str = r.get(0);
+                Some((
+                    id.parse().ok()?,
+                    u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+                ))
+            })
+            .collect())
+    }
+}
