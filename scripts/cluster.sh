@@ -6,6 +6,7 @@
 #   scripts/cluster.sh up          start everything (installs what is missing)
 #   scripts/cluster.sh down        stop everything and remove its state
 #   scripts/cluster.sh kill N      kill -9 berth node N (1-3)
+#   scripts/cluster.sh stop N      stop berth node N cleanly (SIGTERM)
 #   scripts/cluster.sh start N     start berth node N again
 #   scripts/cluster.sh restart-pg  restart PostgreSQL (fast shutdown)
 #
@@ -212,10 +213,11 @@ case "${1:-}" in
     up) up ;;
     down) down ;;
     kill) kill_pid "$DIR/node$2/pid" KILL ;;
+    stop) kill_pid "$DIR/node$2/pid" TERM ;;
     start) node_start "$2" ;;
     restart-pg)
         su postgres -c "$PG_BIN/pg_ctl -D $DIR/pg/data -m fast -w stop" >/dev/null
         pg_start
         ;;
-    *) echo "usage: $0 up|down|kill N|start N|restart-pg" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|kill N|stop N|start N|restart-pg" >&2; exit 2 ;;
 esac

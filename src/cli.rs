@@ -13,7 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::cluster::{BlobStoreArgs, SharedLogArg};
 use crate::error::{AtPath, CliError};
-use crate::{admin, backup};
+use crate::{admin, backup, logs};
 
 /// Berth: a self-hosted container image registry on an event-sourced core.
 #[derive(Parser)]
@@ -138,6 +138,9 @@ enum Format {
 struct VerifyArgs {
     #[command(flatten)]
     data: DataDir,
+    /// Verify the shared log in PostgreSQL instead of the data directory's.
+    #[command(flatten)]
+    shared: SharedLogArg,
     /// A checkpoint the log must still extend (repeatable).
     #[arg(long)]
     checkpoint: Vec<PathBuf>,
@@ -273,12 +276,53 @@ pub struct ServeArgs {
     pub clock_offset_file: Option<PathBuf>,
 }
 
+#[derive(Args)]
+struct RebuildArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// Replay the shared log in PostgreSQL (a cluster node's data
+    /// directory, new or existing) instead of the data directory's.
+    #[command(flatten)]
+    shared: SharedLogArg,
+}
+
+/// Which log a transfer reads or writes, and the file.
+#[derive(Args)]
+struct TransferArgs {
+    /// The data directory's log (unless `--log` names the shared one).
+    #[command(flatten)]
+    data: DataDir,
+    #[command(flatten)]
+    shared: SharedLogArg,
+    /// The export file.
+    #[arg(long)]
+    file: PathBuf,
+}
+
+impl TransferArgs {
+    fn place(&self) -> logs::Place<'_> {
+        match &self.shared.log_url {
+            Some(url) => logs::Place::Shared(url),
+            None => logs::Place::Dir(&self.data.data_dir),
+        }
+    }
+}
+
+#[derive(Args)]
+struct DigestArgs {
+    #[command(flatten)]
+    data: DataDir,
+    /// One digest per read model, by name: which one differs.
+    #[arg(long)]
+    by_model: bool,
+}
+
 #[derive(Subcommand)]
 enum ProjectionsCmd {
     /// Drop every read model and replay the whole log into them.
-    Rebuild(DataDir),
+    Rebuild(RebuildArgs),
     /// Print a digest of every read-model row (equal digests, identical models).
-    Digest(DataDir),
+    Digest(DigestArgs),
 }
 
 #[derive(Subcommand)]
@@ -288,6 +332,12 @@ enum LogCmd {
     Verify(VerifyArgs),
     /// Print events as JSON lines, oldest first (password verifiers redacted).
     Show(ShowArgs),
+    /// Write the whole log, checked link by link, into a file (from the
+    /// data directory, or from PostgreSQL with `--log`).
+    Export(TransferArgs),
+    /// Load an exported log into an empty log (a new data directory, or an
+    /// empty PostgreSQL database with `--log`), checked link by link.
+    Import(TransferArgs),
 }
 
 #[derive(Args)]
@@ -361,49 +411,88 @@ pub fn run(cli: Cli) -> Result<ExitCode, CliError> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Projections {
-            command: ProjectionsCmd::Rebuild(d),
+            command: ProjectionsCmd::Rebuild(args),
         } => {
-            let log = open_existing(&d.data_dir)?;
-            berth_store::startup_check(&log)?;
-            let models = ReadModels::open(&log)?;
             let started = std::time::Instant::now();
-            models.reset()?;
-            let last = catch_up(&log, &models)?;
-            log.flush()?;
+            let (last, digest) = match &args.shared.log_url {
+                Some(url) => logs::rebuild_from_shared(url, &args.data.data_dir)?,
+                None => {
+                    let log = open_existing(&args.data.data_dir)?;
+                    berth_store::startup_check(&log)?;
+                    let models = ReadModels::open(&log)?;
+                    models.reset()?;
+                    let last = catch_up(&log, &models)?;
+                    log.flush()?;
+                    (last, models.digest()?)
+                }
+            };
             let secs = started.elapsed().as_secs_f64();
             #[allow(clippy::cast_precision_loss)]
             let rate = last as f64 / secs.max(1e-9);
             println!(
-                "rebuilt read models from {last} events in {secs:.2} s ({rate:.0} events/s); digest {}",
-                models.digest()?
+                "rebuilt read models from {last} events in {secs:.2} s ({rate:.0} events/s); digest {digest}"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Log {
+            command: LogCmd::Export(args),
+        } => {
+            let head = logs::export(&args.place(), &args.file)?;
+            println!(
+                "exported {} events into {}, head hash {}",
+                head.seq,
+                args.file.display(),
+                berth_domain::hex::encode(&head.hash)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Log {
+            command: LogCmd::Import(args),
+        } => {
+            let head = logs::import(&args.file, &args.place())?;
+            println!(
+                "imported {} events from {}, chain intact, head hash {}",
+                head.seq,
+                args.file.display(),
+                berth_domain::hex::encode(&head.hash)
             );
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Projections {
-            command: ProjectionsCmd::Digest(d),
+            command: ProjectionsCmd::Digest(args),
         } => {
-            let log = open_existing(&d.data_dir)?;
+            let log = open_existing(&args.data.data_dir)?;
             let models = ReadModels::open(&log)?;
-            println!("{}", models.digest()?);
+            if args.by_model {
+                for (name, digest) in models.digests()? {
+                    println!("{digest} {name}");
+                }
+            } else {
+                println!("{}", models.digest()?);
+            }
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Log {
             command: LogCmd::Verify(args),
         } => {
-            let log = open_existing(&args.data.data_dir)?;
             let checkpoints = args
                 .checkpoint
                 .iter()
                 .map(|f| read_json::<Checkpoint>(f))
                 .collect::<Result<Vec<_>, _>>()?;
-            let verified = log
-                .verify_from(berth_store::ChainPoint::START)
-                .and_then(|head| {
-                    for c in &checkpoints {
-                        log.extends(c)?;
-                    }
-                    Ok(head)
-                });
+            let verified = match &args.shared.log_url {
+                Some(url) => logs::verify_shared(url, &checkpoints),
+                None => {
+                    let log = open_existing(&args.data.data_dir)?;
+                    log.verify_from(berth_store::ChainPoint::START)
+                        .and_then(|head| {
+                            for c in &checkpoints {
+                                log.extends(c)?;
+                            }
+                            Ok(head)
+                        })
+                }
+            };
             match verified {
                 Ok(head) => {
                     println!(

@@ -10,7 +10,9 @@ use berth_store::postgres::PgSessions;
 use berth_store::s3::{S3Blobs, S3Config, SharedUploads};
 use berth_store::space::Space;
 use berth_store::{BlobStore, LocalBlobs, LocalUploads, UploadStore};
+use berth_api::health::Probe;
 use clap::Args;
+use futures_util::future::BoxFuture;
 
 use crate::error::{AtPath, CliError};
 
@@ -142,6 +144,39 @@ impl BlobStoreArgs {
     pub fn redirect(&self) -> Option<Duration> {
         (self.blob_store.is_some() && self.blob_redirect_seconds > 0)
             .then(|| Duration::from_secs(self.blob_redirect_seconds))
+    }
+}
+
+/// Readiness of the shared log: its database answers.
+pub struct LogProbe(pub Arc<PgSessions>);
+
+impl Probe for LogProbe {
+    fn name(&self) -> &'static str {
+        "log (PostgreSQL)"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        let sessions = self.0.clone();
+        Box::pin(async move {
+            match tokio::task::spawn_blocking(move || sessions.ping()).await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+    }
+}
+
+/// Readiness of the object store: its bucket answers a listing.
+pub struct StoreProbe(pub S3Blobs);
+
+impl Probe for StoreProbe {
+    fn name(&self) -> &'static str {
+        "object store (S3)"
+    }
+
+    fn check(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move { self.0.check().await.map_err(|e| e.to_string()) })
     }
 }
 

@@ -7,6 +7,7 @@ mod cli;
 mod cluster;
 mod error;
 mod gc;
+mod logs;
 mod serve;
 mod tls;
 mod upload;

@@ -16,7 +16,7 @@ use berth_api::auth::token::SigningKey;
 use berth_api::auth::Settings;
 use berth_api::clock::Clock;
 use berth_api::failures::{self, FailureCounter};
-use berth_api::health::{self, Health, Status, WriterWatch};
+use berth_api::health::{self, Health, Probe, Status, WriterWatch};
 use berth_api::metrics::{self, Metrics};
 use berth_api::pulls::{self, PullCounter};
 use berth_api::{checkpointer, collector};
@@ -27,13 +27,13 @@ use berth_projections::ReadModels;
 use berth_store::archive::Limits;
 use berth_store::gc::{self, Collector, Pins};
 use berth_store::imports::Imports;
-use berth_store::postgres::{spawn_tail, PgLog};
+use berth_store::postgres::{spawn_tail, PgLog, PgSessions};
 use berth_store::space::Space;
 use berth_store::{CheckpointKey, EventLog, RequestMeta, SharedLog, StoreError};
 use uuid::Uuid;
 
 use crate::cli::{db_dir, ServeArgs};
-use crate::cluster::Opening;
+use crate::cluster::{LogProbe, Opening, StoreProbe};
 use crate::error::{AtPath, CliError};
 use crate::tls::Tls;
 
@@ -110,7 +110,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     let (engine, writer) =
         berth_store::start_observed(log.clone(), models.clone(), models.clone(), watch, shared)?;
     let tail = match &args.shared.log_url {
-        Some(url) => Some(spawn_tail(url.clone(), engine.clone()).map_err(CliError::Server)?),
+        Some(url) => Some(spawn_tail(url.clone(), engine.downgrade()).map_err(CliError::Server)?),
         None => None,
     };
     let stores = args.blob_store.open(Opening {
@@ -121,9 +121,15 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         log_url: args.shared.log_url.as_deref(),
         runtime: runtime.handle().clone(),
     })?;
+    let mut probes: Vec<Arc<dyn Probe>> = Vec::new();
+    if let Some(url) = &args.shared.log_url {
+        probes.push(Arc::new(LogProbe(Arc::new(PgSessions::new(url)?))));
+    }
     if let Some(s3) = &stores.s3 {
         runtime.block_on(s3.check())?;
+        probes.push(Arc::new(StoreProbe(s3.clone())));
     }
+    health.watch_dependencies(probes);
     let (blobs, uploads) = (stores.blobs, stores.uploads);
     let pins = Arc::new(Pins::default());
     let gc = Arc::new(Collector::new(

@@ -35,11 +35,32 @@ pub enum Status {
 
 /// The node's status, shared by the startup server, the router and the
 /// shutdown path, and the free-space guard it reports on.
-#[derive(Debug)]
 pub struct Health {
     status: RwLock<Status>,
     space: OnceLock<Space>,
     failed: tokio::sync::Notify,
+    probes: OnceLock<Vec<Arc<dyn Probe>>>,
+}
+
+/// A service the node depends on and that can fail apart from it (the
+/// shared log's database, the object store): readiness asks each one and
+/// reports each by name.
+pub trait Probe: Send + Sync + 'static {
+    /// Its name in the readiness answer.
+    fn name(&self) -> &'static str;
+    /// Whether it answers now; why not, if not.
+    fn check(&self) -> futures_util::future::BoxFuture<'_, Result<(), String>>;
+}
+
+/// How long readiness waits for one dependency.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+impl std::fmt::Debug for Health {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Health")
+            .field("status", &self.status())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for Health {
@@ -48,6 +69,7 @@ impl Default for Health {
             status: RwLock::new(Status::Starting("opening the data directory".into())),
             space: OnceLock::new(),
             failed: tokio::sync::Notify::new(),
+            probes: OnceLock::new(),
         }
     }
 }
@@ -68,6 +90,24 @@ impl Health {
             self.failed.notify_one();
         }
         *now = status;
+    }
+
+    /// Reports these dependencies in readiness too, each by name.
+    pub fn watch_dependencies(&self, probes: Vec<Arc<dyn Probe>>) {
+        let _ = self.probes.set(probes);
+    }
+
+    /// Each dependency's name and state (`ok`, or why not), asked at once.
+    pub async fn dependencies(&self) -> Vec<(&'static str, Result<(), String>)> {
+        let probes = self.probes.get().map(Vec::as_slice).unwrap_or_default();
+        futures_util::future::join_all(probes.iter().map(|p| async move {
+            let state = match tokio::time::timeout(PROBE_TIMEOUT, p.check()).await {
+                Ok(state) => state,
+                Err(_) => Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+            };
+            (p.name(), state)
+        }))
+        .await
     }
 
     /// Reports the data directory's free space in readiness too.
@@ -145,11 +185,28 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// `ready`, then one line per dependency; `503` naming each dependency's
+/// state when one of them fails.
 async fn readyz(State(health): State<Arc<Health>>) -> Response {
-    match health.unready() {
-        None => (StatusCode::OK, "ready\n").into_response(),
-        Some(cause) => unavailable(&cause),
+    if let Some(cause) = health.unready() {
+        return unavailable(&cause);
     }
+    let dependencies = health.dependencies().await;
+    if dependencies.iter().all(|(_, state)| state.is_ok()) {
+        let mut body = String::from("ready\n");
+        for (name, _) in &dependencies {
+            body.push_str(&format!("{name}: ok\n"));
+        }
+        return (StatusCode::OK, body).into_response();
+    }
+    let states: Vec<String> = dependencies
+        .iter()
+        .map(|(name, state)| match state {
+            Ok(()) => format!("{name}: ok"),
+            Err(why) => format!("{name}: {why}"),
+        })
+        .collect();
+    unavailable(&states.join("; "))
 }
 
 /// `/healthz` and `/readyz`.

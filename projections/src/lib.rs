@@ -159,16 +159,34 @@ impl ReadModels {
         let mut h = Sha256::new();
         for (name, ks) in self.keyspaces() {
             h.update(name.as_bytes());
-            for item in ks.iter() {
-                let (k, v) = item?;
-                h.update((k.len() as u64).to_be_bytes());
-                h.update(&k);
-                h.update((v.len() as u64).to_be_bytes());
-                h.update(&v);
-            }
+            hash_rows(&mut h, ks)?;
         }
         Ok(berth_domain::hex::encode(&h.finalize()))
     }
+
+    /// A SHA-256 of each read model's rows, by name: where two digests
+    /// differ, this says which read model does.
+    pub fn digests(&self) -> Result<Vec<(&'static str, String)>, StoreError> {
+        self.keyspaces()
+            .into_iter()
+            .map(|(name, ks)| {
+                let mut h = Sha256::new();
+                hash_rows(&mut h, ks)?;
+                Ok((name, berth_domain::hex::encode(&h.finalize())))
+            })
+            .collect()
+    }
+}
+
+fn hash_rows(h: &mut Sha256, table: &Table) -> Result<(), StoreError> {
+    for item in table.iter() {
+        let (k, v) = item?;
+        h.update((k.len() as u64).to_be_bytes());
+        h.update(&k);
+        h.update((v.len() as u64).to_be_bytes());
+        h.update(&v);
+    }
+    Ok(())
 }
 
 impl Projector for ReadModels {

@@ -34,6 +34,9 @@ pub enum StoreError {
     /// request was recorded.
     #[error("the object store failed: {0}; nothing was recorded, retry shortly")]
     ObjectStore(String),
+    /// A log import found its target holding events already.
+    #[error("the target log is not empty: import only into a new database or data directory")]
+    NotEmpty,
     /// The embedded database failed.
     #[error("database: {0}")]
     Database(#[from] fjall::Error),

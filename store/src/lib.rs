@@ -22,7 +22,7 @@ pub use blobs::{BlobStore, ByteStream, LocalBlobs, StoredBlob};
 pub use checkpoint::{Checkpoint, CheckpointError, CheckpointKey};
 pub use engine::{
     catch_up, start, start_observed, startup_check, AloneWork, Content, Engine, KeyScope, Outcome,
-    Projector, RequestMeta, Sealed, SharedLog, StateLoader, WriterObserver,
+    Projector, RequestMeta, Sealed, SharedLog, StateLoader, WeakEngine, WriterObserver,
 };
 pub use envelope::{Envelope, Keyed, Recorded, KEY_MEMORY, SCHEMA_VERSION};
 pub use error::StoreError;

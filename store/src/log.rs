@@ -249,6 +249,26 @@ impl EventLog {
         batch.inner.insert(&self.events, seq.to_be_bytes(), value);
     }
 
+    /// Adds an event sealed elsewhere (the shared log, an export) to a
+    /// batch, with its stream's version and the content it brought; the
+    /// caller has checked its link with [`link`].
+    pub fn mirror(&self, batch: &mut Batch, event: &crate::engine::Sealed, recorded: &Recorded) {
+        self.append(batch, event.seq, event.value.clone());
+        self.set_stream_version(
+            batch,
+            recorded.envelope.stream,
+            recorded.envelope.stream_version,
+        );
+        for (digest, bytes) in &event.content {
+            self.put_content(batch, digest, bytes);
+        }
+    }
+
+    /// Adds the new head to a batch, for a log filled by [`EventLog::mirror`].
+    pub fn record_head(&self, batch: &mut Batch, head: ChainPoint) {
+        self.set_head(batch, head);
+    }
+
     /// Commits a batch without waiting for the disk: for a node whose log
     /// of record is shared, where the local log is a mirror that a restart
     /// catches up again from the shared one.
@@ -327,6 +347,16 @@ impl EventLog {
         from: ChainPoint,
         mut visit: impl FnMut(Recorded) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<ChainPoint, StoreError> {
+        self.scan_stored(from, |recorded, _| visit(recorded))
+    }
+
+    /// [`EventLog::scan`], with each event's stored bytes beside it: an
+    /// export copies them as they are, so old schemas stay old.
+    pub fn scan_stored(
+        &self,
+        from: ChainPoint,
+        mut visit: impl FnMut(Recorded, &[u8]) -> Result<ControlFlow<()>, StoreError>,
+    ) -> Result<ChainPoint, StoreError> {
         let mut at = from;
         for item in self.events.range((from.seq + 1).to_be_bytes()..) {
             let expected = at.seq + 1;
@@ -343,7 +373,7 @@ impl EventLog {
                     reason: "log key is not a sequence number".into(),
                 })?;
             let (recorded, next) = link(at, seq, &value)?;
-            let flow = visit(recorded)?;
+            let flow = visit(recorded, &value)?;
             at = next;
             if flow.is_break() {
                 break;

@@ -23,7 +23,7 @@ fn run(cmd: &mut Command) -> String {
 }
 
 /// Builds a three-layer image FROM scratch, one layer 64 MiB of random bytes.
-fn build_image(d: &Docker, tag: &str, seed: u64) {
+pub(crate) fn build_image(d: &Docker, tag: &str, seed: u64) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("big.bin"), random_bytes(64 << 20, seed)).unwrap();
     std::fs::write(dir.path().join("small.txt"), format!("seed {seed}\n")).unwrap();

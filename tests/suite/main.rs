@@ -10,6 +10,7 @@ mod audit;
 mod bad_input;
 mod browser;
 mod clients;
+mod cluster;
 mod console;
 mod distribution;
 mod e2e;

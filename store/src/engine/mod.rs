@@ -144,6 +144,24 @@ pub struct Engine {
     shared: bool,
 }
 
+/// An [`Engine`] handle that lets the writer stop once every strong handle
+/// is gone.
+#[derive(Clone)]
+pub struct WeakEngine {
+    queue: mpsc::WeakSender<Work>,
+    shared: bool,
+}
+
+impl WeakEngine {
+    /// The engine, while it runs.
+    pub fn upgrade(&self) -> Option<Engine> {
+        self.queue.upgrade().map(|queue| Engine {
+            queue,
+            shared: self.shared,
+        })
+    }
+}
+
 /// Opens the log, verifies its tail, brings projections up to date, and
 /// starts the writer thread. Returns the handle and the thread to join on
 /// shutdown (it ends when every handle is dropped).
@@ -365,9 +383,13 @@ impl Engine {
         self.shared
     }
 
-    /// Whether the writer has stopped.
-    pub fn is_closed(&self) -> bool {
-        self.queue.is_closed()
+    /// A handle that does not keep the writer running: for threads that
+    /// live as long as the writer, not longer.
+    pub fn downgrade(&self) -> WeakEngine {
+        WeakEngine {
+            queue: self.queue.downgrade(),
+            shared: self.shared,
+        }
     }
 
     /// Runs `work` on the writer thread between two batches: every command

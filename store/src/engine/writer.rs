@@ -206,15 +206,7 @@ impl Writer {
             let mut head = self.head;
             for event in &events {
                 let (recorded, next) = link(head, event.seq, &event.value)?;
-                self.log.append(&mut batch, event.seq, event.value.clone());
-                self.log.set_stream_version(
-                    &mut batch,
-                    recorded.envelope.stream,
-                    recorded.envelope.stream_version,
-                );
-                for (digest, bytes) in &event.content {
-                    self.log.put_content(&mut batch, digest, bytes);
-                }
+                self.log.mirror(&mut batch, event, &recorded);
                 self.projector.apply(&mut batch, &recorded)?;
                 self.last_time = self.last_time.max(recorded.envelope.occurred_at);
                 head = next;
@@ -247,7 +239,10 @@ impl Writer {
             self.forget();
         }
         if let Err(e) = self.open_shared() {
-            let cause = e.to_string();
+            let cause = match e {
+                StoreError::LogUnavailable(cause) => cause,
+                other => other.to_string(),
+            };
             tracing::warn!(%cause, "the shared log cannot be written; the batch fails");
             for job in jobs {
                 let _ = job

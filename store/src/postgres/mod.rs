@@ -13,7 +13,7 @@ use bytes::Bytes;
 use postgres::fallible_iterator::FallibleIterator;
 use postgres::{Client, Config, NoTls};
 
-use crate::engine::{Engine, Sealed, SharedLog};
+use crate::engine::{Sealed, SharedLog, WeakEngine};
 use crate::envelope::Recorded;
 use crate::error::StoreError;
 use crate::log::{link, ChainPoint};
@@ -65,7 +65,14 @@ pub struct PgLog {
 /// What a PostgreSQL failure means for the request: the log is unavailable
 /// and nothing was written.
 fn unavailable(e: &postgres::Error) -> StoreError {
-    StoreError::LogUnavailable(e.to_string())
+    StoreError::LogUnavailable(match e.as_db_error() {
+        // The server's own words ("the database system is shutting down").
+        Some(db) => db.message().to_owned(),
+        None => match std::error::Error::source(e) {
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        },
+    })
 }
 
 fn seq_of(seq: u64) -> i64 {
@@ -152,12 +159,13 @@ impl PgLog {
     }
 
     /// Reads the whole log from the start, checking every hash and every
-    /// link, and calls `visit` on each event in order until it says to
-    /// stop; returns the last position visited. `berth log verify` and a
-    /// rebuild read the shared log through here.
+    /// link, and calls `visit` on each event in order (as stored, decoded,
+    /// and the chain position it ends) until it says to stop; returns the
+    /// last position visited. `berth log verify`, a rebuild and an export
+    /// read the shared log through here.
     pub fn scan(
         &mut self,
-        mut visit: impl FnMut(Recorded, &[(Digest, Bytes)]) -> Result<ControlFlow<()>, StoreError>,
+        mut visit: impl FnMut(&Sealed, Recorded, ChainPoint) -> Result<ControlFlow<()>, StoreError>,
     ) -> Result<ChainPoint, StoreError> {
         const PAGE: usize = 10_000;
         let mut at = ChainPoint::START;
@@ -166,7 +174,7 @@ impl PgLog {
             let full = events.len() == PAGE;
             for event in events {
                 let (recorded, next) = link(at, event.seq, &event.value)?;
-                let flow = visit(recorded, &event.content)?;
+                let flow = visit(&event, recorded, next)?;
                 at = next;
                 if flow.is_break() {
                     return Ok(at);
@@ -178,11 +186,37 @@ impl PgLog {
         }
     }
 
-    /// Appends events read from elsewhere (an export, another log) to an
-    /// empty shared log, in pages, under the write lock.
-    pub fn import(&mut self, events: Vec<Sealed>) -> Result<(), StoreError> {
+    /// Fills an empty shared log with a whole log read from elsewhere (an
+    /// export), in one transaction under the write lock: all of it or
+    /// nothing. Content goes with the last event.
+    pub fn import(
+        &mut self,
+        events: Vec<Sealed>,
+        content: Vec<(Digest, Bytes)>,
+    ) -> Result<(), StoreError> {
+        const PAGE: usize = 5_000;
         self.lock()?;
-        self.append(events)
+        let head = self.with(|c| c.query_one("SELECT COALESCE(MAX(seq), 0) FROM berth_events", &[]))?;
+        if head.get::<_, i64>(0) != 0 {
+            self.release();
+            return Err(StoreError::NotEmpty);
+        }
+        let last = events.last().map_or(0, |e| e.seq);
+        let mut events = events.into_iter().peekable();
+        let mut content = Some(content);
+        while events.peek().is_some() {
+            let mut page: Vec<Sealed> = events.by_ref().take(PAGE).collect();
+            if page.last().is_some_and(|e| e.seq == last) {
+                if let Some(last) = page.last_mut() {
+                    last.content = content.take().unwrap_or_default();
+                }
+            }
+            if let Err(e) = self.insert(page) {
+                self.release();
+                return Err(e);
+            }
+        }
+        self.commit()
     }
 }
 
@@ -235,6 +269,26 @@ impl SharedLog for PgLog {
     }
 
     fn append(&mut self, events: Vec<Sealed>) -> Result<(), StoreError> {
+        if let Err(e) = self.insert(events) {
+            self.release();
+            return Err(e);
+        }
+        self.commit()
+    }
+
+    fn release(&mut self) {
+        if let Some(client) = self.client.as_mut() {
+            if client.batch_execute("ROLLBACK").is_err() {
+                self.client = None;
+            }
+        }
+    }
+}
+
+impl PgLog {
+    /// Inserts events and their content in the open transaction, and
+    /// notifies the other nodes (delivered at commit).
+    fn insert(&mut self, events: Vec<Sealed>) -> Result<(), StoreError> {
         let head = events.last().map_or(0, |e| e.seq);
         let mut seqs = Vec::with_capacity(events.len());
         let mut bodies = Vec::with_capacity(events.len());
@@ -248,7 +302,7 @@ impl SharedLog for PgLog {
             seqs.push(seq_of(event.seq));
             bodies.push(event.value);
         }
-        let written = self.with(|c| {
+        self.with(|c| {
             c.execute(
                 "INSERT INTO berth_events (seq, body) SELECT * FROM unnest($1::int8[], $2::bytea[])",
                 &[&seqs, &bodies],
@@ -263,13 +317,13 @@ impl SharedLog for PgLog {
             }
             c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &head.to_string()])?;
             Ok(())
-        });
-        if let Err(e) = written {
-            self.release();
-            return Err(e);
-        }
-        // Only the commit's own failure leaves the outcome open: the server
-        // may have committed before the connection broke.
+        })
+    }
+
+    /// Commits the open transaction. Only the commit's own failure leaves
+    /// the outcome open: the server may have committed before the
+    /// connection broke.
+    fn commit(&mut self) -> Result<(), StoreError> {
         let client = self.client()?;
         match client.batch_execute("COMMIT") {
             Ok(()) => Ok(()),
@@ -282,21 +336,20 @@ impl SharedLog for PgLog {
             }
         }
     }
-
-    fn release(&mut self) {
-        if let Some(client) = self.client.as_mut() {
-            if client.batch_execute("ROLLBACK").is_err() {
-                self.client = None;
-            }
-        }
-    }
 }
 
 /// Listens for other nodes' commits and nudges the writer to catch up, on
 /// every notification and at least once per second (a notification lost
 /// while the connection was down is made up by the poll). Runs until the
-/// engine stops.
-pub fn spawn_tail(url: String, engine: Engine) -> std::io::Result<thread::JoinHandle<()>> {
+/// engine stops; it holds no strong handle, so it never keeps it running.
+pub fn spawn_tail(url: String, engine: WeakEngine) -> std::io::Result<thread::JoinHandle<()>> {
+    let nudge = move || match engine.upgrade() {
+        Some(engine) => {
+            engine.nudge();
+            true
+        }
+        None => false,
+    };
     thread::Builder::new()
         .name("berth-log-tail".into())
         .spawn(move || loop {
@@ -306,26 +359,27 @@ pub fn spawn_tail(url: String, engine: Engine) -> std::io::Result<thread::JoinHa
                     .batch_execute(&format!("LISTEN {CHANNEL}"))
                     .map_err(|e| unavailable(&e))?;
                 loop {
-                    if engine.is_closed() {
-                        return Ok(());
-                    }
-                    let mut notifications = client.notifications();
                     // Whether a notification came or the wait ran out, the
                     // writer looks: polling covers what LISTEN missed.
-                    notifications
+                    client
+                        .notifications()
                         .timeout_iter(POLL)
                         .next()
                         .map_err(|e| unavailable(&e))?;
-                    engine.nudge();
+                    if !nudge() {
+                        return Ok(());
+                    }
                 }
             })();
-            if engine.is_closed() {
-                return;
-            }
-            if let Err(e) = listened {
-                tracing::warn!(error = %e, "listening to the shared log failed; retrying");
-                engine.nudge();
-                thread::sleep(POLL);
+            match listened {
+                Ok(()) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "listening to the shared log failed; retrying");
+                    if !nudge() {
+                        return;
+                    }
+                    thread::sleep(POLL);
+                }
             }
         })
 }

@@ -132,6 +132,11 @@ impl PgSessions {
         })
     }
 
+    /// Whether the database answers: for readiness.
+    pub fn ping(&self) -> Result<(), StoreError> {
+        self.with(|c| c.simple_query("SELECT 1").map(drop))
+    }
+
     /// Sessions held now.
     pub fn count(&self) -> Result<usize, StoreError> {
         let row = self.with(|c| c.query_one("SELECT count(*) FROM berth_uploads", &[]))?;

@@ -1,0 +1,353 @@
+//! The scale-out topology, for real: `scripts/cluster.sh` starts a private
+//! PostgreSQL (the shared log), a Garage node (S3 blobs), three berth nodes
+//! and HAProxy round-robin in front of them. Docker pushes and pulls
+//! through HAProxy and each node; nodes are killed and PostgreSQL is
+//! restarted under load; the nodes' read models are compared with each
+//! other and with a rebuild from the shared log. These tests fail, never
+//! skip, when a part is missing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::e2e::build_image;
+use crate::support::*;
+
+/// A running cluster, taken down when dropped.
+struct Cluster {
+    dir: PathBuf,
+    port_base: u16,
+    env: HashMap<String, String>,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/cluster.sh")
+}
+
+impl Cluster {
+    fn up(port_base: u16) -> Self {
+        // Not a private temp dir: PostgreSQL runs as its own user and must
+        // reach its directory.
+        let dir = std::env::temp_dir().join(format!("berth-cluster-{}-{port_base}", std::process::id()));
+        let mut cluster = Self {
+            dir,
+            port_base,
+            env: HashMap::new(),
+        };
+        let out = cluster.sh(&["up"]);
+        assert!(out.0, "cluster.sh up failed:\n{}", out.1);
+        let env = std::fs::read_to_string(cluster.dir.join("env")).unwrap();
+        cluster.env = env
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+        cluster
+    }
+
+    /// Runs `cluster.sh args`; whether it succeeded, and its output.
+    fn sh(&self, args: &[&str]) -> (bool, String) {
+        let out = Command::new("bash")
+            .arg(script())
+            .args(args)
+            .env("BERTH_BIN", env!("CARGO_BIN_EXE_berth"))
+            .env("BERTH_CLUSTER_DIR", &self.dir)
+            .env("BERTH_CLUSTER_PORT_BASE", self.port_base.to_string())
+            // Counted pulls and anonymous failures become events within a
+            // second, so the nodes settle quickly before their read models
+            // are compared (a node that stops records what it still holds,
+            // which nodes stopped before it never see).
+            .env("BERTH_PULL_COUNT_SECONDS", "1")
+            .env("BERTH_FAILURE_WINDOW_SECONDS", "1")
+            .output()
+            .expect("run scripts/cluster.sh");
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    }
+
+    fn var(&self, name: &str) -> &str {
+        self.env.get(name).map_or_else(|| panic!("{name} not in the cluster's env"), String::as_str)
+    }
+
+    fn lb(&self) -> &str {
+        self.var("BERTH_CLUSTER_LB")
+    }
+
+    fn node(&self, n: usize) -> &str {
+        self.var(&format!("BERTH_CLUSTER_NODE{n}"))
+    }
+
+    fn nodes(&self) -> Vec<&str> {
+        (1..=3).map(|n| self.node(n)).collect()
+    }
+
+    fn pg(&self) -> &str {
+        self.var("BERTH_CLUSTER_PG")
+    }
+
+    fn node_log(&self, n: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("node{n}/log"))).unwrap_or_default()
+    }
+
+    /// An access key for the operator, made through the load balancer;
+    /// returns the docker login name and password.
+    fn operator_login(&self) -> (String, String) {
+        let c = reqwest::blocking::Client::new();
+        let session: serde_json::Value = c
+            .post(format!("http://{}/v2/manage/session", self.lb()))
+            .json(&serde_json::json!({
+                "account": "system", "user": "admin",
+                "password": self.var("BERTH_CLUSTER_PASSWORD"),
+            }))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let token = session["token"].as_str().expect("a session token");
+        let key: serde_json::Value = c
+            .post(format!("http://{}/v2/manage/access-keys", self.lb()))
+            .bearer_auth(token)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        let (ak, sk) = (key["ak"].as_str().unwrap(), key["sk"].as_str().unwrap());
+        (format!("local@{ak}"), login_password(ak, sk))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = self.sh(&["down"]);
+    }
+}
+
+/// Pushes a small two-blob image over HTTP (monolithic uploads, then the
+/// manifest) to `host`; the manifest digest once it is acknowledged, or
+/// the status and body of the first refusal.
+fn push_small(
+    c: &reqwest::blocking::Client,
+    host: &str,
+    auth: &str,
+    repo: &str,
+    tag: &str,
+    seed: u64,
+) -> Result<String, String> {
+    let config = format!("{{\"seed\":{seed}}}").into_bytes();
+    let layer = random_bytes(2000 + seed as usize % 5000, seed);
+    for blob in [&config, &layer] {
+        let r = c
+            .post(format!("http://{host}/v2/{repo}/blobs/uploads/?digest={}", digest(blob)))
+            .header("Authorization", auth)
+            .body(blob.clone())
+            .send()
+            .map_err(|e| e.to_string())?;
+        if r.status() != 201 {
+            return Err(format!("{} {}", r.status(), r.text().unwrap_or_default()));
+        }
+    }
+    let manifest = image_manifest(&config, &[&layer], serde_json::json!({}));
+    let r = c
+        .put(format!("http://{host}/v2/{repo}/manifests/{tag}"))
+        .header("Authorization", auth)
+        .header("Content-Type", OCI_MANIFEST)
+        .body(manifest.clone())
+        .send()
+        .map_err(|e| e.to_string())?;
+    if r.status() != 201 {
+        return Err(format!("{} {}", r.status(), r.text().unwrap_or_default()));
+    }
+    Ok(digest(&manifest))
+}
+
+/// Checks that every acknowledged tag answers with its digest, and its
+/// layer's bytes, on every node.
+fn assert_everywhere(cluster: &Cluster, auth: &str, repo: &str, acked: &BTreeMap<String, String>) {
+    let c = reqwest::blocking::Client::new();
+    for node in cluster.nodes() {
+        for (tag, expected) in acked {
+            let r = c
+                .get(format!("http://{node}/v2/{repo}/manifests/{tag}"))
+                .header("Authorization", auth)
+                .header("Accept", OCI_MANIFEST)
+                .send()
+                .unwrap();
+            assert_eq!(r.status(), 200, "{repo}:{tag} on {node}");
+            let body = r.bytes().unwrap();
+            assert_eq!(&digest(&body), expected, "{repo}:{tag} on {node}");
+            let manifest: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let layer = manifest["layers"][0]["digest"].as_str().unwrap();
+            let bytes = c
+                .get(format!("http://{node}/v2/{repo}/blobs/{layer}"))
+                .header("Authorization", auth)
+                .send()
+                .unwrap()
+                .bytes()
+                .unwrap();
+            assert_eq!(digest(&bytes), layer, "a layer of {repo}:{tag} on {node}");
+        }
+    }
+}
+
+/// Pushes `count` small images to the load balancer on a thread, and runs
+/// `meanwhile` while it pushes (after `after` acknowledged pushes);
+/// returns the acknowledged tags with their digests and every refusal.
+fn push_loop(
+    cluster: &Cluster,
+    auth: &str,
+    repo: &str,
+    count: u64,
+    after: usize,
+    meanwhile: impl FnOnce(),
+) -> (BTreeMap<String, String>, Vec<String>) {
+    let acked = Arc::new(Mutex::new(BTreeMap::new()));
+    let refused = Arc::new(Mutex::new(Vec::new()));
+    let done = Arc::new(AtomicBool::new(false));
+    let worker = {
+        let (acked, refused, done) = (acked.clone(), refused.clone(), done.clone());
+        let (lb, auth, repo) = (cluster.lb().to_owned(), auth.to_owned(), repo.to_owned());
+        std::thread::spawn(move || {
+            let c = reqwest::blocking::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap();
+            for i in 0..count {
+                let tag = format!("t{i:04}");
+                match push_small(&c, &lb, &auth, &repo, &tag, 1000 + i) {
+                    Ok(d) => {
+                        acked.lock().unwrap().insert(tag, d);
+                    }
+                    Err(e) => {
+                        refused.lock().unwrap().push(e);
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                }
+            }
+            done.store(true, Ordering::SeqCst);
+        })
+    };
+    while acked.lock().unwrap().len() < after && !done.load(Ordering::SeqCst) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    meanwhile();
+    worker.join().unwrap();
+    let acked = acked.lock().unwrap().clone();
+    let refused = refused.lock().unwrap().clone();
+    (acked, refused)
+}
+
+/// Lines of the node's access log that carried upload bytes.
+fn upload_requests(log: &str) -> usize {
+    log.lines()
+        .filter(|l| l.contains("/blobs/uploads/") && (l.contains("method=PATCH") || l.contains("method=PUT")))
+        .count()
+}
+
+#[test]
+fn docker_through_haproxy_node_kills_and_postgres_restarts() {
+    let cluster = Cluster::up(16400);
+    let (user, password) = cluster.operator_login();
+    let auth = basic(&user, &password);
+    let d = Docker::new();
+    for host in std::iter::once(cluster.lb()).chain(cluster.nodes()) {
+        d.login_host(host, &user, &password).unwrap();
+    }
+
+    // A three-layer image through HAProxy, pulled back through HAProxy and
+    // from each node.
+    let tag = format!("{}/team/app:v1", cluster.lb());
+    build_image(&d, &tag, 41);
+    let id = d.run(&["image", "inspect", "-f", "{{.Id}}", &tag]);
+    d.run(&["push", &tag]);
+    let spread: Vec<usize> = (1..=3).map(|n| upload_requests(&cluster.node_log(n))).collect();
+    assert!(
+        spread.iter().filter(|n| **n > 0).count() >= 2,
+        "the upload requests went to one node only: {spread:?}"
+    );
+    for host in std::iter::once(cluster.lb()).chain(cluster.nodes()) {
+        let there = format!("{host}/team/app:v1");
+        d.pull_fresh(&there).unwrap();
+        assert_eq!(d.run(&["image", "inspect", "-f", "{{.Id}}", &there]), id, "pulled from {host}");
+    }
+
+    // Node 2 killed in the middle of a push loop, and started again:
+    // every acknowledged push is there on every node.
+    let (acked, refused) = push_loop(&cluster, &auth, "team/kill", 40, 8, || {
+        let (ok, out) = cluster.sh(&["kill", "2"]);
+        assert!(ok, "{out}");
+        std::thread::sleep(Duration::from_secs(2));
+        let (ok, out) = cluster.sh(&["start", "2"]);
+        assert!(ok, "{out}");
+    });
+    eprintln!("node kill: {} acknowledged, {} refused: {refused:?}", acked.len(), refused.len());
+    assert!(acked.len() >= 30, "most pushes go through while a node is down: {refused:?}");
+    assert_everywhere(&cluster, &auth, "team/kill", &acked);
+
+    // PostgreSQL restarted in the middle of a push loop: writes fail fast
+    // with a 503 that names the log, then recover without a restart of
+    // any node; nothing acknowledged is lost.
+    let (acked, refused) = push_loop(&cluster, &auth, "team/pg", 60, 10, || {
+        let (ok, out) = cluster.sh(&["restart-pg"]);
+        assert!(ok, "{out}");
+    });
+    eprintln!("PostgreSQL restart: {} acknowledged, {} refused: {refused:?}", acked.len(), refused.len());
+    for why in &refused {
+        assert!(
+            why.starts_with("503") && why.contains("PostgreSQL"),
+            "a refusal during the restart is a 503 naming the log: {why}"
+        );
+    }
+    assert!(acked.contains_key("t0059") || acked.len() >= 50, "writes recovered: {refused:?}");
+    assert_everywhere(&cluster, &auth, "team/pg", &acked);
+    let (code, out) = berth(&["log", "verify", "--log", cluster.pg()], &cluster.dir);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("log intact"), "{out}");
+
+    // Every node's read models equal each other's and a rebuild from the
+    // shared log: the nodes are stopped once they hold the head.
+    let c = reqwest::blocking::Client::new();
+    for node in cluster.nodes() {
+        let r = c
+            .get(format!("http://{node}/readyz"))
+            .send()
+            .unwrap();
+        let body = r.text().unwrap();
+        assert!(body.contains("log (PostgreSQL): ok") && body.contains("object store (S3): ok"), "{body}");
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    for n in 1..=3 {
+        let (ok, out) = cluster.sh(&["stop", &n.to_string()]);
+        assert!(ok, "{out}");
+    }
+    let digests: Vec<String> = (1..=3)
+        .map(|n| {
+            let dir = cluster.dir.join(format!("node{n}/data"));
+            let (code, out) = berth(&["projections", "digest"], &dir);
+            assert_eq!(code, 0, "{out}");
+            out.trim().to_owned()
+        })
+        .collect();
+    let fresh = cluster.dir.join("rebuilt");
+    let (code, out) = berth(&["projections", "rebuild", "--log", cluster.pg()], &fresh);
+    assert_eq!(code, 0, "{out}");
+    let by_model = |dir: &Path| berth(&["projections", "digest", "--by-model"], dir).1;
+    for (n, node_digest) in digests.iter().enumerate() {
+        let dir = cluster.dir.join(format!("node{}/data", n + 1));
+        assert!(
+            out.contains(&format!("digest {node_digest}")),
+            "node {} holds {node_digest}; the rebuild from PostgreSQL says {out}\nnode:\n{}\nrebuilt:\n{}",
+            n + 1,
+            by_model(&dir),
+            by_model(&fresh),
+        );
+    }
+}
