@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Berth's whole test suite on a fresh machine: installs the real clients
-# (Docker engine, skopeo, oras, curl, openssl), starts a private Docker daemon, checks formatting
+# (Docker engine, skopeo, oras, curl, openssl) and the cluster's parts
+# (PostgreSQL 15, HAProxy, Garage), starts a private Docker daemon, checks formatting
 # and lints, and runs every unit and end-to-end test. Exits non-zero on any
 # failure; end-to-end tests fail (never skip) when a real part is missing.
 set -euo pipefail
@@ -19,6 +20,10 @@ command -v chromium >/dev/null || need_packages+=(chromium)
 command -v chromedriver >/dev/null || need_packages+=(chromium-driver)
 [[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ]] || need_packages+=(fonts-wqy-zenhei)
 command -v npm >/dev/null || need_packages+=(npm)
+# The cluster tests (scripts/cluster.sh): PostgreSQL 15 for the shared log
+# and HAProxy in front of the nodes.
+[[ -x /usr/lib/postgresql/15/bin/initdb ]] || need_packages+=(postgresql-15)
+command -v haproxy >/dev/null || need_packages+=(haproxy)
 if ((${#need_packages[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "test.sh: missing ${need_packages[*]}; run as root or install them" >&2
@@ -50,6 +55,13 @@ if [[ ! -s $axe ]]; then
     npm install --silent --no-audit --no-fund --prefix "$PWD/target/axe" axe-core@4.14.1 >/dev/null
 fi
 export BERTH_AXE_JS="$axe"
+
+# Garage, the S3 store of the cluster tests, from crates.io: built once
+# (15-20 minutes on 2 cores) into ~/.cargo/bin and reused after that.
+if ! command -v garage >/dev/null && [[ ! -x $HOME/.cargo/bin/garage ]]; then
+    echo "building garage from crates.io (once; 15-20 minutes on 2 cores)"
+    cargo install garage --locked --quiet
+fi
 
 # A private Docker daemon: no iptables, no bridge, vfs storage, its own
 # sockets and directories, so it needs nothing from the host's setup.

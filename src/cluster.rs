@@ -6,11 +6,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_api::health::Probe;
 use berth_store::postgres::PgSessions;
 use berth_store::s3::{S3Blobs, S3Config, SharedUploads};
 use berth_store::space::Space;
 use berth_store::{BlobStore, LocalBlobs, LocalUploads, UploadStore};
-use berth_api::health::Probe;
 use clap::Args;
 use futures_util::future::BoxFuture;
 

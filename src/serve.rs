@@ -263,6 +263,11 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         }
         pulls::flush(&state).await;
         failures::flush(&state, true).await;
+        // A node of a cluster that stops cleanly leaves its mirror and read
+        // models at the shared log's head.
+        if let Err(e) = state.engine.sync().await {
+            tracing::warn!(error = %e, "could not catch up from the shared log before stopping");
+        }
         Ok::<_, CliError>(())
     })?;
     drop(runtime);

@@ -31,7 +31,8 @@ impl Cluster {
     fn up(port_base: u16) -> Self {
         // Not a private temp dir: PostgreSQL runs as its own user and must
         // reach its directory.
-        let dir = std::env::temp_dir().join(format!("berth-cluster-{}-{port_base}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("berth-cluster-{}-{port_base}", std::process::id()));
         let mut cluster = Self {
             dir,
             port_base,
@@ -75,7 +76,9 @@ impl Cluster {
     }
 
     fn var(&self, name: &str) -> &str {
-        self.env.get(name).map_or_else(|| panic!("{name} not in the cluster's env"), String::as_str)
+        self.env
+            .get(name)
+            .map_or_else(|| panic!("{name} not in the cluster's env"), String::as_str)
     }
 
     fn lb(&self) -> &str {
@@ -146,7 +149,10 @@ fn push_small(
     let layer = random_bytes(2000 + seed as usize % 5000, seed);
     for blob in [&config, &layer] {
         let r = c
-            .post(format!("http://{host}/v2/{repo}/blobs/uploads/?digest={}", digest(blob)))
+            .post(format!(
+                "http://{host}/v2/{repo}/blobs/uploads/?digest={}",
+                digest(blob)
+            ))
             .header("Authorization", auth)
             .body(blob.clone())
             .send()
@@ -248,7 +254,10 @@ fn push_loop(
 /// Lines of the node's access log that carried upload bytes.
 fn upload_requests(log: &str) -> usize {
     log.lines()
-        .filter(|l| l.contains("/blobs/uploads/") && (l.contains("method=PATCH") || l.contains("method=PUT")))
+        .filter(|l| {
+            l.contains("/blobs/uploads/")
+                && (l.contains("method=PATCH") || l.contains("method=PUT"))
+        })
         .count()
 }
 
@@ -268,7 +277,9 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     build_image(&d, &tag, 41);
     let id = d.run(&["image", "inspect", "-f", "{{.Id}}", &tag]);
     d.run(&["push", &tag]);
-    let spread: Vec<usize> = (1..=3).map(|n| upload_requests(&cluster.node_log(n))).collect();
+    let spread: Vec<usize> = (1..=3)
+        .map(|n| upload_requests(&cluster.node_log(n)))
+        .collect();
     assert!(
         spread.iter().filter(|n| **n > 0).count() >= 2,
         "the upload requests went to one node only: {spread:?}"
@@ -276,7 +287,11 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     for host in std::iter::once(cluster.lb()).chain(cluster.nodes()) {
         let there = format!("{host}/team/app:v1");
         d.pull_fresh(&there).unwrap();
-        assert_eq!(d.run(&["image", "inspect", "-f", "{{.Id}}", &there]), id, "pulled from {host}");
+        assert_eq!(
+            d.run(&["image", "inspect", "-f", "{{.Id}}", &there]),
+            id,
+            "pulled from {host}"
+        );
     }
 
     // Node 2 killed in the middle of a push loop, and started again:
@@ -288,8 +303,15 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         let (ok, out) = cluster.sh(&["start", "2"]);
         assert!(ok, "{out}");
     });
-    eprintln!("node kill: {} acknowledged, {} refused: {refused:?}", acked.len(), refused.len());
-    assert!(acked.len() >= 30, "most pushes go through while a node is down: {refused:?}");
+    eprintln!(
+        "node kill: {} acknowledged, {} refused: {refused:?}",
+        acked.len(),
+        refused.len()
+    );
+    assert!(
+        acked.len() >= 30,
+        "most pushes go through while a node is down: {refused:?}"
+    );
     assert_everywhere(&cluster, &auth, "team/kill", &acked);
 
     // PostgreSQL restarted in the middle of a push loop: writes fail fast
@@ -299,38 +321,76 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         let (ok, out) = cluster.sh(&["restart-pg"]);
         assert!(ok, "{out}");
     });
-    eprintln!("PostgreSQL restart: {} acknowledged, {} refused: {refused:?}", acked.len(), refused.len());
+    eprintln!(
+        "PostgreSQL restart: {} acknowledged, {} refused: {refused:?}",
+        acked.len(),
+        refused.len()
+    );
     for why in &refused {
         assert!(
             why.starts_with("503") && why.contains("PostgreSQL"),
             "a refusal during the restart is a 503 naming the log: {why}"
         );
     }
-    assert!(acked.contains_key("t0059") || acked.len() >= 50, "writes recovered: {refused:?}");
+    assert!(
+        acked.contains_key("t0059") || acked.len() >= 50,
+        "writes recovered: {refused:?}"
+    );
     assert_everywhere(&cluster, &auth, "team/pg", &acked);
     let (code, out) = berth(&["log", "verify", "--log", cluster.pg()], &cluster.dir);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("log intact"), "{out}");
 
+    // A bucket that refuses writes fails the push with a clear error and
+    // leaves no event; once it takes writes again, so does the registry.
+    let events = |cluster: &Cluster| {
+        let (code, out) = berth(&["log", "verify", "--log", cluster.pg()], &cluster.dir);
+        assert_eq!(code, 0, "{out}");
+        out.split_whitespace()
+            .nth(2)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let (ok, out) = cluster.sh(&["s3-writes", "deny"]);
+    assert!(ok, "{out}");
+    let before = events(&cluster);
+    let c = reqwest::blocking::Client::new();
+    let refused = push_small(&c, cluster.lb(), &auth, "team/s3", "denied", 7).unwrap_err();
+    assert!(
+        refused.starts_with("503") && refused.contains("object store"),
+        "a refused object-store write is a 503 naming the store: {refused}"
+    );
+    assert_eq!(events(&cluster), before, "the refused push left an event");
+    let (ok, out) = cluster.sh(&["s3-writes", "allow"]);
+    assert!(ok, "{out}");
+    push_small(&c, cluster.lb(), &auth, "team/s3", "allowed", 8).unwrap();
+
     // Every node's read models equal each other's and a rebuild from the
     // shared log: the nodes are stopped once they hold the head.
-    let c = reqwest::blocking::Client::new();
     for node in cluster.nodes() {
-        let r = c
-            .get(format!("http://{node}/readyz"))
-            .send()
-            .unwrap();
+        let r = c.get(format!("http://{node}/readyz")).send().unwrap();
         let body = r.text().unwrap();
-        assert!(body.contains("log (PostgreSQL): ok") && body.contains("object store (S3): ok"), "{body}");
+        assert!(
+            body.contains("log (PostgreSQL): ok") && body.contains("object store (S3): ok"),
+            "{body}"
+        );
     }
+    // A node records what it still counts when it stops, which the nodes
+    // stopped before it never see: once stopped, all three start again
+    // (each catches up to the head before it serves) and stop again with
+    // nothing new to record.
     std::thread::sleep(Duration::from_secs(3));
-    for n in 1..=3 {
-        let (ok, out) = cluster.sh(&["stop", &n.to_string()]);
-        assert!(ok, "{out}");
+    for round in ["stop", "start", "stop"] {
+        for n in 1..=3 {
+            let (ok, out) = cluster.sh(&[round, &n.to_string()]);
+            assert!(ok, "{round} {n}: {out}");
+        }
     }
     let digests: Vec<String> = (1..=3)
         .map(|n| {
             let dir = cluster.dir.join(format!("node{n}/data"));
+            eprintln!("node {n}: {}", berth(&["log", "verify"], &dir).1.trim());
             let (code, out) = berth(&["projections", "digest"], &dir);
             assert_eq!(code, 0, "{out}");
             out.trim().to_owned()
@@ -339,6 +399,11 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     let fresh = cluster.dir.join("rebuilt");
     let (code, out) = berth(&["projections", "rebuild", "--log", cluster.pg()], &fresh);
     assert_eq!(code, 0, "{out}");
+    let head = event_count(&fresh);
+    eprintln!(
+        "the last events: {:?}",
+        event_types_from(&fresh, head.saturating_sub(8))
+    );
     let by_model = |dir: &Path| berth(&["projections", "digest", "--by-model"], dir).1;
     for (n, node_digest) in digests.iter().enumerate() {
         let dir = cluster.dir.join(format!("node{}/data", n + 1));

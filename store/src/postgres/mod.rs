@@ -133,6 +133,19 @@ impl PgLog {
         result.map_err(|e| unavailable(&e))
     }
 
+    /// [`PgLog::with`], tried once more on a new connection when the first
+    /// try found the connection broken: for statements that write nothing
+    /// (a read, the opening of a transaction).
+    fn again<T>(
+        &mut self,
+        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        match self.with(&mut f) {
+            Err(_) if self.client.is_none() => self.with(f),
+            other => other,
+        }
+    }
+
     /// A 32-byte secret every node must share (the token key, the
     /// checkpoint seed): the first node to start stores `fresh`, and every
     /// node then reads the one stored.
@@ -196,7 +209,8 @@ impl PgLog {
     ) -> Result<(), StoreError> {
         const PAGE: usize = 5_000;
         self.lock()?;
-        let head = self.with(|c| c.query_one("SELECT COALESCE(MAX(seq), 0) FROM berth_events", &[]))?;
+        let head =
+            self.with(|c| c.query_one("SELECT COALESCE(MAX(seq), 0) FROM berth_events", &[]))?;
         if head.get::<_, i64>(0) != 0 {
             self.release();
             return Err(StoreError::NotEmpty);
@@ -221,14 +235,17 @@ impl PgLog {
 }
 
 impl SharedLog for PgLog {
+    /// A connection broken while idle (the server restarted) is only found
+    /// broken when it is next used: this first statement of a batch is
+    /// then tried once more on a new connection, as nothing was written.
     fn lock(&mut self) -> Result<(), StoreError> {
         let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
-        self.with(|c| c.batch_execute(&sql))
+        self.again(|c| c.batch_execute(&sql))
     }
 
     fn since(&mut self, after: u64, limit: usize) -> Result<Vec<Sealed>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (rows, content) = self.with(|c| {
+        let (rows, content) = self.again(|c| {
             let rows = c.query(
                 "SELECT seq, body FROM berth_events WHERE seq > $1 ORDER BY seq LIMIT $2",
                 &[&seq_of(after), &limit],
