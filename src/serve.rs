@@ -27,6 +27,7 @@ use berth_projections::ReadModels;
 use berth_store::archive::Limits;
 use berth_store::gc::{self, Collector, Pins};
 use berth_store::imports::Imports;
+use berth_store::lease::{self, Leases};
 use berth_store::postgres::{spawn_tail, PgLog, PgSessions};
 use berth_store::space::Space;
 use berth_store::{CheckpointKey, EventLog, RequestMeta, SharedLog, StoreError};
@@ -122,9 +123,14 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         runtime: runtime.handle().clone(),
     })?;
     let mut probes: Vec<Arc<dyn Probe>> = Vec::new();
-    if let Some(url) = &args.shared.log_url {
-        probes.push(Arc::new(LogProbe(Arc::new(PgSessions::new(url)?))));
-    }
+    let leases: Arc<dyn Leases> = match &args.shared.log_url {
+        Some(url) => {
+            let sessions = Arc::new(PgSessions::new(url)?);
+            probes.push(Arc::new(LogProbe(sessions.clone())));
+            sessions
+        }
+        None => Arc::new(lease::Alone),
+    };
     if let Some(s3) = &stores.s3 {
         runtime.block_on(s3.check())?;
         probes.push(Arc::new(StoreProbe(s3.clone())));
@@ -180,6 +186,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         limiter: LoginLimiter::default(),
         pulls: PullCounter::default(),
         failures: FailureCounter::new(args.failure_window_seconds),
+        leases,
         health: health.clone(),
         metrics,
         space,

@@ -7,7 +7,7 @@ use berth_domain::{Actor, Command};
 use berth_store::RequestMeta;
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::state::{AppState, Singleton};
 
 /// Signs the head and records it every `every`, skipping a tick when
 /// nothing but the previous checkpoint was appended since.
@@ -16,8 +16,13 @@ pub fn spawn(app: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(every);
         tick.tick().await;
         let mut last_recorded = None;
+        // One node of a cluster records checkpoints on schedule.
+        let mut checkpoints = Singleton::new("checkpoint");
         loop {
             tick.tick().await;
+            if !checkpoints.mine(&app).await {
+                continue;
+            }
             let head = match app.read(|p| p.log.head()).await {
                 Ok(head) => head,
                 Err(e) => {

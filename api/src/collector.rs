@@ -9,7 +9,7 @@ use berth_store::gc::Report;
 use berth_store::{RequestMeta, StoreError};
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::state::{AppState, Singleton};
 
 /// Runs garbage collection once on behalf of `meta`'s actor.
 pub async fn collect(
@@ -40,12 +40,17 @@ pub fn spawn(app: AppState, every: Duration) -> tokio::task::JoinHandle<()> {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await;
+        // One node of a cluster collects on schedule.
+        let mut gc = Singleton::new("gc");
         loop {
             tick.tick().await;
             let meta = RequestMeta {
                 actor: Actor::system(),
                 request_id: Uuid::new_v4(),
             };
+            if !gc.mine(&app).await {
+                continue;
+            }
             if let Err(e) = collect(&app, false, meta).await {
                 tracing::warn!(error = %e, "scheduled garbage collection failed");
             }

@@ -7,6 +7,7 @@ use berth_projections::ReadModels;
 use berth_store::archive::Limits;
 use berth_store::gc::{Collector, Pins};
 use berth_store::imports::Imports;
+use berth_store::lease::{Lease, Leases};
 use berth_store::{BlobStore, CheckpointKey, Engine, EventLog, StoreError, UploadStore};
 
 use crate::auth::limiter::LoginLimiter;
@@ -57,6 +58,8 @@ pub struct Parts {
     pub pulls: PullCounter,
     /// Failures of anonymous callers and unknown users not yet recorded.
     pub failures: FailureCounter,
+    /// Leases of the scheduled singletons (garbage collection, checkpoints).
+    pub leases: Arc<dyn Leases>,
 }
 
 impl AppState {
@@ -81,5 +84,42 @@ impl std::ops::Deref for AppState {
     type Target = Parts;
     fn deref(&self) -> &Parts {
         &self.0
+    }
+}
+
+/// A scheduled job that runs on one node of a cluster at a time: the node
+/// that holds its lease, kept while the node lives and checked before each
+/// run.
+pub struct Singleton {
+    name: &'static str,
+    held: Option<Lease>,
+}
+
+impl Singleton {
+    /// The job called `name` (the lease's name).
+    pub fn new(name: &'static str) -> Self {
+        Self { name, held: None }
+    }
+
+    /// Whether this node runs the job now: it holds the lease still, or
+    /// takes it now.
+    pub async fn mine(&mut self, app: &AppState) -> bool {
+        let (leases, name, held) = (app.leases.clone(), self.name, self.held.take());
+        let checked = tokio::task::spawn_blocking(move || {
+            let kept = held.and_then(|mut lease| lease.alive().then_some(lease));
+            match kept {
+                Some(lease) => Some(lease),
+                None => leases.try_take(name).unwrap_or_else(|e| {
+                    tracing::warn!(lease = name, error = %e, "cannot take the lease");
+                    None
+                }),
+            }
+        })
+        .await;
+        self.held = checked.ok().flatten();
+        if self.held.is_none() {
+            tracing::debug!(lease = name, "another node holds the lease");
+        }
+        self.held.is_some()
     }
 }

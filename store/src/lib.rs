@@ -10,6 +10,7 @@ pub mod envelope;
 pub mod error;
 pub mod gc;
 pub mod imports;
+pub mod lease;
 pub mod log;
 pub mod postgres;
 pub mod resumable;

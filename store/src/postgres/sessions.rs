@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::{config, unavailable};
 use crate::error::StoreError;
+use crate::lease::{Hold, Lease, Leases};
 
 /// Connections kept open between requests.
 const IDLE_CONNECTIONS: usize = 8;
@@ -163,5 +164,35 @@ impl PgSessions {
                 ))
             })
             .collect())
+    }
+}
+
+/// The advisory-lock key of a lease: a stable hash of its name, beside the
+/// writers' lock.
+fn lease_key(name: &str) -> i64 {
+    use sha2::Digest as _;
+    let hash = sha2::Sha256::digest(format!("berth-lease:{name}"));
+    i64::from_be_bytes(hash[..8].try_into().unwrap_or_default())
+}
+
+/// Leases are session-level advisory locks, each held by a connection of
+/// its own: dropping the lease closes it, and a node that dies gives its
+/// leases up with its connections.
+impl Leases for PgSessions {
+    fn try_take(&self, name: &str) -> Result<Option<Lease>, StoreError> {
+        let mut client = self.config.connect(NoTls).map_err(|e| unavailable(&e))?;
+        let row = client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&lease_key(name)])
+            .map_err(|e| unavailable(&e))?;
+        Ok(row.get::<_, bool>(0).then(|| Lease::new(Session(client))))
+    }
+}
+
+/// The connection whose session holds a lease's lock.
+struct Session(Client);
+
+impl Hold for Session {
+    fn alive(&mut self) -> bool {
+        self.0.simple_query("SELECT 1").is_ok()
     }
 }
