@@ -145,7 +145,6 @@ defaults
     timeout connect 2s
     timeout client 10m
     timeout server 10m
-    option http-server-close
     retries 2
     option redispatch
 frontend registry
@@ -164,13 +163,17 @@ EOF
     wait_for "haproxy" curl -sf "http://127.0.0.1:$LB_PORT/readyz"
 }
 
-kill_pid() { # file [signal]
+kill_pid() { # file [signal]: stops the process and waits for it; one that
+    # has not stopped after 30 s is killed, so nothing outlives `down`.
     [ -f "$1" ] || return 0
-    kill -"${2:-TERM}" "$(cat "$1")" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-        kill -0 "$(cat "$1")" 2>/dev/null || break
+    local pid
+    pid=$(cat "$1")
+    kill -"${2:-TERM}" "$pid" 2>/dev/null || true
+    for _ in $(seq 1 300); do
+        kill -0 "$pid" 2>/dev/null || break
         sleep 0.1
     done
+    kill -KILL "$pid" 2>/dev/null || true
     rm -f "$1"
 }
 

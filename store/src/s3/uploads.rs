@@ -120,8 +120,12 @@ impl SharedUploads {
             running
         });
         let key = self.chunk_key(session.id, start);
-        // Started with the first bytes: an empty body stores no chunk.
+        // Bytes are held until a whole part is there: a chunk smaller than
+        // a part (most blobs) is then stored with one request, and only a
+        // larger one starts a multipart upload.
         let mut writer: Option<WriteMultipart> = None;
+        let mut held: Vec<bytes::Bytes> = Vec::new();
+        let mut held_len = 0usize;
         let mut written = 0u64;
         let mut failure = None;
         while let Some(chunk) = body.next().await {
@@ -139,6 +143,15 @@ impl SharedUploads {
                 });
                 break;
             }
+            if tx.send(chunk.clone()).await.is_err() {
+                failure = Some(StoreError::Task("the hashing thread stopped".into()));
+                break;
+            }
+            held_len += chunk.len();
+            held.push(chunk);
+            if held_len < PART {
+                continue;
+            }
             let part = match writer.as_mut() {
                 Some(w) => w,
                 None => match self.s3.store.put_multipart(&key).await {
@@ -153,11 +166,10 @@ impl SharedUploads {
                 failure = Some(failed("storing a chunk", e));
                 break;
             }
-            part.put(chunk.clone());
-            if tx.send(chunk).await.is_err() {
-                failure = Some(StoreError::Task("the hashing thread stopped".into()));
-                break;
+            for bytes in held.drain(..) {
+                part.put(bytes);
             }
+            held_len = 0;
         }
         drop(tx);
         let hashed = hashing.await?;
@@ -176,11 +188,26 @@ impl SharedUploads {
             session.hasher = before;
             return Err(e);
         }
-        let Some(writer) = writer else {
-            session.hasher = hashed;
-            return Ok(0);
+        let stored = match writer {
+            Some(mut w) => {
+                for bytes in held {
+                    w.put(bytes);
+                }
+                w.finish().await.map(drop)
+            }
+            // An empty body stores no chunk.
+            None if written == 0 => {
+                session.hasher = hashed;
+                return Ok(0);
+            }
+            None => self
+                .s3
+                .store
+                .put(&key, held.into_iter().collect())
+                .await
+                .map(drop),
         };
-        if let Err(e) = writer.finish().await {
+        if let Err(e) = stored {
             session.hasher = before;
             return Err(failed("storing a chunk", e));
         }
@@ -255,8 +282,15 @@ impl SharedUploads {
             [one] => self.s3.adopt(one, expected).await?,
             several => self.join(several, expected).await?,
         }
-        let size = session.offset;
-        self.discard_session(session).await?;
+        let (size, id) = (session.offset, session.id);
+        for key in &chunks {
+            self.s3
+                .store
+                .delete(key)
+                .await
+                .map_err(|e| failed("removing an upload's chunk", e))?;
+        }
+        table(&self.sessions, move |t| t.remove(id)).await?;
         Ok(size)
     }
 
