@@ -33,6 +33,14 @@ struct Args {
     /// Concurrent pushing clients.
     #[arg(long, default_value_t = 4)]
     clients: usize,
+    /// More flags for `berth serve` (repeatable): `--log …`, `--blob-store
+    /// …` make the killed server a node of a cluster.
+    #[arg(long = "serve-arg", allow_hyphen_values = true)]
+    serve_args: Vec<String>,
+    /// Other addresses every acknowledged push must also pull back from at
+    /// the end (repeatable): the cluster's load balancer, its other nodes.
+    #[arg(long)]
+    check_at: Vec<String>,
 }
 
 /// An acknowledged push: where, and what it must pull back as.
@@ -67,6 +75,7 @@ fn start(args: &Args) -> Child {
     Command::new(&args.berth_bin)
         .args(["serve", "--listen", &args.listen, "--data-dir"])
         .arg(&args.data_dir)
+        .args(&args.serve_args)
         .env("BERTH_LOG", "error")
         .env("BERTH_GC_INTERVAL", "0")
         .stdout(Stdio::null())
@@ -238,9 +247,11 @@ async fn main() {
     let mut server = start(&args);
     wait_ready(&client, &base).await;
     let mut lost = BTreeSet::new();
-    for p in &acknowledged {
-        if let Err(e) = check(&client, &base, p).await {
-            lost.insert(e);
+    for at in std::iter::once(&base).chain(&args.check_at) {
+        for p in &acknowledged {
+            if let Err(e) = check(&client, at, p).await {
+                lost.insert(format!("at {at}: {e}"));
+            }
         }
     }
     let _ = server.kill();
@@ -255,7 +266,12 @@ async fn main() {
     println!("| concurrent pushing clients | {} |", args.clients);
     println!("| pushes attempted | {attempted} |");
     println!("| pushes acknowledged | {} |", acknowledged.len());
-    println!("| acknowledged pushes lost or altered | {} |", lost.len());
+    println!(
+        "| acknowledged pushes lost or altered (checked at {} address{}) | {} |",
+        1 + args.check_at.len(),
+        if args.check_at.is_empty() { "" } else { "es" },
+        lost.len()
+    );
     println!(
         "| restart to ready, p50 / p99 / max | {:.0} / {:.0} / {:.0} ms |",
         percentile(&ready_times, 0.5),

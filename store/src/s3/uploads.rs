@@ -22,7 +22,7 @@ use super::{failed, S3Blobs, PART, PARTS_IN_FLIGHT};
 use crate::error::StoreError;
 use crate::postgres::PgSessions;
 use crate::resumable::Resumable;
-use crate::uploads::{Chunks, Session, SessionGuard, UploadStore};
+use crate::uploads::{next_piece, Chunks, Session, SessionGuard, UploadStore};
 
 /// Upload sessions in the shared database, bytes in the object store.
 pub struct SharedUploads {
@@ -128,21 +128,14 @@ impl SharedUploads {
         let mut held_len = 0usize;
         let mut written = 0u64;
         let mut failure = None;
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
+        while let Some(piece) = next_piece(&mut body, start, &mut written, self.max_blob).await {
+            let chunk = match piece {
                 Ok(c) => c,
                 Err(e) => {
-                    failure = Some(StoreError::BodyAborted(e.to_string()));
+                    failure = Some(e);
                     break;
                 }
             };
-            written += chunk.len() as u64;
-            if start + written > self.max_blob {
-                failure = Some(StoreError::TooLarge {
-                    limit: self.max_blob,
-                });
-                break;
-            }
             if tx.send(chunk.clone()).await.is_err() {
                 failure = Some(StoreError::Task("the hashing thread stopped".into()));
                 break;

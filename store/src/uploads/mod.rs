@@ -111,6 +111,26 @@ pub trait UploadStore: Send + Sync + 'static {
     ) -> Result<Vec<(String, u64)>, StoreError>;
 }
 
+/// The next piece of a chunk's body, counted against the blob size limit
+/// from the session's `start`: `None` at its end, an error when the body
+/// broke off or the blob would pass `limit`.
+pub(crate) async fn next_piece(
+    body: &mut Chunks,
+    start: u64,
+    received: &mut u64,
+    limit: u64,
+) -> Option<Result<Bytes, StoreError>> {
+    let chunk = match body.next().await? {
+        Ok(c) => c,
+        Err(e) => return Some(Err(StoreError::BodyAborted(e.to_string()))),
+    };
+    *received += chunk.len() as u64;
+    if start + *received > limit {
+        return Some(Err(StoreError::TooLarge { limit }));
+    }
+    Some(Ok(chunk))
+}
+
 /// The local upload area: one data file and one repository file per
 /// session under `<data>/uploads`, on the blob tree's filesystem.
 pub struct LocalUploads {
@@ -407,21 +427,14 @@ impl LocalUploads {
         let mut failure = None;
         let mut batch = Vec::new();
         let mut batched = 0usize;
-        while let Some(chunk) = body.next().await {
-            let chunk = match chunk {
+        while let Some(piece) = next_piece(&mut body, start, &mut received, self.max_blob).await {
+            let chunk = match piece {
                 Ok(c) => c,
                 Err(e) => {
-                    failure = Some(StoreError::BodyAborted(e.to_string()));
+                    failure = Some(e);
                     break;
                 }
             };
-            received += chunk.len() as u64;
-            if start + received > self.max_blob {
-                failure = Some(StoreError::TooLarge {
-                    limit: self.max_blob,
-                });
-                break;
-            }
             batched += chunk.len();
             batch.push(chunk);
             if batched >= BATCH {
