@@ -294,6 +294,59 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         );
     }
 
+    // A chunked upload whose PATCHes land on three different nodes (the
+    // session and the running hash travel in PostgreSQL), finished through
+    // HAProxy; then ranged reads of the blob from the object store.
+    let c = reqwest::blocking::Client::new();
+    let blob = random_bytes(3 * (1 << 20) + 12_345, 77);
+    let r = c
+        .post(format!("http://{}/v2/team/chunked/blobs/uploads/", cluster.lb()))
+        .header("Authorization", &auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let mut path = r.headers()["location"].to_str().unwrap().to_owned();
+    let mut at = 0;
+    for (n, piece) in blob.chunks(1 << 20).enumerate() {
+        let node = cluster.node(n % 3 + 1);
+        let r = c
+            .patch(format!("http://{node}{path}"))
+            .header("Authorization", &auth)
+            .header("Content-Range", format!("{at}-{}", at + piece.len() - 1))
+            .header("Content-Type", "application/octet-stream")
+            .body(piece.to_vec())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202, "PATCH {n} on {node}: {}", r.text().unwrap());
+        path = r.headers()["location"].to_str().unwrap().to_owned();
+        at += piece.len();
+    }
+    let sep = if path.contains('?') { '&' } else { '?' };
+    let r = c
+        .put(format!("http://{}{path}{sep}digest={}", cluster.lb(), digest(&blob)))
+        .header("Authorization", &auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().unwrap());
+    for node in cluster.nodes() {
+        let r = c
+            .get(format!("http://{node}/v2/team/chunked/blobs/{}", digest(&blob)))
+            .header("Authorization", &auth)
+            .header("Range", "bytes=1048570-1048589")
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 206, "a range from {node}");
+        assert_eq!(r.bytes().unwrap().as_ref(), &blob[1_048_570..1_048_590]);
+        let whole = c
+            .get(format!("http://{node}/v2/team/chunked/blobs/{}", digest(&blob)))
+            .header("Authorization", &auth)
+            .send()
+            .unwrap()
+            .bytes()
+            .unwrap();
+        assert_eq!(digest(&whole), digest(&blob), "the whole blob from {node}");
+    }
+
     // Node 2 killed in the middle of a push loop, and started again:
     // every acknowledged push is there on every node.
     let (acked, refused) = push_loop(&cluster, &auth, "team/kill", 40, 8, || {
@@ -355,7 +408,6 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     let (ok, out) = cluster.sh(&["s3-writes", "deny"]);
     assert!(ok, "{out}");
     let before = events(&cluster);
-    let c = reqwest::blocking::Client::new();
     let refused = push_small(&c, cluster.lb(), &auth, "team/s3", "denied", 7).unwrap_err();
     assert!(
         refused.starts_with("503") && refused.contains("object store"),
