@@ -9,6 +9,7 @@
 #   scripts/cluster.sh stop N      stop berth node N cleanly (SIGTERM)
 #   scripts/cluster.sh start N     start berth node N again
 #   scripts/cluster.sh restart-pg  restart PostgreSQL (fast shutdown)
+#   scripts/cluster.sh createdb NAME  another, empty database (for `berth log import`)
 #   scripts/cluster.sh s3-writes deny|allow
 #                                  make the bucket refuse writes, or take them again
 #
@@ -224,8 +225,11 @@ case "${1:-}" in
         su postgres -c "$PG_BIN/pg_ctl -D $DIR/pg/data -m fast -w stop" >/dev/null
         pg_start
         ;;
+    createdb)
+        su postgres -c "$PG_BIN/psql -h $DIR/pg -p $PG_PORT -U postgres -qc 'CREATE DATABASE $2'"
+        ;;
     s3-writes)
         "$GARAGE_BIN" -c "$DIR/garage/garage.toml" bucket "$2" --write berth --key "$KEY_ID" >/dev/null
         ;;
-    *) echo "usage: $0 up|down|kill N|stop N|start N|restart-pg|s3-writes deny|allow" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|kill N|stop N|start N|restart-pg|createdb NAME|s3-writes deny|allow" >&2; exit 2 ;;
 esac

@@ -160,6 +160,10 @@ pub fn export(from: &Place<'_>, to: &Path) -> Result<ChainPoint, CliError> {
     if let Some(e) = failure {
         return Err(e).at(to);
     }
+    // In digest order, whichever log they came from: two exports of the
+    // same log are the same bytes.
+    content.sort_by(|a, b| a.0.cmp(&b.0));
+    content.dedup_by(|a, b| a.0 == b.0);
     for (digest, bytes) in content {
         let name = digest.to_string();
         let mut rec = vec![b'C'];

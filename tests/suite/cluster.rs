@@ -300,7 +300,10 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     let c = reqwest::blocking::Client::new();
     let blob = random_bytes(3 * (1 << 20) + 12_345, 77);
     let r = c
-        .post(format!("http://{}/v2/team/chunked/blobs/uploads/", cluster.lb()))
+        .post(format!(
+            "http://{}/v2/team/chunked/blobs/uploads/",
+            cluster.lb()
+        ))
         .header("Authorization", &auth)
         .send()
         .unwrap();
@@ -317,20 +320,32 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
             .body(piece.to_vec())
             .send()
             .unwrap();
-        assert_eq!(r.status(), 202, "PATCH {n} on {node}: {}", r.text().unwrap());
+        assert_eq!(
+            r.status(),
+            202,
+            "PATCH {n} on {node}: {}",
+            r.text().unwrap()
+        );
         path = r.headers()["location"].to_str().unwrap().to_owned();
         at += piece.len();
     }
     let sep = if path.contains('?') { '&' } else { '?' };
     let r = c
-        .put(format!("http://{}{path}{sep}digest={}", cluster.lb(), digest(&blob)))
+        .put(format!(
+            "http://{}{path}{sep}digest={}",
+            cluster.lb(),
+            digest(&blob)
+        ))
         .header("Authorization", &auth)
         .send()
         .unwrap();
     assert_eq!(r.status(), 201, "{}", r.text().unwrap());
     for node in cluster.nodes() {
         let r = c
-            .get(format!("http://{node}/v2/team/chunked/blobs/{}", digest(&blob)))
+            .get(format!(
+                "http://{node}/v2/team/chunked/blobs/{}",
+                digest(&blob)
+            ))
             .header("Authorization", &auth)
             .header("Range", "bytes=1048570-1048589")
             .send()
@@ -338,7 +353,10 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         assert_eq!(r.status(), 206, "a range from {node}");
         assert_eq!(r.bytes().unwrap().as_ref(), &blob[1_048_570..1_048_590]);
         let whole = c
-            .get(format!("http://{node}/v2/team/chunked/blobs/{}", digest(&blob)))
+            .get(format!(
+                "http://{node}/v2/team/chunked/blobs/{}",
+                digest(&blob)
+            ))
             .header("Authorization", &auth)
             .send()
             .unwrap()
@@ -347,8 +365,24 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         assert_eq!(digest(&whole), digest(&blob), "the whole blob from {node}");
     }
 
-    // Node 2 killed in the middle of a push loop, and started again:
-    // every acknowledged push is there on every node.
+    // Node 2 killed in the middle of a docker push and of a push loop, and
+    // started again: the docker push goes through (docker retries what the
+    // dead node dropped), and every acknowledged push is there on every
+    // node.
+    let second = format!("{}/team/app:v2", cluster.lb());
+    build_image(&d, &second, 42);
+    let second_id = d.run(&["image", "inspect", "-f", "{{.Id}}", &second]);
+    let docker_push = {
+        let (d, second) = (d.clone(), second.clone());
+        std::thread::spawn(move || {
+            // One more try of the whole push if docker's own retries of the
+            // dropped requests ran out while HAProxy noticed the dead node.
+            d.try_run(&["push", &second]).or_else(|first| {
+                eprintln!("docker push failed once while a node died: {first}");
+                d.try_run(&["push", &second])
+            })
+        })
+    };
     let (acked, refused) = push_loop(&cluster, &auth, "team/kill", 40, 8, || {
         let (ok, out) = cluster.sh(&["kill", "2"]);
         assert!(ok, "{out}");
@@ -356,6 +390,16 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         let (ok, out) = cluster.sh(&["start", "2"]);
         assert!(ok, "{out}");
     });
+    docker_push.join().unwrap().unwrap();
+    for host in std::iter::once(cluster.lb()).chain(cluster.nodes()) {
+        let there = format!("{host}/team/app:v2");
+        d.pull_fresh(&there).unwrap();
+        assert_eq!(
+            d.run(&["image", "inspect", "-f", "{{.Id}}", &there]),
+            second_id,
+            "pulled from {host} after the node was killed"
+        );
+    }
     eprintln!(
         "node kill: {} acknowledged, {} refused: {refused:?}",
         acked.len(),
@@ -456,6 +500,77 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         "the last events: {:?}",
         event_types_from(&fresh, head.saturating_sub(8))
     );
+    // The log moves between PostgreSQL and fjall in both directions with
+    // its chain intact: PostgreSQL → file → a new data directory → file
+    // (the same bytes) → a new, empty database.
+    let export = cluster.dir.join("log.export");
+    let (code, said) = berth(
+        &[
+            "log",
+            "export",
+            "--log",
+            cluster.pg(),
+            "--file",
+            export.to_str().unwrap(),
+        ],
+        &cluster.dir,
+    );
+    assert_eq!(code, 0, "{said}");
+    let imported = cluster.dir.join("imported");
+    let (code, said) = berth(
+        &["log", "import", "--file", export.to_str().unwrap()],
+        &imported,
+    );
+    assert_eq!(code, 0, "{said}");
+    let (code, said) = berth(&["log", "verify"], &imported);
+    assert!(
+        code == 0 && said.contains(&format!("{head} events")),
+        "{said}"
+    );
+    let again = cluster.dir.join("again.export");
+    let (code, said) = berth(
+        &["log", "export", "--file", again.to_str().unwrap()],
+        &imported,
+    );
+    assert_eq!(code, 0, "{said}");
+    assert_eq!(
+        digest(&std::fs::read(&export).unwrap()),
+        digest(&std::fs::read(&again).unwrap()),
+        "an export of the imported log is the same bytes"
+    );
+    let (ok, said) = cluster.sh(&["createdb", "moved"]);
+    assert!(ok, "{said}");
+    let moved = cluster.pg().replace("/berth", "/moved");
+    let (code, said) = berth(
+        &[
+            "log",
+            "import",
+            "--file",
+            again.to_str().unwrap(),
+            "--log",
+            &moved,
+        ],
+        &cluster.dir,
+    );
+    assert_eq!(code, 0, "{said}");
+    let (code, said) = berth(&["log", "verify", "--log", &moved], &cluster.dir);
+    assert!(
+        code == 0 && said.contains(&format!("{head} events")),
+        "{said}"
+    );
+    let (code, _) = berth(
+        &[
+            "log",
+            "import",
+            "--file",
+            again.to_str().unwrap(),
+            "--log",
+            &moved,
+        ],
+        &cluster.dir,
+    );
+    assert_ne!(code, 0, "an import into a log that is not empty is refused");
+
     let by_model = |dir: &Path| berth(&["projections", "digest", "--by-model"], dir).1;
     for (n, node_digest) in digests.iter().enumerate() {
         let dir = cluster.dir.join(format!("node{}/data", n + 1));

@@ -616,8 +616,10 @@ pub fn tar_with_file(name: &str, content: &[u8]) -> Vec<u8> {
 
 /// The docker CLI against the daemon the test script started, with its own
 /// credential store so concurrent tests do not log each other out.
+/// A docker client with its own config (logins); clones share it.
+#[derive(Clone)]
 pub struct Docker {
-    config: tempfile::TempDir,
+    config: std::sync::Arc<tempfile::TempDir>,
 }
 
 impl Docker {
@@ -627,7 +629,7 @@ impl Docker {
             "DOCKER_HOST is not set: run the suite with scripts/test.sh, which starts a private Docker daemon"
         );
         Self {
-            config: tempfile::tempdir().unwrap(),
+            config: std::sync::Arc::new(tempfile::tempdir().unwrap()),
         }
     }
 

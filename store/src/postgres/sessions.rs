@@ -48,21 +48,36 @@ impl PgSessions {
         })
     }
 
-    /// Runs `f` on a pooled connection; a broken one is not returned.
+    /// Runs `f` on a pooled connection; a broken one is not returned. A
+    /// pooled connection is only found broken (the server restarted while
+    /// it idled) when it is used: `f` is then run once more on a new one.
     fn with<T>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
         let pooled = self
             .idle
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop();
-        let mut client = match pooled {
-            Some(c) if !c.is_closed() => c,
-            _ => self.config.connect(NoTls).map_err(|e| unavailable(&e))?,
+            .pop()
+            .filter(|c| !c.is_closed());
+        let fresh = || self.config.connect(NoTls).map_err(|e| unavailable(&e));
+        let (mut client, mut result) = match pooled {
+            Some(mut c) => {
+                let result = f(&mut c);
+                (c, result)
+            }
+            None => {
+                let mut c = fresh()?;
+                let result = f(&mut c);
+                (c, result)
+            }
         };
-        let result = f(&mut client).map_err(|e| unavailable(&e));
+        if result.is_err() && client.is_closed() {
+            client = fresh()?;
+            result = f(&mut client);
+        }
+        let result = result.map_err(|e| unavailable(&e));
         if !client.is_closed() {
             let mut idle = self
                 .idle
