@@ -503,36 +503,24 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     // The log moves between PostgreSQL and fjall in both directions with
     // its chain intact: PostgreSQL → file → a new data directory → file
     // (the same bytes) → a new, empty database.
+    let succeeds = |args: &[&str], dir: &Path| {
+        let (code, said) = berth(args, dir);
+        assert_eq!(code, 0, "berth {args:?}: {said}");
+        said
+    };
     let export = cluster.dir.join("log.export");
-    let (code, said) = berth(
-        &[
-            "log",
-            "export",
-            "--log",
-            cluster.pg(),
-            "--file",
-            export.to_str().unwrap(),
-        ],
+    let (export_file, pg) = (export.to_str().unwrap(), cluster.pg());
+    succeeds(
+        &["log", "export", "--log", pg, "--file", export_file],
         &cluster.dir,
     );
-    assert_eq!(code, 0, "{said}");
     let imported = cluster.dir.join("imported");
-    let (code, said) = berth(
-        &["log", "import", "--file", export.to_str().unwrap()],
-        &imported,
-    );
-    assert_eq!(code, 0, "{said}");
-    let (code, said) = berth(&["log", "verify"], &imported);
-    assert!(
-        code == 0 && said.contains(&format!("{head} events")),
-        "{said}"
-    );
+    succeeds(&["log", "import", "--file", export_file], &imported);
+    let said = succeeds(&["log", "verify"], &imported);
+    assert!(said.contains(&format!("{head} events")), "{said}");
     let again = cluster.dir.join("again.export");
-    let (code, said) = berth(
-        &["log", "export", "--file", again.to_str().unwrap()],
-        &imported,
-    );
-    assert_eq!(code, 0, "{said}");
+    let again_file = again.to_str().unwrap();
+    succeeds(&["log", "export", "--file", again_file], &imported);
     assert_eq!(
         digest(&std::fs::read(&export).unwrap()),
         digest(&std::fs::read(&again).unwrap()),
@@ -540,36 +528,16 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     );
     let (ok, said) = cluster.sh(&["createdb", "moved"]);
     assert!(ok, "{said}");
-    let moved = cluster.pg().replace("/berth", "/moved");
-    let (code, said) = berth(
-        &[
-            "log",
-            "import",
-            "--file",
-            again.to_str().unwrap(),
-            "--log",
-            &moved,
-        ],
-        &cluster.dir,
+    let moved = pg.replace("/berth", "/moved");
+    let import_moved = ["log", "import", "--file", again_file, "--log", &moved];
+    succeeds(&import_moved, &cluster.dir);
+    let said = succeeds(&["log", "verify", "--log", &moved], &cluster.dir);
+    assert!(said.contains(&format!("{head} events")), "{said}");
+    let (code, said) = berth(&import_moved, &cluster.dir);
+    assert_ne!(
+        code, 0,
+        "an import into a log that is not empty is refused: {said}"
     );
-    assert_eq!(code, 0, "{said}");
-    let (code, said) = berth(&["log", "verify", "--log", &moved], &cluster.dir);
-    assert!(
-        code == 0 && said.contains(&format!("{head} events")),
-        "{said}"
-    );
-    let (code, _) = berth(
-        &[
-            "log",
-            "import",
-            "--file",
-            again.to_str().unwrap(),
-            "--log",
-            &moved,
-        ],
-        &cluster.dir,
-    );
-    assert_ne!(code, 0, "an import into a log that is not empty is refused");
 
     let by_model = |dir: &Path| berth(&["projections", "digest", "--by-model"], dir).1;
     for (n, node_digest) in digests.iter().enumerate() {

@@ -165,7 +165,7 @@ impl PgLog {
     }
 
     /// The shared log's head: its last sequence number (0 when empty).
-    pub fn head_seq(&mut self) -> Result<u64, StoreError> {
+    fn head_seq(&mut self) -> Result<u64, StoreError> {
         let row =
             self.with(|c| c.query_one("SELECT COALESCE(MAX(seq), 0) FROM berth_events", &[]))?;
         Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
@@ -209,11 +209,12 @@ impl PgLog {
     ) -> Result<(), StoreError> {
         const PAGE: usize = 5_000;
         self.lock()?;
-        let head =
-            self.with(|c| c.query_one("SELECT COALESCE(MAX(seq), 0) FROM berth_events", &[]))?;
-        if head.get::<_, i64>(0) != 0 {
-            self.release();
-            return Err(StoreError::NotEmpty);
+        match self.head_seq() {
+            Ok(0) => {}
+            not_empty => {
+                self.release();
+                return Err(not_empty.err().unwrap_or(StoreError::NotEmpty));
+            }
         }
         let last = events.last().map_or(0, |e| e.seq);
         let mut events = events.into_iter().peekable();

@@ -1,19 +1,23 @@
-//! Commands and flags. Every flag of `serve` also reads an environment
-//! variable, so containers and service units can configure it either way.
+//! Commands and their dispatch. The flags of `serve` are in `serve_flags`,
+//! the offline audit query in `audit`.
 
-use std::net::SocketAddr;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use berth_domain::limits::{DEFAULT_MAX_BLOB_BYTES, DEFAULT_MAX_UPLOAD_FILE_BYTES};
 use berth_projections::ReadModels;
 use berth_store::{catch_up, Checkpoint, EventLog, Projector, StoreError};
 use clap::{Args, Parser, Subcommand};
 
-use crate::cluster::{BlobStoreArgs, SharedLogArg};
+use crate::cluster::SharedLogArg;
 use crate::error::{AtPath, CliError};
 use crate::{admin, backup, logs};
+
+mod audit;
+mod serve_flags;
+
+use audit::{audit_query, QueryArgs};
+pub use serve_flags::{GraceArg, ServeArgs};
 
 /// Berth: a self-hosted container image registry on an event-sourced core.
 #[derive(Parser)]
@@ -84,57 +88,6 @@ enum AuditCmd {
 }
 
 #[derive(Args)]
-struct QueryArgs {
-    #[command(flatten)]
-    data: DataDir,
-    /// Records at or after this RFC 3339 time.
-    #[arg(long)]
-    from: Option<String>,
-    /// Records at or before this RFC 3339 time.
-    #[arg(long)]
-    to: Option<String>,
-    /// Records about this account.
-    #[arg(long)]
-    account: Option<String>,
-    /// Records of or about this user, `account/user`.
-    #[arg(long)]
-    user: Option<String>,
-    /// Records about this organization or its repositories.
-    #[arg(long)]
-    namespace: Option<String>,
-    /// Records about this repository of `--namespace`.
-    #[arg(long)]
-    repo: Option<String>,
-    /// Records of this event type (`TagPointed`, `LoginFailed`, ...).
-    #[arg(long)]
-    action: Option<String>,
-    /// Records with this result: ok, denied or failed.
-    #[arg(long)]
-    result: Option<String>,
-    /// Records of requests from this IP address.
-    #[arg(long)]
-    client_addr: Option<String>,
-    /// Oldest first instead of newest first.
-    #[arg(long)]
-    oldest_first: bool,
-    /// Most records to print.
-    #[arg(long)]
-    limit: Option<usize>,
-    /// Output: one JSON record per line, or CSV.
-    #[arg(long, value_enum, default_value_t = Format::Ndjson)]
-    format: Format,
-}
-
-/// How `audit query` prints records.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    /// One JSON object per line.
-    Ndjson,
-    /// CSV with a header row.
-    Csv,
-}
-
-#[derive(Args)]
 struct VerifyArgs {
     #[command(flatten)]
     data: DataDir,
@@ -151,129 +104,6 @@ pub struct DataDir {
     /// Data directory (event log, read models, blobs, uploads).
     #[arg(long, env = "BERTH_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
-}
-
-fn parse_reserve(text: &str) -> Result<berth_store::space::Reserve, String> {
-    if text == "default" {
-        return Ok(berth_store::space::Reserve::Default);
-    }
-    berth_store::space::Reserve::parse(text)
-}
-
-/// Garbage collection's schedule and grace period.
-#[derive(Args)]
-pub struct GcArgs {
-    /// Seconds between garbage-collection runs while serving; 0 runs none
-    /// (`berth gc` and `POST /v2/manage/gc` still do).
-    #[arg(long = "gc-interval", env = "BERTH_GC_INTERVAL", default_value_t = 6 * 3600)]
-    pub interval: u64,
-    #[command(flatten)]
-    pub grace: GraceArg,
-}
-
-/// How long garbage collection keeps an unreferenced blob file: `serve`
-/// and an offline `berth gc` take the same flag.
-#[derive(Args)]
-pub struct GraceArg {
-    /// Seconds an unreferenced blob file is kept before garbage collection
-    /// may remove it: a margin on top of the protocol, which is safe
-    /// without it (docs/operations.md). A running server's applies to
-    /// `berth gc` sent to it.
-    #[arg(long = "gc-grace", env = "BERTH_GC_GRACE", default_value_t = 3600)]
-    pub grace: u64,
-}
-
-impl GraceArg {
-    /// The collector's policy, with the upload sessions' idle limit.
-    pub fn policy(&self, upload_max_idle_hours: u64) -> berth_store::gc::Policy {
-        berth_store::gc::Policy {
-            grace: std::time::Duration::from_secs(self.grace),
-            upload_max_idle: std::time::Duration::from_secs(upload_max_idle_hours * 3600),
-        }
-    }
-}
-
-#[derive(Args)]
-pub struct ServeArgs {
-    /// Address to listen on.
-    #[arg(long, env = "BERTH_LISTEN", default_value = "0.0.0.0:5000")]
-    pub listen: SocketAddr,
-    #[command(flatten)]
-    pub data: DataDir,
-    #[command(flatten)]
-    pub shared: SharedLogArg,
-    #[command(flatten)]
-    pub blob_store: BlobStoreArgs,
-    /// Largest blob (layer) accepted, in bytes.
-    #[arg(long, env = "BERTH_MAX_BLOB_SIZE", default_value_t = DEFAULT_MAX_BLOB_BYTES)]
-    pub max_blob_size: u64,
-    /// Largest file of a web upload, in bytes, counted both as read and as
-    /// inflated (a `.tar.gz` may not inflate past it either).
-    #[arg(long, env = "BERTH_UPLOAD_MAX_FILE_SIZE", default_value_t = DEFAULT_MAX_UPLOAD_FILE_BYTES)]
-    pub upload_max_file_size: u64,
-    /// Serve HTTPS with this PEM certificate chain (with `--tls-key`);
-    /// reloaded on SIGHUP or when the file changes.
-    #[arg(long, env = "BERTH_TLS_CERT")]
-    pub tls_cert: Option<PathBuf>,
-    /// The PEM private key of `--tls-cert`.
-    #[arg(long, env = "BERTH_TLS_KEY")]
-    pub tls_key: Option<PathBuf>,
-    /// Serve `/metrics` on this address instead of the main listener (for
-    /// example `127.0.0.1:9100`, to keep them off the public port).
-    #[arg(long, env = "BERTH_METRICS_LISTEN")]
-    pub metrics_listen: Option<std::net::SocketAddr>,
-    /// Upload sessions idle longer than this many hours are abandoned:
-    /// removed at startup and by garbage collection.
-    #[arg(long, env = "BERTH_UPLOAD_MAX_IDLE_HOURS", default_value_t = 24)]
-    pub upload_max_idle_hours: u64,
-    #[command(flatten)]
-    pub gc: GcArgs,
-    /// Free space uploads must leave on the data directory's file system:
-    /// a size (`1GiB`, `512MiB`) or a share (`5%`); by default the smaller
-    /// of 1 GiB and 5 %. Event writes keep a quarter of it, so deletes
-    /// still work when uploads are refused.
-    #[arg(long, env = "BERTH_MIN_FREE_SPACE", default_value = "default", value_parser = parse_reserve)]
-    pub min_free_space: berth_store::space::Reserve,
-    /// Let anyone pull public repositories without credentials.
-    #[arg(long, env = "BERTH_ANONYMOUS_PULL", default_value_t = true, action = clap::ArgAction::Set)]
-    pub anonymous_pull: bool,
-    /// Organizations one account may own.
-    #[arg(long, env = "BERTH_ORG_QUOTA", default_value_t = berth_domain::limits::DEFAULT_ORG_QUOTA)]
-    pub org_quota: usize,
-    /// Region prefix of docker login names (`<region>@<access key>`).
-    #[arg(long, env = "BERTH_REGION", default_value = "local")]
-    pub region: String,
-    /// Public base URL (scheme and host) for the token realm; by default
-    /// derived from each request's Host header.
-    #[arg(long, env = "BERTH_EXTERNAL_URL")]
-    pub external_url: Option<String>,
-    /// Lifetime of temporary docker logins, in seconds.
-    #[arg(long, env = "BERTH_TEMPORARY_LOGIN_SECONDS", default_value_t = 24 * 3600)]
-    pub temporary_login_seconds: u64,
-    /// Lifetime of registry bearer tokens, in seconds.
-    #[arg(long, env = "BERTH_TOKEN_SECONDS", default_value_t = 300)]
-    pub token_seconds: u64,
-    /// Seconds between records of counted manifest pulls (a crash loses at
-    /// most this many seconds of counts).
-    #[arg(long, env = "BERTH_PULL_COUNT_SECONDS", default_value_t = 10)]
-    pub pull_count_seconds: u64,
-    /// Seconds per window in which the failures of anonymous callers and
-    /// unknown users from one client address become one audit record.
-    #[arg(long, env = "BERTH_FAILURE_WINDOW_SECONDS", default_value_t = 60)]
-    pub failure_window_seconds: u32,
-    /// Block cache of the database, in MiB: index and filter blocks of the
-    /// log and read models, and recently read events. Give it a fair share
-    /// of memory on a large registry (fjall suggests 20-25 %).
-    #[arg(long, env = "BERTH_CACHE_MB", default_value_t = berth_store::DEFAULT_CACHE_BYTES / (1024 * 1024))]
-    pub cache_mb: u64,
-    /// Seconds between signed checkpoints of the chain head written into
-    /// the log (0: none).
-    #[arg(long, env = "BERTH_CHECKPOINT_INTERVAL", default_value_t = 3600)]
-    pub checkpoint_interval: u64,
-    /// A file holding a number of seconds to shift the clock that share
-    /// deadlines are checked against (for tests and drills).
-    #[arg(long, env = "BERTH_CLOCK_OFFSET_FILE", hide = true)]
-    pub clock_offset_file: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -558,62 +388,6 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, CliError>
         path: path.to_owned(),
         reason: e.to_string(),
     })
-}
-
-/// Prints the audit records a query selects, with the read models brought
-/// up to the log's head first.
-fn audit_query(args: &QueryArgs) -> Result<(), CliError> {
-    use berth_projections::{AuditOrder, Export, ExportFormat, Filter};
-    use std::io::Write;
-    let filter = Filter::parse(|name| match name {
-        "from" => args.from.as_deref(),
-        "to" => args.to.as_deref(),
-        "account" => args.account.as_deref(),
-        "user" => args.user.as_deref(),
-        "namespace" => args.namespace.as_deref(),
-        "repo" => args.repo.as_deref(),
-        "action" => args.action.as_deref(),
-        "result" => args.result.as_deref(),
-        "client_addr" => args.client_addr.as_deref(),
-        _ => None,
-    })
-    .map_err(|e| CliError::BadFlag {
-        flag: e.field.to_owned(),
-        message: e.message,
-    })?;
-    let log = open_existing(&args.data.data_dir)?;
-    let models = ReadModels::open(&log)?;
-    catch_up(&log, &models)?;
-    let export = Export {
-        filter,
-        scope: berth_domain::policy::AuditScope::All,
-        order: if args.oldest_first {
-            AuditOrder::OldestFirst
-        } else {
-            AuditOrder::NewestFirst
-        },
-        cursor: None,
-        limit: args.limit.unwrap_or(usize::MAX),
-        format: match args.format {
-            Format::Csv => ExportFormat::Csv,
-            Format::Ndjson => ExportFormat::Ndjson,
-        },
-    };
-    let mut out = std::io::stdout();
-    let mut write_failure = None;
-    models.audit.export(&log, &export, |chunk| {
-        match out.write_all(chunk.as_bytes()) {
-            Ok(()) => true,
-            Err(e) => {
-                write_failure = Some(e);
-                false
-            }
-        }
-    })?;
-    match write_failure {
-        Some(e) => Err(CliError::Output(e)),
-        None => out.flush().map_err(CliError::Output),
-    }
 }
 
 /// Prints events from `from` on, verifying the chain as it reads.
