@@ -174,6 +174,11 @@ pub async fn earlier(
             let Some(seq) = parts.models.request_keys.remembered(&scope, now)? else {
                 return Ok(None);
             };
+            // A key in a batch not yet durable (its commit may be failing
+            // now) is left to the writer, which answers with that batch.
+            if seq > parts.engine.durable_seq() {
+                return Ok(None);
+            }
             Ok(parts.log.get(seq)?.and_then(|r| r.envelope.keyed))
         })
         .await?;

@@ -8,6 +8,7 @@ mod writer;
 
 use std::collections::BTreeMap;
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread;
 
@@ -142,6 +143,9 @@ pub struct Engine {
     queue: mpsc::Sender<Work>,
     /// Whether the log of record is shared with other nodes.
     shared: bool,
+    /// The last sequence number known durable, published by the writer
+    /// after each commit: rows past it may be a failed batch's.
+    durable: Arc<AtomicU64>,
 }
 
 /// An [`Engine`] handle that lets the writer stop once every strong handle
@@ -150,6 +154,7 @@ pub struct Engine {
 pub struct WeakEngine {
     queue: mpsc::WeakSender<Work>,
     shared: bool,
+    durable: Arc<AtomicU64>,
 }
 
 impl WeakEngine {
@@ -158,6 +163,7 @@ impl WeakEngine {
         self.queue.upgrade().map(|queue| Engine {
             queue,
             shared: self.shared,
+            durable: self.durable.clone(),
         })
     }
 }
@@ -211,7 +217,15 @@ pub fn start_observed(
         .map_or(DateTime::<Utc>::MIN_UTC, |r| r.envelope.occurred_at);
     let (queue, rx) = mpsc::channel(QUEUE);
     let is_shared = shared.is_some();
-    let writer = Writer::new(log, projector, loader, (head, last_time), observer, shared);
+    let durable = Arc::new(AtomicU64::new(head.seq));
+    let writer = Writer::new(
+        log,
+        projector,
+        loader,
+        (head, last_time),
+        observer,
+        (shared, durable.clone()),
+    );
     let handle = thread::Builder::new()
         .name("berth-writer".into())
         .spawn(move || writer.run(rx))?;
@@ -219,6 +233,7 @@ pub fn start_observed(
         Engine {
             queue,
             shared: is_shared,
+            durable,
         },
         handle,
     ))
@@ -378,6 +393,13 @@ impl Engine {
         let _ = self.queue.try_send(Work::CatchUp(None));
     }
 
+    /// The last sequence number known durable: a read of a row past it
+    /// may see a batch whose commit is failing, which nobody may answer
+    /// for.
+    pub fn durable_seq(&self) -> u64 {
+        self.durable.load(Ordering::Acquire)
+    }
+
     /// Whether the log of record is shared with other nodes.
     pub fn is_shared(&self) -> bool {
         self.shared
@@ -389,6 +411,7 @@ impl Engine {
         WeakEngine {
             queue: self.queue.downgrade(),
             shared: self.shared,
+            durable: self.durable.clone(),
         }
     }
 

@@ -4,6 +4,7 @@
 //! then answers every waiter.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use berth_domain::{decide, Command, Event, Fresh, Loaded, OrgName};
@@ -81,6 +82,8 @@ pub(super) struct Writer {
     locked: bool,
     /// The open batch's events as the shared log will store them.
     sealed: Vec<Sealed>,
+    /// Where the last durable sequence number is published.
+    durable: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -91,7 +94,7 @@ impl Writer {
         loader: Arc<dyn StateLoader>,
         (head, last_time): (ChainPoint, DateTime<Utc>),
         observer: Arc<dyn WriterObserver>,
-        shared: Option<Box<dyn SharedLog>>,
+        (shared, durable): (Option<Box<dyn SharedLog>>, Arc<AtomicU64>),
     ) -> Self {
         Self {
             log,
@@ -107,6 +110,7 @@ impl Writer {
             shared,
             locked: false,
             sealed: Vec::new(),
+            durable,
         }
     }
 
@@ -215,6 +219,7 @@ impl Writer {
             self.projector.set_checkpoint(&mut batch, head.seq);
             self.log.commit_mirrored(batch)?;
             self.head = head;
+            self.durable.store(head.seq, Ordering::Release);
             self.forget();
             tracing::debug!(to = last, "caught up from the shared log");
             if events.len() < CATCH_UP_PAGE {
@@ -288,11 +293,14 @@ impl Writer {
             self.projector.set_checkpoint(&mut batch, self.head.seq);
             let began = std::time::Instant::now();
             match self.commit(batch, start) {
-                Ok(()) => self.observer.batch_committed(
-                    outcomes.len(),
-                    self.head.seq - start.seq,
-                    began.elapsed(),
-                ),
+                Ok(()) => {
+                    self.durable.store(self.head.seq, Ordering::Release);
+                    self.observer.batch_committed(
+                        outcomes.len(),
+                        self.head.seq - start.seq,
+                        began.elapsed(),
+                    );
+                }
                 // Refused before anything was written: a definite failure,
                 // and the next batch may find space again.
                 Err(StoreError::NoSpace(reason)) => {
