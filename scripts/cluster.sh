@@ -87,7 +87,7 @@ garage_up() {
     cat >"$DIR/garage/garage.toml" <<EOF
 metadata_dir = "$DIR/garage/meta"
 data_dir = "$DIR/garage/data"
-db_engine = "sqlite"
+db_engine = "lmdb"
 replication_factor = 1
 rpc_bind_addr = "127.0.0.1:$RPC_PORT"
 rpc_public_addr = "127.0.0.1:$RPC_PORT"

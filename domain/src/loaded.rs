@@ -28,14 +28,31 @@ pub struct Loaded {
 impl Loaded {
     /// Folds one event into the aggregates it concerns.
     pub fn evolve(&mut self, event: &Event) {
+        self.fold_in(event, false);
+    }
+
+    /// Folds one event into the aggregates it concerns that are held here,
+    /// and leaves the others out: a cache kept across events decided
+    /// elsewhere must not hold an aggregate built from later events alone.
+    pub fn evolve_held(&mut self, event: &Event) {
+        self.fold_in(event, true);
+    }
+
+    fn fold_in(&mut self, event: &Event, held_only: bool) {
         if let Some(org) = org_of(event) {
-            fold(&mut self.orgs, org, |s| organization::evolve(s, event));
+            fold(&mut self.orgs, org, held_only, |s| {
+                organization::evolve(s, event)
+            });
         }
         if let Some(repo) = event.repository() {
-            fold(&mut self.repos, repo, |s| repository::evolve(s, event));
+            fold(&mut self.repos, repo, held_only, |s| {
+                repository::evolve(s, event)
+            });
         }
         if let Some(name) = account_of(event) {
-            fold(&mut self.accounts, name, |s| account::evolve(s, event));
+            fold(&mut self.accounts, name, held_only, |s| {
+                account::evolve(s, event)
+            });
         }
     }
 
@@ -89,8 +106,12 @@ impl Loaded {
 fn fold<K: Eq + Hash + Clone, V>(
     map: &mut HashMap<K, V>,
     key: &K,
+    held_only: bool,
     f: impl FnOnce(Option<V>) -> Option<V>,
 ) {
+    if held_only && !map.contains_key(key) {
+        return;
+    }
     let before = map.remove(key);
     if let Some(after) = f(before) {
         map.insert(key.clone(), after);

@@ -6,7 +6,7 @@
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_domain::{Command, Digest, DomainError, Level, RepoCommand, RepoPath};
-use berth_store::{BoxError, SessionGuard, StoreError};
+use berth_store::{BoxError, Chunks, SessionGuard, StoreError};
 use futures_util::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
@@ -77,9 +77,7 @@ pub(crate) async fn start(call: Call, repo: RepoPath) -> Result<Response, ApiErr
     let Some(digest) = monolithic else {
         return Ok(in_progress(StatusCode::ACCEPTED, &repo, id, 0));
     };
-    let mut session = call.app.uploads.acquire(id, &repo).await?;
-    let mut call = call;
-    append(&mut call, &repo, &mut session).await?;
+    let session = call.app.uploads.acquire(id, &repo).await?;
     finish_session(call, repo, session, digest).await
 }
 
@@ -110,26 +108,25 @@ fn check_range(
     Ok(Some(end - start + 1))
 }
 
-/// Appends the request body; if `Content-Range` named a length, the body
-/// must have exactly that many bytes or nothing of it is kept.
-async fn append(
-    call: &mut Call,
-    repo: &RepoPath,
-    session: &mut SessionGuard,
-) -> Result<(), ApiError> {
-    let expected = check_range(&call.headers, repo, session)?;
-    let body = std::mem::take(&mut call.body)
+/// The request body as the upload store takes it.
+fn body_of(call: &mut Call) -> Chunks {
+    std::mem::take(&mut call.body)
         .into_data_stream()
         .map_err(BoxError::from)
-        .boxed();
-    call.app.uploads.append(session, body, expected).await?;
-    Ok(())
+        .boxed()
 }
 
 /// `PATCH /v2/<name>/blobs/uploads/<id>`
 pub(crate) async fn patch(mut call: Call, repo: RepoPath, id: Uuid) -> Result<Response, ApiError> {
     let mut session = call.app.uploads.acquire(id, &repo).await?;
-    append(&mut call, &repo, &mut session).await?;
+    // If `Content-Range` named a length, the body must have exactly that
+    // many bytes or nothing of it is kept.
+    let expected = check_range(&call.headers, &repo, &session)?;
+    let body = body_of(&mut call);
+    call.app
+        .uploads
+        .append(&mut session, body, expected)
+        .await?;
     // The client may resume from this offset: the session must outlive a crash.
     call.app.uploads.persist(&mut session).await?;
     Ok(in_progress(StatusCode::ACCEPTED, &repo, id, session.offset))
@@ -137,28 +134,34 @@ pub(crate) async fn patch(mut call: Call, repo: RepoPath, id: Uuid) -> Result<Re
 
 /// `PUT /v2/<name>/blobs/uploads/<id>?digest=`: the last chunk, if any, then
 /// verification and linking.
-pub(crate) async fn finish(mut call: Call, repo: RepoPath, id: Uuid) -> Result<Response, ApiError> {
+pub(crate) async fn finish(call: Call, repo: RepoPath, id: Uuid) -> Result<Response, ApiError> {
     let digest = digest_param(&call, "digest")?.ok_or_else(|| {
         DomainError::DigestInvalid(
             "the digest query parameter is required to finish an upload".into(),
         )
     })?;
-    let mut session = call.app.uploads.acquire(id, &repo).await?;
-    append(&mut call, &repo, &mut session).await?;
+    let session = call.app.uploads.acquire(id, &repo).await?;
     finish_session(call, repo, session, digest).await
 }
 
-/// Verifies a complete upload, moves it into the blob store and links it.
+/// Takes the request's body as the upload's last bytes (it may be empty),
+/// verifies the whole upload, moves it into the blob store and links it.
 async fn finish_session(
-    call: Call,
+    mut call: Call,
     repo: RepoPath,
     session: SessionGuard,
     digest: Digest,
 ) -> Result<Response, ApiError> {
+    let expected = check_range(&call.headers, &repo, &session)?;
+    let body = body_of(&mut call);
     // Pinned from before the bytes move in until the link is decided:
     // garbage collection leaves them alone meanwhile.
     let _pin = call.app.pins.pin(&digest);
-    let size = call.app.uploads.complete(session, &digest).await?;
+    let size = call
+        .app
+        .uploads
+        .finish(session, body, expected, &digest)
+        .await?;
     let link = Command::Repo(RepoCommand::LinkUploadedBlob {
         by: call.owner(),
         repo: repo.clone(),

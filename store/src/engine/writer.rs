@@ -196,8 +196,14 @@ impl Writer {
 
     /// Applies the shared log's events that this node has not seen (other
     /// nodes' commits) to the local log and read models, checking every
-    /// link of the chain on the way.
+    /// link of the chain on the way, and folds them into the cached
+    /// aggregates. A catch-up that fails drops the caches, which may have
+    /// taken events the local log did not.
     fn absorb(&mut self) -> Result<(), StoreError> {
+        self.absorb_pages().inspect_err(|_| self.forget())
+    }
+
+    fn absorb_pages(&mut self) -> Result<(), StoreError> {
         loop {
             let Some(shared) = self.shared.as_mut() else {
                 return Ok(());
@@ -213,6 +219,10 @@ impl Writer {
                 self.log.mirror(&mut batch, event, &recorded);
                 self.projector.apply(&mut batch, &recorded)?;
                 self.last_time = self.last_time.max(recorded.envelope.occurred_at);
+                self.cache.evolve_held(&recorded.event);
+                if let Some(version) = self.versions.get_mut(&recorded.envelope.stream) {
+                    *version = recorded.envelope.stream_version;
+                }
                 head = next;
             }
             self.log.set_head(&mut batch, head);
@@ -220,7 +230,6 @@ impl Writer {
             self.log.commit_mirrored(batch)?;
             self.head = head;
             self.durable.store(head.seq, Ordering::Release);
-            self.forget();
             tracing::debug!(to = last, "caught up from the shared log");
             if events.len() < CATCH_UP_PAGE {
                 return Ok(());

@@ -11,14 +11,17 @@ use std::time::Duration;
 use berth_domain::Digest;
 use bytes::Bytes;
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Client, Config, NoTls};
+use postgres::{Config, NoTls};
 
 use crate::engine::{Sealed, SharedLog, WeakEngine};
 use crate::envelope::Recorded;
 use crate::error::StoreError;
 use crate::log::{link, ChainPoint};
 
+mod conn;
 mod sessions;
+
+use conn::Conn;
 
 pub use sessions::PgSessions;
 
@@ -54,12 +57,16 @@ CREATE TABLE IF NOT EXISTS berth_uploads (
     hash_state    BYTEA       NOT NULL,
     updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS chunks BIGINT[] NOT NULL DEFAULT '{}';
 ";
 
 /// A connection to the shared log, reopened when it breaks.
 pub struct PgLog {
     config: Config,
-    client: Option<Client>,
+    client: Option<Conn>,
+    /// The head of the batch inserted in the open transaction: the other
+    /// nodes are notified of it in the commit's round trip.
+    inserted: Option<u64>,
 }
 
 /// What a PostgreSQL failure means for the request: the log is unavailable
@@ -100,6 +107,7 @@ impl PgLog {
         let mut log = Self {
             config: config(url)?,
             client: None,
+            inserted: None,
         };
         log.client()?
             .batch_execute(SCHEMA)
@@ -108,11 +116,11 @@ impl PgLog {
     }
 
     /// The open connection, or a new one if there is none or it broke.
-    fn client(&mut self) -> Result<&mut Client, StoreError> {
-        if self.client.as_ref().is_none_or(Client::is_closed) {
+    fn client(&mut self) -> Result<&mut Conn, StoreError> {
+        if self.client.as_ref().is_none_or(Conn::is_closed) {
             self.client = None;
             let client = self.config.connect(NoTls).map_err(|e| unavailable(&e))?;
-            self.client = Some(client);
+            self.client = Some(Conn::new(client));
         }
         self.client
             .as_mut()
@@ -123,7 +131,7 @@ impl PgLog {
     /// drops it, so the next call reconnects.
     fn with<T>(
         &mut self,
-        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+        f: impl FnOnce(&mut Conn) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
         let client = self.client()?;
         let result = f(client);
@@ -138,7 +146,7 @@ impl PgLog {
     /// (a read, the opening of a transaction).
     fn again<T>(
         &mut self,
-        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
+        mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
         match self.with(&mut f) {
             Err(_) if self.client.is_none() => self.with(f),
@@ -295,6 +303,7 @@ impl SharedLog for PgLog {
     }
 
     fn release(&mut self) {
+        self.inserted = None;
         if let Some(client) = self.client.as_mut() {
             if client.batch_execute("ROLLBACK").is_err() {
                 self.client = None;
@@ -304,8 +313,7 @@ impl SharedLog for PgLog {
 }
 
 impl PgLog {
-    /// Inserts events and their content in the open transaction, and
-    /// notifies the other nodes (delivered at commit).
+    /// Inserts events and their content in the open transaction.
     fn insert(&mut self, events: Vec<Sealed>) -> Result<(), StoreError> {
         let head = events.last().map_or(0, |e| e.seq);
         let mut seqs = Vec::with_capacity(events.len());
@@ -333,19 +341,29 @@ impl PgLog {
                     &[&digests, &content_seqs, &content],
                 )?;
             }
-            c.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &head.to_string()])?;
             Ok(())
-        })
+        })?;
+        self.inserted = Some(head);
+        Ok(())
     }
 
-    /// Commits the open transaction. Only the commit's own failure leaves
-    /// the outcome open: the server may have committed before the
-    /// connection broke.
+    /// Notifies the other nodes of the new head (delivered at commit) and
+    /// commits the open transaction, in one round trip. Only a broken
+    /// connection leaves the outcome open: the server may have committed
+    /// before it broke. An error the server answered left nothing
+    /// committed, and the transaction is ended.
     fn commit(&mut self) -> Result<(), StoreError> {
+        let sql = match self.inserted.take() {
+            Some(head) => format!("NOTIFY {CHANNEL}, '{head}'; COMMIT"),
+            None => "COMMIT".to_owned(),
+        };
         let client = self.client()?;
-        match client.batch_execute("COMMIT") {
+        match client.batch_execute(&sql) {
             Ok(()) => Ok(()),
-            Err(e) if e.as_db_error().is_some() => Err(unavailable(&e)),
+            Err(e) if e.as_db_error().is_some() => {
+                self.release();
+                Err(unavailable(&e))
+            }
             Err(e) => {
                 self.client = None;
                 Err(StoreError::OutcomeUnknown(format!(
@@ -357,13 +375,17 @@ impl PgLog {
 }
 
 /// Listens for other nodes' commits and nudges the writer to catch up, on
-/// every notification and at least once per second (a notification lost
-/// while the connection was down is made up by the poll). Runs until the
-/// engine stops; it holds no strong handle, so it never keeps it running.
+/// every notification of a head past what this node has, and at least once
+/// per second (a notification lost while the connection was down is made
+/// up by the poll). Runs until the engine stops; it holds no strong
+/// handle, so it never keeps it running.
 pub fn spawn_tail(url: String, engine: WeakEngine) -> std::io::Result<thread::JoinHandle<()>> {
-    let nudge = move || match engine.upgrade() {
+    let nudge = move |head: Option<u64>| match engine.upgrade() {
         Some(engine) => {
-            engine.nudge();
+            // This node's own commits come back as notifications too.
+            if head.is_none_or(|head| head > engine.durable_seq()) {
+                engine.nudge();
+            }
             true
         }
         None => false,
@@ -379,12 +401,13 @@ pub fn spawn_tail(url: String, engine: WeakEngine) -> std::io::Result<thread::Jo
                 loop {
                     // Whether a notification came or the wait ran out, the
                     // writer looks: polling covers what LISTEN missed.
-                    client
+                    let heard = client
                         .notifications()
                         .timeout_iter(POLL)
                         .next()
                         .map_err(|e| unavailable(&e))?;
-                    if !nudge() {
+                    let head = heard.and_then(|n| n.payload().parse().ok());
+                    if !nudge(head) {
                         return Ok(());
                     }
                 }
@@ -393,7 +416,7 @@ pub fn spawn_tail(url: String, engine: WeakEngine) -> std::io::Result<thread::Jo
                 Ok(()) => return,
                 Err(e) => {
                     tracing::warn!(error = %e, "listening to the shared log failed; retrying");
-                    if !nudge() {
+                    if !nudge(None) {
                         return;
                     }
                     thread::sleep(POLL);

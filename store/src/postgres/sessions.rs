@@ -9,11 +9,12 @@ use std::time::Duration;
 use postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 
+use super::conn::Conn;
 use super::{config, unavailable};
 use crate::error::StoreError;
 use crate::lease::{Hold, Lease, Leases};
 
-/// Connections kept open between requests.
+/// Connections kept open between requests, per pool.
 const IDLE_CONNECTIONS: usize = 8;
 
 /// One session as stored.
@@ -25,13 +26,70 @@ pub struct SessionRow {
     pub offset: u64,
     /// The running hash of those bytes.
     pub hash_state: Vec<u8>,
+    /// Where each stored chunk starts, in order: the chunk objects' names,
+    /// so that completion need not list them.
+    pub chunks: Vec<u64>,
 }
 
-/// The sessions table, with a small pool of connections. Every call
-/// blocks: run them off the async workers.
+/// Connections to one server with the same settings, reused between calls.
+struct Pool {
+    config: Config,
+    idle: Mutex<Vec<Conn>>,
+}
+
+impl Pool {
+    /// Runs `f` on a pooled connection; a broken one is not returned. A
+    /// pooled connection is only found broken (the server restarted while
+    /// it idled) when it is used: `f` is then run once more on a new one.
+    fn with<T>(
+        &self,
+        mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>,
+    ) -> Result<T, StoreError> {
+        let pooled = self
+            .idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop()
+            .filter(|c| !c.is_closed());
+        let fresh = || {
+            self.config
+                .connect(NoTls)
+                .map(Conn::new)
+                .map_err(|e| unavailable(&e))
+        };
+        let mut conn = match pooled {
+            Some(c) => c,
+            None => fresh()?,
+        };
+        let mut result = f(&mut conn);
+        if result.is_err() && conn.is_closed() {
+            conn = fresh()?;
+            result = f(&mut conn);
+        }
+        let result = result.map_err(|e| unavailable(&e));
+        if !conn.is_closed() {
+            let mut idle = self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if idle.len() < IDLE_CONNECTIONS {
+                idle.push(conn);
+            }
+        }
+        result
+    }
+}
+
+/// The sessions table, with two small pools of connections: one whose
+/// commits wait for the server's WAL flush, for what acknowledges bytes,
+/// and one whose commits do not (`synchronous_commit = off`), for what a
+/// crash of the server may lose at no cost to a client: the row of a
+/// session that holds no byte yet, and the removal of a finished one (see
+/// docs/decisions.md). Every call blocks: run them off the async workers.
 pub struct PgSessions {
     config: Config,
-    idle: Mutex<Vec<Client>>,
+    durable: Pool,
+    relaxed: Pool,
 }
 
 fn offset_of(n: u64) -> i64 {
@@ -42,57 +100,27 @@ impl PgSessions {
     /// Sessions in the database at `url` (whose tables `PgLog::connect`
     /// creates).
     pub fn new(url: &str) -> Result<Self, StoreError> {
-        Ok(Self {
-            config: config(url)?,
+        let config = config(url)?;
+        let mut relaxed = config.clone();
+        let options = format!(
+            "{} -c synchronous_commit=off",
+            config.get_options().unwrap_or_default()
+        );
+        relaxed.options(options.trim());
+        let pool = |config| Pool {
+            config,
             idle: Mutex::new(Vec::new()),
-        })
-    }
-
-    /// Runs `f` on a pooled connection; a broken one is not returned. A
-    /// pooled connection is only found broken (the server restarted while
-    /// it idled) when it is used: `f` is then run once more on a new one.
-    fn with<T>(
-        &self,
-        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
-    ) -> Result<T, StoreError> {
-        let pooled = self
-            .idle
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .pop()
-            .filter(|c| !c.is_closed());
-        let fresh = || self.config.connect(NoTls).map_err(|e| unavailable(&e));
-        let (mut client, mut result) = match pooled {
-            Some(mut c) => {
-                let result = f(&mut c);
-                (c, result)
-            }
-            None => {
-                let mut c = fresh()?;
-                let result = f(&mut c);
-                (c, result)
-            }
         };
-        if result.is_err() && client.is_closed() {
-            client = fresh()?;
-            result = f(&mut client);
-        }
-        let result = result.map_err(|e| unavailable(&e));
-        if !client.is_closed() {
-            let mut idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if idle.len() < IDLE_CONNECTIONS {
-                idle.push(client);
-            }
-        }
-        result
+        Ok(Self {
+            durable: pool(config.clone()),
+            relaxed: pool(relaxed),
+            config,
+        })
     }
 
     /// Records a new, empty session.
     pub fn create(&self, id: Uuid, repo: &str, hash_state: &[u8]) -> Result<(), StoreError> {
-        self.with(|c| {
+        self.relaxed.with(|c| {
             c.execute(
                 "INSERT INTO berth_uploads (id, repo, upload_offset, hash_state) VALUES ($1::text::uuid, $2, 0, $3)",
                 &[&id.to_string(), &repo, &hash_state],
@@ -103,9 +131,9 @@ impl PgSessions {
 
     /// A session, if it exists.
     pub fn load(&self, id: Uuid) -> Result<Option<SessionRow>, StoreError> {
-        let row = self.with(|c| {
+        let row = self.durable.with(|c| {
             c.query_opt(
-                "SELECT repo, upload_offset, hash_state FROM berth_uploads WHERE id = $1::text::uuid",
+                "SELECT repo, upload_offset, hash_state, chunks FROM berth_uploads WHERE id = $1::text::uuid",
                 &[&id.to_string()],
             )
         })?;
@@ -113,12 +141,17 @@ impl PgSessions {
             repo: r.get(0),
             offset: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
             hash_state: r.get(2),
+            chunks: r
+                .get::<_, Vec<i64>>(3)
+                .into_iter()
+                .filter_map(|start| u64::try_from(start).ok())
+                .collect(),
         }))
     }
 
-    /// Moves a session from `from` to `to` bytes with the new hash state;
-    /// false if it was not at `from` (another request moved it, or it is
-    /// gone).
+    /// Records a chunk stored from `from` to `to` bytes with the new hash
+    /// state; false if the session was not at `from` (another request
+    /// moved it, or it is gone).
     pub fn advance(
         &self,
         id: Uuid,
@@ -126,20 +159,25 @@ impl PgSessions {
         to: u64,
         hash_state: &[u8],
     ) -> Result<bool, StoreError> {
-        let changed =
-            self.with(|c| {
-                c.execute(
-                "UPDATE berth_uploads SET upload_offset = $3, hash_state = $4, updated_at = now() \
+        let changed = self.durable.with(|c| {
+            c.execute(
+                "UPDATE berth_uploads SET upload_offset = $3, hash_state = $4, \
+                 chunks = array_append(chunks, $2), updated_at = now() \
                  WHERE id = $1::text::uuid AND upload_offset = $2",
-                &[&id.to_string(), &offset_of(from), &offset_of(to), &hash_state],
+                &[
+                    &id.to_string(),
+                    &offset_of(from),
+                    &offset_of(to),
+                    &hash_state,
+                ],
             )
-            })?;
+        })?;
         Ok(changed == 1)
     }
 
     /// Forgets a session.
     pub fn remove(&self, id: Uuid) -> Result<(), StoreError> {
-        self.with(|c| {
+        self.relaxed.with(|c| {
             c.execute(
                 "DELETE FROM berth_uploads WHERE id = $1::text::uuid",
                 &[&id.to_string()],
@@ -150,19 +188,21 @@ impl PgSessions {
 
     /// Whether the database answers: for readiness.
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.with(|c| c.simple_query("SELECT 1").map(drop))
+        self.durable.with(|c| c.batch_execute("SELECT 1"))
     }
 
     /// Sessions held now.
     pub fn count(&self) -> Result<usize, StoreError> {
-        let row = self.with(|c| c.query_one("SELECT count(*) FROM berth_uploads", &[]))?;
+        let row = self
+            .durable
+            .with(|c| c.query_one("SELECT count(*) FROM berth_uploads", &[]))?;
         Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
     /// Sessions untouched for longer than `max_idle`, with their offsets.
     pub fn idle(&self, max_idle: Duration) -> Result<Vec<(Uuid, u64)>, StoreError> {
         let seconds = max_idle.as_secs_f64();
-        let rows = self.with(|c| {
+        let rows = self.durable.with(|c| {
             c.query(
                 "SELECT id::text, upload_offset FROM berth_uploads \
                  WHERE updated_at < now() - make_interval(secs => $1)",
@@ -178,6 +218,20 @@ impl PgSessions {
                     u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
                 ))
             })
+            .collect())
+    }
+}
+
+impl PgSessions {
+    /// Every session's id: an upload's object without a session is
+    /// left over.
+    pub fn ids(&self) -> Result<std::collections::HashSet<Uuid>, StoreError> {
+        let rows = self
+            .durable
+            .with(|c| c.query("SELECT id::text FROM berth_uploads", &[]))?;
+        Ok(rows
+            .iter()
+            .filter_map(|r| r.get::<_, &str>(0).parse().ok())
             .collect())
     }
 }

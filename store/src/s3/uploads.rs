@@ -1,10 +1,12 @@
 //! Upload sessions several nodes share: each chunk streams into one object
 //! (`uploads/<id>/<start offset>`, in multipart parts) on whichever node
 //! receives it, which hashes it on the way; the session row in the shared
-//! database then carries the offset and the running SHA-256 to the next
-//! chunk's node. Completion checks the digest from that state, without
-//! reading the bytes back, and copies a single chunk into place inside the
-//! store (or joins several chunks into the blob object).
+//! database then carries the offset, the running SHA-256 and the chunks'
+//! starts to the next chunk's node. Completion checks the digest from that
+//! state, without reading the bytes back, and copies a single chunk into
+//! place inside the store (or joins several chunks into the blob object).
+//! A blob that arrives whole in one request and fits in one part is
+//! verified before it is stored, and then written straight into place.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,62 +53,41 @@ impl SharedUploads {
         }
     }
 
-    fn chunk_prefix(&self, id: Uuid) -> Key {
-        self.s3.key(&format!("uploads/{id}"))
-    }
-
     fn chunk_key(&self, id: Uuid, start: u64) -> Key {
         self.s3.key(&format!("uploads/{id}/{start:020}"))
     }
 
-    /// The session's chunk objects in order, checked to cover exactly its
-    /// first `offset` bytes; a chunk past the offset (written, then not
-    /// recorded) is left for removal with the session.
-    async fn chunks(&self, id: Uuid, offset: u64) -> Result<Vec<Key>, StoreError> {
-        let prefix = self.chunk_prefix(id);
-        let mut listing = self.s3.store.list(Some(&prefix));
-        let mut found = Vec::new();
-        while let Some(meta) = listing.next().await {
-            let meta = meta.map_err(|e| failed("listing an upload's chunks", e))?;
-            let start = meta
-                .location
-                .filename()
-                .and_then(|name| name.parse::<u64>().ok());
-            if let Some(start) = start {
-                found.push((start, meta.size, meta.location));
-            }
-        }
-        found.sort_by_key(|(start, ..)| *start);
-        let mut at = 0;
-        let mut keys = Vec::new();
-        for (start, size, key) in found {
-            if start >= offset {
-                break;
-            }
-            if start != at {
-                return Err(StoreError::ObjectStore(format!(
-                    "upload {id}: its chunks leave a gap at byte {at}"
-                )));
-            }
-            at += size;
-            keys.push(key);
-        }
-        if at != offset {
+    /// The session's chunk objects in order, checked against its offset:
+    /// the starts recorded with the session must begin at 0 and rise.
+    fn chunks(&self, session: &Session) -> Result<Vec<Key>, StoreError> {
+        let id = session.id;
+        let ordered = session.chunks.windows(2).all(|w| w[0] < w[1]);
+        let from_zero = session.chunks.first().is_none_or(|s| *s == 0);
+        let within = session.chunks.last().is_none_or(|s| *s < session.offset);
+        if !(ordered && from_zero && within) || (session.chunks.is_empty() && session.offset > 0) {
             return Err(StoreError::ObjectStore(format!(
-                "upload {id}: its chunks hold {at} bytes, not {offset}"
+                "upload {id}: its recorded chunks {:?} do not cover its {} bytes",
+                session.chunks, session.offset
             )));
         }
-        Ok(keys)
+        Ok(session
+            .chunks
+            .iter()
+            .map(|start| self.chunk_key(id, *start))
+            .collect())
     }
 
     /// Streams a body into one chunk object while a blocking thread hashes
     /// it; the object and the session row move together, or neither does.
+    /// With `whole`, the body is the whole blob: when it fits in one part
+    /// it is checked against that digest and stored as the blob itself.
     async fn append_body(
         &self,
         session: &mut Session,
         mut body: Chunks,
         expected: Option<u64>,
-    ) -> Result<u64, StoreError> {
+        whole: Option<&Digest>,
+    ) -> Result<Stored, StoreError> {
         let start = session.offset;
         let before = session.hasher.clone();
         let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(PARTS_IN_FLIGHT);
@@ -191,7 +172,26 @@ impl SharedUploads {
             // An empty body stores no chunk.
             None if written == 0 => {
                 session.hasher = hashed;
-                return Ok(0);
+                return Ok(Stored::Chunk);
+            }
+            None if whole.is_some() => {
+                let (Some(digest), Some(state)) = (whole, hashed.clone()) else {
+                    return Err(StoreError::Task("a whole blob without its hash".into()));
+                };
+                session.hasher = before;
+                let actual = Digest::from_bytes(Algorithm::Sha256, &state.finish())?;
+                if &actual != digest {
+                    return Err(StoreError::DigestMismatch {
+                        expected: digest.clone(),
+                        actual,
+                    });
+                }
+                self.s3
+                    .store
+                    .put(&self.s3.blob_key(digest), held.into_iter().collect())
+                    .await
+                    .map_err(|e| failed("storing the blob", e))?;
+                return Ok(Stored::Blob(written));
             }
             None => self
                 .s3
@@ -216,7 +216,35 @@ impl SharedUploads {
         }
         session.offset = start + written;
         session.hasher = hashed;
-        Ok(written)
+        session.chunks.push(start);
+        Ok(Stored::Chunk)
+    }
+
+    /// The last body, then completion; a blob that arrives whole is put in
+    /// place by [`SharedUploads::append_body`], and its session forgotten.
+    async fn finish_body(
+        &self,
+        mut session: SessionGuard,
+        body: Chunks,
+        expected: Option<u64>,
+        digest: &Digest,
+    ) -> Result<u64, StoreError> {
+        let whole = (session.offset == 0
+            && session.hasher.is_some()
+            && digest.algorithm() == Algorithm::Sha256)
+            .then_some(digest);
+        match self.append_body(&mut session, body, expected, whole).await {
+            Ok(Stored::Blob(size)) => {
+                self.forget(&session).await?;
+                Ok(size)
+            }
+            Ok(Stored::Chunk) => self.complete_session(session, digest).await,
+            Err(e @ StoreError::DigestMismatch { .. }) => {
+                self.forget(&session).await?;
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The digest of the session's bytes: from the carried state for
@@ -260,12 +288,12 @@ impl SharedUploads {
         mut session: SessionGuard,
         expected: &Digest,
     ) -> Result<u64, StoreError> {
-        let chunks = self.chunks(session.id, session.offset).await?;
+        let chunks = self.chunks(&session)?;
         let actual = self
             .digest_of(&mut session, &chunks, expected.algorithm())
             .await?;
         if &actual != expected {
-            self.discard_session(session).await?;
+            self.forget(&session).await?;
             return Err(StoreError::DigestMismatch {
                 expected: expected.clone(),
                 actual,
@@ -275,16 +303,8 @@ impl SharedUploads {
             [one] => self.s3.adopt(one, expected).await?,
             several => self.join(several, expected).await?,
         }
-        let (size, id) = (session.offset, session.id);
-        for key in &chunks {
-            self.s3
-                .store
-                .delete(key)
-                .await
-                .map_err(|e| failed("removing an upload's chunk", e))?;
-        }
-        table(&self.sessions, move |t| t.remove(id)).await?;
-        Ok(size)
+        self.forget(&session).await?;
+        Ok(session.offset)
     }
 
     /// Writes the blob object from several verified chunks, streamed
@@ -338,24 +358,63 @@ impl SharedUploads {
             .map_err(|e| failed("storing the blob", e))
     }
 
-    /// Removes a session's chunk objects, then its row.
-    async fn remove(&self, id: Uuid) -> Result<(), StoreError> {
-        let prefix = self.chunk_prefix(id);
-        let mut listing = self.s3.store.list(Some(&prefix));
-        while let Some(meta) = listing.next().await {
-            let meta = meta.map_err(|e| failed("listing an upload's chunks", e))?;
-            self.s3
-                .store
-                .delete(&meta.location)
-                .await
-                .map_err(|e| failed("removing an upload's chunk", e))?;
+    /// Removes a session's row, then its chunk objects off the request
+    /// path: the client's answer does not wait for them, and what a crash
+    /// leaves behind is removed by [`SharedUploads::sweep`].
+    async fn forget(&self, session: &Session) -> Result<(), StoreError> {
+        let id = session.id;
+        table(&self.sessions, move |t| t.remove(id)).await?;
+        let chunks = self.chunks(session).unwrap_or_default();
+        if !chunks.is_empty() {
+            let store = self.s3.store.clone();
+            tokio::spawn(async move {
+                for key in chunks {
+                    if let Err(e) = store.delete(&key).await {
+                        tracing::warn!(upload = %id, error = %e, "a finished upload's chunk stays until the next sweep");
+                    }
+                }
+            });
         }
-        table(&self.sessions, move |t| t.remove(id)).await
+        Ok(())
     }
 
-    async fn discard_session(&self, session: SessionGuard) -> Result<(), StoreError> {
-        self.remove(session.id).await
+    /// Removes upload objects older than `max_idle` whose session is gone:
+    /// chunks of sessions removed as idle, and what a crash left between a
+    /// session's removal and its chunks'.
+    async fn sweep(&self, max_idle: Duration) -> Result<usize, StoreError> {
+        let live = table(&self.sessions, PgSessions::ids).await?;
+        let prefix = self.s3.key("uploads");
+        let cutoff = chrono::Utc::now() - max_idle;
+        let mut listing = self.s3.store.list(Some(&prefix));
+        let mut removed = 0;
+        while let Some(meta) = listing.next().await {
+            let meta = meta.map_err(|e| failed("listing upload objects", e))?;
+            let parts: Vec<_> = meta.location.parts().collect();
+            let session = parts
+                .len()
+                .checked_sub(2)
+                .and_then(|at| parts.get(at))
+                .and_then(|part| part.as_ref().parse::<Uuid>().ok());
+            let leftover = session.is_none_or(|id| !live.contains(&id));
+            if leftover && meta.last_modified < cutoff {
+                self.s3
+                    .store
+                    .delete(&meta.location)
+                    .await
+                    .map_err(|e| failed("removing a left-over upload object", e))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
+}
+
+/// Where [`SharedUploads::append_body`] put a body.
+enum Stored {
+    /// A chunk of the session, recorded in its row.
+    Chunk,
+    /// The whole blob, verified, in its place; its size.
+    Blob(u64),
 }
 
 impl UploadStore for SharedUploads {
@@ -384,6 +443,7 @@ impl UploadStore for SharedUploads {
                 offset: row.offset,
                 hasher: Resumable::from_bytes(&row.hash_state),
                 durable: true,
+                chunks: row.chunks,
             };
             Ok(Arc::new(AsyncMutex::new(session)).lock_owned().await)
         })
@@ -395,7 +455,11 @@ impl UploadStore for SharedUploads {
         body: Chunks,
         expected: Option<u64>,
     ) -> BoxFuture<'a, Result<u64, StoreError>> {
-        Box::pin(self.append_body(session, body, expected))
+        Box::pin(async move {
+            let start = session.offset;
+            self.append_body(session, body, expected, None).await?;
+            Ok(session.offset - start)
+        })
     }
 
     /// A chunk is durable, object and row, when `append` returns.
@@ -411,8 +475,18 @@ impl UploadStore for SharedUploads {
         Box::pin(self.complete_session(session, expected))
     }
 
+    fn finish<'a>(
+        &'a self,
+        session: SessionGuard,
+        body: Chunks,
+        expected: Option<u64>,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(self.finish_body(session, body, expected, digest))
+    }
+
     fn discard(&self, session: SessionGuard) -> Result<(), StoreError> {
-        self.s3.wait(self.remove(session.id))
+        self.s3.wait(self.forget(&session))
     }
 
     fn open_sessions(&self) -> Result<usize, StoreError> {
@@ -428,8 +502,10 @@ impl UploadStore for SharedUploads {
         if !dry_run {
             for (id, _) in &idle {
                 tracing::info!(session = %id, "removing abandoned upload");
-                self.s3.wait(self.remove(*id))?;
+                self.sessions.remove(*id)?;
             }
+            let removed = self.s3.wait(self.sweep(max_idle))?;
+            tracing::info!(objects = removed, "removed left-over upload objects");
         }
         Ok(idle
             .into_iter()

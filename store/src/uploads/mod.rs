@@ -55,6 +55,9 @@ pub struct Session {
     pub(crate) hasher: Option<Resumable>,
     /// Whether the session's files are known to be on disk.
     pub(crate) durable: bool,
+    /// Where each stored chunk starts, for a store that keeps chunks
+    /// apart until completion (the shared one); empty elsewhere.
+    pub(crate) chunks: Vec<u64>,
 }
 
 /// An exclusive hold on a session for one request.
@@ -97,6 +100,21 @@ pub trait UploadStore: Send + Sync + 'static {
         session: SessionGuard,
         expected: &'a Digest,
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
+    /// Appends the last body (empty when the client sent the bytes
+    /// before), then completes: one call, so that a store may put a blob
+    /// that arrives whole straight into its place.
+    fn finish<'a>(
+        &'a self,
+        mut session: SessionGuard,
+        body: Chunks,
+        expected: Option<u64>,
+        digest: &'a Digest,
+    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+        Box::pin(async move {
+            self.append(&mut session, body, expected).await?;
+            self.complete(session, digest).await
+        })
+    }
     /// Cancels a session and removes what it holds.
     fn discard(&self, session: SessionGuard) -> Result<(), StoreError>;
     /// Sessions held now, open or abandoned and not yet removed.
@@ -281,6 +299,7 @@ impl LocalUploads {
             offset: 0,
             hasher: Some(Resumable::default()),
             durable: false,
+            chunks: Vec::new(),
         };
         self.lock_map()
             .insert(id, Arc::new(AsyncMutex::new(session)));
@@ -328,6 +347,7 @@ impl LocalUploads {
             offset,
             hasher: None,
             durable: true,
+            chunks: Vec::new(),
         })
     }
 
