@@ -129,10 +129,13 @@ impl S3Blobs {
     }
 
     /// Checks that the bucket answers, for start-up and readiness: a
-    /// listing of at most one key.
+    /// listing under a prefix that holds nothing. It is cheap whatever the
+    /// bucket holds (a listing of the blobs costs the store a page of
+    /// keys, and every node asks twice a second), and unlike a HEAD it
+    /// fails when the bucket does not exist.
     pub async fn check(&self) -> Result<(), StoreError> {
-        let prefix = self.key("blobs");
-        let mut listing = self.store.list(Some(&prefix));
+        let probe = self.key("berth-readiness-probe");
+        let mut listing = self.store.list(Some(&probe));
         match listing.next().await {
             Some(Err(e)) => Err(failed("the bucket does not answer", e)),
             _ => Ok(()),
