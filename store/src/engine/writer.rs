@@ -56,6 +56,16 @@ pub(super) enum Work {
     CatchUp(Option<oneshot::Sender<Result<(), StoreError>>>),
 }
 
+/// A catch-up's failure, for each of the waiters it answers: the shared
+/// log's unavailability as it was, anything else as the reason it is
+/// unavailable to them.
+fn told_again(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::LogUnavailable(cause) => StoreError::LogUnavailable(cause.clone()),
+        other => StoreError::LogUnavailable(other.to_string()),
+    }
+}
+
 pub(super) struct Writer {
     log: EventLog,
     projector: Arc<dyn Projector>,
@@ -124,12 +134,25 @@ impl Writer {
                     continue;
                 }
                 Work::CatchUp(reply) => {
+                    // Catch-ups queued behind this one are served by the
+                    // same read: under load, notifications pile up.
+                    let mut replies: Vec<_> = reply.into_iter().collect();
+                    loop {
+                        match rx.try_recv() {
+                            Ok(Work::CatchUp(reply)) => replies.extend(reply),
+                            Ok(other) => {
+                                held = Some(other);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
+                    }
                     let caught = self.absorb();
                     if let Err(e) = &caught {
                         tracing::warn!(error = %e, "catching up from the shared log failed");
                     }
-                    if let Some(reply) = reply {
-                        let _ = reply.send(caught);
+                    for reply in replies {
+                        let _ = reply.send(caught.as_ref().map_err(told_again).copied());
                     }
                     continue;
                 }

@@ -252,43 +252,38 @@ impl SharedLog for PgLog {
         self.again(|c| c.batch_execute(&sql))
     }
 
+    /// One query: the page of events, each with its content rows (an
+    /// event with several comes once per row).
     fn since(&mut self, after: u64, limit: usize) -> Result<Vec<Sealed>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let (rows, content) = self.again(|c| {
-            let rows = c.query(
-                "SELECT seq, body FROM berth_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        let rows = self.again(|c| {
+            c.query(
+                "SELECT e.seq, e.body, c.digest, c.body \
+                 FROM (SELECT seq, body FROM berth_events WHERE seq > $1 ORDER BY seq LIMIT $2) e \
+                 LEFT JOIN berth_content c ON c.seq = e.seq ORDER BY e.seq",
                 &[&seq_of(after), &limit],
-            )?;
-            let last = rows.last().map_or(0, |r| r.get::<_, i64>(0));
-            let content = if rows.is_empty() {
-                Vec::new()
-            } else {
-                c.query(
-                    "SELECT seq, digest, body FROM berth_content WHERE seq > $1 AND seq <= $2",
-                    &[&seq_of(after), &last],
-                )?
-            };
-            Ok((rows, content))
+            )
         })?;
-        let mut events: Vec<Sealed> = rows
-            .iter()
-            .map(|r| Sealed {
-                seq: u64::try_from(r.get::<_, i64>(0)).unwrap_or(0),
-                value: r.get(1),
-                content: Vec::new(),
-            })
-            .collect();
-        for row in content {
+        let mut events: Vec<Sealed> = Vec::with_capacity(rows.len());
+        for row in rows {
             let seq = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
-            let digest: &str = row.get(1);
+            if events.last().is_none_or(|e| e.seq != seq) {
+                events.push(Sealed {
+                    seq,
+                    value: row.get(1),
+                    content: Vec::new(),
+                });
+            }
+            let Some(digest) = row.get::<_, Option<&str>>(2) else {
+                continue;
+            };
             let digest = Digest::parse(digest).map_err(|e| StoreError::Corrupt {
                 seq,
                 reason: format!("content stored with it has a bad digest: {e}"),
             })?;
-            if let Some(event) = events.iter_mut().find(|e| e.seq == seq) {
-                event
-                    .content
-                    .push((digest, Bytes::from(row.get::<_, Vec<u8>>(2))));
+            let bytes = Bytes::from(row.get::<_, Vec<u8>>(3));
+            if let Some(event) = events.last_mut() {
+                event.content.push((digest, bytes));
             }
         }
         Ok(events)

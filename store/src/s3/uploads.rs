@@ -12,12 +12,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_domain::{Algorithm, Digest, RepoPath};
+use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
+use object_store::aws::AmazonS3;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, WriteMultipart};
 use sha2::{Digest as _, Sha256, Sha512};
 use tokio::sync::{mpsc, Mutex as AsyncMutex};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 use super::{failed, S3Blobs, PART, PARTS_IN_FLIGHT};
@@ -90,22 +93,13 @@ impl SharedUploads {
     ) -> Result<Stored, StoreError> {
         let start = session.offset;
         let before = session.hasher.clone();
-        let (tx, mut rx) = mpsc::channel::<bytes::Bytes>(PARTS_IN_FLIGHT);
-        let mut running = session.hasher.take();
-        let hashing = tokio::task::spawn_blocking(move || {
-            while let Some(chunk) = rx.blocking_recv() {
-                if let Some(h) = running.as_mut() {
-                    h.update(&chunk);
-                }
-            }
-            running
-        });
+        let mut hashing = Hashing::new(session.hasher.take());
         let key = self.chunk_key(session.id, start);
         // Bytes are held until a whole part is there: a chunk smaller than
         // a part (most blobs) is then stored with one request, and only a
         // larger one starts a multipart upload.
         let mut writer: Option<WriteMultipart> = None;
-        let mut held: Vec<bytes::Bytes> = Vec::new();
+        let mut held: Vec<Bytes> = Vec::new();
         let mut held_len = 0usize;
         let mut written = 0u64;
         let mut failure = None;
@@ -117,8 +111,8 @@ impl SharedUploads {
                     break;
                 }
             };
-            if tx.send(chunk.clone()).await.is_err() {
-                failure = Some(StoreError::Task("the hashing thread stopped".into()));
+            if let Err(e) = hashing.feed(&chunk).await {
+                failure = Some(e);
                 break;
             }
             held_len += chunk.len();
@@ -145,8 +139,7 @@ impl SharedUploads {
             }
             held_len = 0;
         }
-        drop(tx);
-        let hashed = hashing.await?;
+        let hashed = hashing.finish().await?;
         if failure.is_none() {
             if let Some(e) = expected.filter(|e| *e != written) {
                 failure = Some(StoreError::LengthMismatch {
@@ -235,7 +228,7 @@ impl SharedUploads {
             .then_some(digest);
         match self.append_body(&mut session, body, expected, whole).await {
             Ok(Stored::Blob(size)) => {
-                self.forget(&session).await?;
+                self.retire(&session);
                 Ok(size)
             }
             Ok(Stored::Chunk) => self.complete_session(session, digest).await,
@@ -303,7 +296,7 @@ impl SharedUploads {
             [one] => self.s3.adopt(one, expected).await?,
             several => self.join(several, expected).await?,
         }
-        self.forget(&session).await?;
+        self.retire(&session);
         Ok(session.offset)
     }
 
@@ -364,18 +357,28 @@ impl SharedUploads {
     async fn forget(&self, session: &Session) -> Result<(), StoreError> {
         let id = session.id;
         table(&self.sessions, move |t| t.remove(id)).await?;
-        let chunks = self.chunks(session).unwrap_or_default();
-        if !chunks.is_empty() {
-            let store = self.s3.store.clone();
-            tokio::spawn(async move {
-                for key in chunks {
-                    if let Err(e) = store.delete(&key).await {
-                        tracing::warn!(upload = %id, error = %e, "a finished upload's chunk stays until the next sweep");
-                    }
-                }
-            });
-        }
+        tokio::spawn(delete_chunks(
+            self.s3.store.clone(),
+            id,
+            self.chunks(session).unwrap_or_default(),
+        ));
         Ok(())
+    }
+
+    /// [`SharedUploads::forget`] for a session whose blob is in place: the
+    /// row goes off the request path too. A row left by a crash or a
+    /// failure is removed as idle.
+    fn retire(&self, session: &Session) {
+        let (id, chunks) = (session.id, self.chunks(session).unwrap_or_default());
+        let (sessions, store) = (self.sessions.clone(), self.s3.store.clone());
+        tokio::spawn(async move {
+            match table(&sessions, move |t| t.remove(id)).await {
+                Ok(()) => delete_chunks(store, id, chunks).await,
+                Err(e) => {
+                    tracing::warn!(upload = %id, error = %e, "a finished upload's session stays until it is idle");
+                }
+            }
+        });
     }
 
     /// Removes upload objects older than `max_idle` whose session is gone:
@@ -406,6 +409,76 @@ impl SharedUploads {
             }
         }
         Ok(removed)
+    }
+}
+
+/// Deletes a finished session's chunk objects; one that stays is removed
+/// by the next sweep.
+async fn delete_chunks(store: Arc<AmazonS3>, id: Uuid, chunks: Vec<Key>) {
+    for key in chunks {
+        if let Err(e) = store.delete(&key).await {
+            tracing::warn!(upload = %id, error = %e, "a finished upload's chunk stays until the next sweep");
+        }
+    }
+}
+
+/// Bytes hashed on the request's own task before a blocking thread takes
+/// over: starting a thread costs more than hashing a small blob.
+const INLINE_HASH: usize = 64 << 10;
+
+/// The running SHA-256 of a body: on the request's task while the body is
+/// small, then on a blocking thread, where hashing does not hold up the
+/// async workers.
+struct Hashing {
+    state: Option<Resumable>,
+    inline: usize,
+    thread: Option<(mpsc::Sender<Bytes>, JoinHandle<Option<Resumable>>)>,
+}
+
+impl Hashing {
+    fn new(state: Option<Resumable>) -> Self {
+        Self {
+            state,
+            inline: 0,
+            thread: None,
+        }
+    }
+
+    async fn feed(&mut self, chunk: &Bytes) -> Result<(), StoreError> {
+        if self.thread.is_none() && self.inline + chunk.len() <= INLINE_HASH {
+            self.inline += chunk.len();
+            if let Some(h) = self.state.as_mut() {
+                h.update(chunk);
+            }
+            return Ok(());
+        }
+        let (tx, _) = self.thread.get_or_insert_with(|| {
+            let (tx, mut rx) = mpsc::channel::<Bytes>(PARTS_IN_FLIGHT);
+            let mut running = self.state.take();
+            let thread = tokio::task::spawn_blocking(move || {
+                while let Some(chunk) = rx.blocking_recv() {
+                    if let Some(h) = running.as_mut() {
+                        h.update(&chunk);
+                    }
+                }
+                running
+            });
+            (tx, thread)
+        });
+        tx.send(chunk.clone())
+            .await
+            .map_err(|_| StoreError::Task("the hashing thread stopped".into()))
+    }
+
+    /// The state after every byte fed.
+    async fn finish(self) -> Result<Option<Resumable>, StoreError> {
+        match self.thread {
+            None => Ok(self.state),
+            Some((tx, thread)) => {
+                drop(tx);
+                Ok(thread.await?)
+            }
+        }
     }
 }
 
