@@ -226,6 +226,7 @@ fn read_export(path: &Path) -> Result<Exported, CliError> {
                     seq,
                     value,
                     content: Vec::new(),
+                    dropped: Vec::new(),
                 });
             }
             b'C' => {

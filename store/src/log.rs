@@ -6,7 +6,7 @@ use std::ops::{ControlFlow, RangeInclusive};
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
 
-use berth_domain::Digest;
+use berth_domain::{Digest, Event};
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use fjall::{
@@ -261,6 +261,9 @@ impl EventLog {
         );
         for (digest, bytes) in &event.content {
             self.put_content(batch, digest, bytes);
+        }
+        for digest in dropped_content(&recorded.event) {
+            batch.inner.remove(&self.content, digest.to_string());
         }
     }
 
@@ -523,6 +526,18 @@ impl EventLog {
 /// the chain position it ends. Every reader of a whole chain goes through
 /// here: the local scan, the shared log's verification and a mirror's
 /// catch-up.
+/// The stored content an event removes: the manifests a garbage
+/// collection step swept. The node that swept removed its own copy; every
+/// other copy (the shared log's, the other nodes' mirrors) goes with the
+/// event.
+pub(crate) fn dropped_content(event: &Event) -> impl Iterator<Item = &Digest> {
+    let swept = match event {
+        Event::GarbageCollected { manifests, .. } => manifests.as_slice(),
+        _ => &[],
+    };
+    swept.iter().map(|(digest, _)| digest)
+}
+
 pub fn link(at: ChainPoint, seq: u64, value: &[u8]) -> Result<(Recorded, ChainPoint), StoreError> {
     if seq != at.seq + 1 {
         return Err(StoreError::Corrupt {

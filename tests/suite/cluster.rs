@@ -63,6 +63,8 @@ impl Cluster {
             // which nodes stopped before it never see).
             .env("BERTH_PULL_COUNT_SECONDS", "1")
             .env("BERTH_FAILURE_WINDOW_SECONDS", "1")
+            // Collections run only when the test asks, with no grace.
+            .env("BERTH_GC_GRACE", "0")
             .output()
             .expect("run scripts/cluster.sh");
         (
@@ -461,6 +463,102 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     let (ok, out) = cluster.sh(&["s3-writes", "allow"]);
     assert!(ok, "{out}");
     push_small(&c, cluster.lb(), &auth, "team/s3", "allowed", 8).unwrap();
+
+    // A blob sent whole under a digest that is not its own is refused
+    // before anything is stored, and nothing links it.
+    let whole = b"whole blob, wrong name".to_vec();
+    let wrong = digest(b"another blob");
+    let r = c
+        .post(format!(
+            "http://{}/v2/team/s3/blobs/uploads/?digest={wrong}",
+            cluster.node(2)
+        ))
+        .header("Authorization", &auth)
+        .body(whole)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().unwrap().contains("DIGEST_INVALID"));
+    for node in cluster.nodes() {
+        let r = c
+            .head(format!("http://{node}/v2/team/s3/blobs/{wrong}"))
+            .header("Authorization", &auth)
+            .send()
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            404,
+            "{node} holds a blob under the wrong digest"
+        );
+    }
+
+    // Garbage collection on one node removes what it sweeps everywhere:
+    // the blob objects from the bucket, the manifest's bytes from the
+    // shared log's content table (and, with the event, from every
+    // node's mirror, which the digests below compare).
+    let swept = push_small(&c, cluster.node(3), &auth, "team/gc", "gone", 9).unwrap();
+    let stored = |digest: &str| {
+        let out = Command::new("psql")
+            .args([cluster.pg(), "-Atc"])
+            .arg(format!(
+                "SELECT count(*) FROM berth_content WHERE digest = '{digest}'"
+            ))
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    assert_eq!(
+        stored(&swept),
+        1,
+        "the pushed manifest's bytes are in PostgreSQL"
+    );
+    let r = c
+        .delete(format!(
+            "http://{}/v2/team/gc/manifests/{swept}",
+            cluster.node(1)
+        ))
+        .header("Authorization", &auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let (config, layer) = (b"{\"seed\":9}".to_vec(), random_bytes(2009, 9));
+    let blobs = [digest(&config), digest(&layer)];
+    for blob in &blobs {
+        let r = c
+            .delete(format!("http://{}/v2/team/gc/blobs/{blob}", cluster.lb()))
+            .header("Authorization", &auth)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202, "unlinking {blob}");
+    }
+    let r = c
+        .post(format!("http://{}/v2/manage/gc", cluster.node(2)))
+        .header("Authorization", &auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: serde_json::Value = r.json().unwrap();
+    let listed = |kind: &str| report[kind].to_string();
+    assert!(listed("manifests").contains(&swept), "{report}");
+    for blob in &blobs {
+        assert!(
+            listed("blobs").contains(blob.as_str()),
+            "{blob} is swept: {report}"
+        );
+    }
+    assert_eq!(
+        stored(&swept),
+        0,
+        "the swept manifest's bytes stay in PostgreSQL"
+    );
 
     // Every node's read models equal each other's and a rebuild from the
     // shared log: the nodes are stopped once they hold the head.

@@ -67,6 +67,9 @@ pub struct Sealed {
     pub value: Vec<u8>,
     /// Content that became durable with this event.
     pub content: Vec<(Digest, Bytes)>,
+    /// Content this event removes (a garbage collection's manifests): the
+    /// shared log drops it in the same transaction.
+    pub dropped: Vec<Digest>,
 }
 
 /// The log of record when several nodes write to one log (PostgreSQL).

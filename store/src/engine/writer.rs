@@ -18,7 +18,7 @@ use super::{
 };
 use crate::envelope::{encode_payload, seal, Envelope, Hash, Keyed, Recorded, SCHEMA_VERSION};
 use crate::error::StoreError;
-use crate::log::{link, ChainPoint, EventLog};
+use crate::log::{dropped_content, link, ChainPoint, EventLog};
 use crate::table::Batch;
 
 /// Most commands folded into one batch; bounds a batch's latency.
@@ -557,6 +557,7 @@ impl Writer {
                     } else {
                         Vec::new()
                     },
+                    dropped: dropped_content(&event).cloned().collect(),
                 });
             }
             self.log.append(batch, seq, value);

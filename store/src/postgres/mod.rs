@@ -272,6 +272,7 @@ impl SharedLog for PgLog {
                     seq,
                     value: row.get(1),
                     content: Vec::new(),
+                    dropped: Vec::new(),
                 });
             }
             let Some(digest) = row.get::<_, Option<&str>>(2) else {
@@ -314,7 +315,9 @@ impl PgLog {
         let mut seqs = Vec::with_capacity(events.len());
         let mut bodies = Vec::with_capacity(events.len());
         let (mut digests, mut content_seqs, mut content) = (Vec::new(), Vec::new(), Vec::new());
+        let mut dropped = Vec::new();
         for event in events {
+            dropped.extend(event.dropped.iter().map(ToString::to_string));
             for (digest, bytes) in event.content {
                 digests.push(digest.to_string());
                 content_seqs.push(seq_of(event.seq));
@@ -328,6 +331,12 @@ impl PgLog {
                 "INSERT INTO berth_events (seq, body) SELECT * FROM unnest($1::int8[], $2::bytea[])",
                 &[&seqs, &bodies],
             )?;
+            if !dropped.is_empty() {
+                c.execute(
+                    "DELETE FROM berth_content WHERE digest = ANY($1::text[])",
+                    &[&dropped],
+                )?;
+            }
             if !digests.is_empty() {
                 c.execute(
                     "INSERT INTO berth_content (digest, seq, body) \
