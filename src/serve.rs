@@ -25,7 +25,7 @@ use berth_domain::names::{OPERATOR_ACCOUNT, OPERATOR_USER};
 use berth_domain::{AccountCommand, AccountName, Actor, Command, DomainError, UserName};
 use berth_projections::ReadModels;
 use berth_store::archive::Limits;
-use berth_store::gc::{self, Collector, Pins};
+use berth_store::gc::{self, Collector, Pins, SharedPins};
 use berth_store::imports::Imports;
 use berth_store::lease::{self, Leases};
 use berth_store::postgres::{spawn_tail, PgLog, PgSessions};
@@ -123,21 +123,22 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         runtime: runtime.handle().clone(),
     })?;
     let mut probes: Vec<Arc<dyn Probe>> = Vec::new();
-    let leases: Arc<dyn Leases> = match &args.shared.log_url {
-        Some(url) => {
-            let sessions = Arc::new(PgSessions::new(url)?);
-            probes.push(Arc::new(LogProbe(sessions.clone())));
-            sessions
-        }
-        None => Arc::new(lease::Alone),
-    };
+    let (leases, shared_pins): (Arc<dyn Leases>, Option<Arc<dyn SharedPins>>) =
+        match &args.shared.log_url {
+            Some(url) => {
+                let sessions = Arc::new(PgSessions::new(url)?);
+                probes.push(Arc::new(LogProbe(sessions.clone())));
+                (sessions.clone(), Some(sessions))
+            }
+            None => (Arc::new(lease::Alone), None),
+        };
     if let Some(s3) = &stores.s3 {
         runtime.block_on(s3.check())?;
         probes.push(Arc::new(StoreProbe(s3.clone())));
     }
     health.watch_dependencies(probes);
     let (blobs, uploads) = (stores.blobs, stores.uploads);
-    let pins = Arc::new(Pins::default());
+    let pins = Arc::new(Pins::new(shared_pins));
     let gc = Arc::new(Collector::new(
         gc::Parts {
             blobs: blobs.clone(),

@@ -58,19 +58,58 @@ pub trait References: Send + Sync + 'static {
 
 /// Digests whose bytes are entering the blob tree ahead of the command
 /// that will link them.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Pins {
     held: Mutex<HashMap<Digest, usize>>,
+    /// The pins of every node, in a cluster: a sweep on one node must see
+    /// an upload in progress on another.
+    shared: Option<Arc<dyn SharedPins>>,
+}
+
+/// Pins recorded where every node of a cluster sees them. Recording a pin
+/// and a removal's check-then-remove exclude each other, per digest: a pin
+/// recorded first keeps the blob, and one recorded during a removal waits
+/// for it to end (the upload then moves its own bytes in).
+pub trait SharedPins: Send + Sync + 'static {
+    /// Records the pin `holder` on `digest`; blocking.
+    fn pin(&self, digest: &Digest, holder: Uuid) -> Result<(), StoreError>;
+    /// Drops the pin `holder`; blocking.
+    fn unpin(&self, holder: Uuid) -> Result<(), StoreError>;
+    /// Runs `remove` unless a node pins `digest`, with no pin recorded
+    /// meanwhile; `None` when pinned.
+    fn unless_pinned(
+        &self,
+        digest: &Digest,
+        remove: &mut dyn FnMut() -> Result<bool, StoreError>,
+    ) -> Result<Option<bool>, StoreError>;
 }
 
 /// Keeps a blob from being collected until it is dropped.
-#[derive(Debug)]
 pub struct Pin {
     pins: Arc<Pins>,
     digest: Digest,
+    /// Its record among the shared pins, if there are any.
+    holder: Option<Uuid>,
+}
+
+impl std::fmt::Debug for Pins {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pins")
+            .field("shared", &self.shared.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Pins {
+    /// Pins this node's uploads and sweeps see; with `shared`, those of
+    /// every node of a cluster too.
+    pub fn new(shared: Option<Arc<dyn SharedPins>>) -> Self {
+        Self {
+            held: Mutex::default(),
+            shared,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Digest, usize>> {
         self.held
             .lock()
@@ -79,29 +118,62 @@ impl Pins {
 
     /// Pins a digest: take it before the bytes move in, and hold it until
     /// the command linking them has been decided.
-    pub fn pin(self: &Arc<Self>, digest: &Digest) -> Pin {
+    pub async fn pin(self: &Arc<Self>, digest: &Digest) -> Result<Pin, StoreError> {
         *self.lock().entry(digest.clone()).or_default() += 1;
-        Pin {
+        let mut pin = Pin {
             pins: self.clone(),
             digest: digest.clone(),
+            holder: None,
+        };
+        if let Some(shared) = self.shared.clone() {
+            let (holder, digest) = (Uuid::new_v4(), digest.clone());
+            tokio::task::spawn_blocking(move || shared.pin(&digest, holder)).await??;
+            pin.holder = Some(holder);
         }
+        Ok(pin)
     }
 
-    /// Runs `remove` under the table's lock unless the digest is pinned.
-    fn unless_pinned<T>(&self, digest: &Digest, remove: impl FnOnce() -> T) -> Option<T> {
+    /// Runs `remove` under the table's lock (and the shared pins' check)
+    /// unless the digest is pinned.
+    fn unless_pinned(
+        &self,
+        digest: &Digest,
+        mut remove: impl FnMut() -> Result<bool, StoreError>,
+    ) -> Option<Result<bool, StoreError>> {
         let held = self.lock();
-        (!held.contains_key(digest)).then(remove)
+        if held.contains_key(digest) {
+            return None;
+        }
+        match &self.shared {
+            None => Some(remove()),
+            Some(shared) => shared.unless_pinned(digest, &mut remove).transpose(),
+        }
     }
 }
 
 impl Drop for Pin {
     fn drop(&mut self) {
-        let mut held = self.pins.lock();
-        if let Some(n) = held.get_mut(&self.digest) {
-            *n -= 1;
-            if *n == 0 {
-                held.remove(&self.digest);
+        {
+            let mut held = self.pins.lock();
+            if let Some(n) = held.get_mut(&self.digest) {
+                *n -= 1;
+                if *n == 0 {
+                    held.remove(&self.digest);
+                }
             }
+        }
+        let (Some(shared), Some(holder)) = (self.pins.shared.clone(), self.holder) else {
+            return;
+        };
+        // Off the request: a pin that stays expires (see `SharedPins`).
+        let unpin = move || {
+            if let Err(e) = shared.unpin(holder) {
+                tracing::warn!(error = %e, "a shared pin stays until it expires");
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(unpin)),
+            Err(_) => unpin(),
         }
     }
 }

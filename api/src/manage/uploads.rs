@@ -414,7 +414,13 @@ async fn store(
     }
     // Pinned from before the bytes move in until the command that links
     // them is decided: garbage collection leaves them alone meanwhile.
-    let _pins: Vec<_> = ingest.iter().map(|(_, d)| app.pins.pin(d)).collect();
+    let mut pins = Vec::with_capacity(ingest.len());
+    for (_, digest) in &ingest {
+        match app.pins.pin(digest).await {
+            Ok(pin) => pins.push(pin),
+            Err(e) => return failed(app, job, &e.into(), None).await,
+        }
+    }
     let blobs = app.blobs.clone();
     let moved = tokio::task::spawn_blocking(move || {
         let mut done = std::collections::BTreeSet::new();
@@ -444,10 +450,11 @@ async fn store(
         key.settle(&[b"POST", org.as_str().as_bytes(), &plan]);
     }
     let reply = Reply::created(serde_json::to_value(&job).unwrap_or_default());
-    match member
+    let committed = member
         .commit(app, Command::All(commands), content, reply)
-        .await
-    {
+        .await;
+    drop(pins);
+    match committed {
         Ok(done) if done.replayed => {
             // This request stored nothing: the answer is the first one's.
             if let Err(e) = app.imports.discard(job.id) {

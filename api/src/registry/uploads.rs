@@ -156,7 +156,7 @@ async fn finish_session(
     let body = body_of(&mut call);
     // Pinned from before the bytes move in until the link is decided:
     // garbage collection leaves them alone meanwhile.
-    let _pin = call.app.pins.pin(&digest);
+    let _pin = call.app.pins.pin(&digest).await?;
     let size = call
         .app
         .uploads

@@ -58,6 +58,12 @@ CREATE TABLE IF NOT EXISTS berth_uploads (
     updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS chunks BIGINT[] NOT NULL DEFAULT '{}';
+CREATE TABLE IF NOT EXISTS berth_pins (
+    holder    UUID        PRIMARY KEY,
+    digest    TEXT        NOT NULL,
+    pinned_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS berth_pins_digest ON berth_pins (digest);
 ";
 
 /// A connection to the shared log, reopened when it breaks.

@@ -6,12 +6,14 @@
 use std::sync::Mutex;
 use std::time::Duration;
 
+use berth_domain::Digest;
 use postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 
 use super::conn::Conn;
 use super::{config, unavailable};
 use crate::error::StoreError;
+use crate::gc::SharedPins;
 use crate::lease::{Hold, Lease, Leases};
 
 /// Connections kept open between requests, per pool.
@@ -236,11 +238,84 @@ impl PgSessions {
     }
 }
 
+/// How long a pin counts: a node that died holding one leaves its row,
+/// and no upload waits this long between its bytes and its link.
+const PIN_LIFETIME: &str = "1 hour";
+
+/// The advisory-lock key that a digest's pin and its removal share.
+fn pin_key(digest: &Digest) -> i64 {
+    lock_key(&format!("berth-pin:{digest}"))
+}
+
+/// Pins are rows of `berth_pins`. Recording one and a removal's check and
+/// removal each hold the digest's transaction-scoped advisory lock, so
+/// they exclude each other.
+impl SharedPins for PgSessions {
+    /// One round trip (a digest and a UUID are safe to write as literals),
+    /// committed without waiting for the WAL: a pin lives for seconds, and
+    /// a crash of the server fails the upload's link anyway.
+    fn pin(&self, digest: &Digest, holder: Uuid) -> Result<(), StoreError> {
+        let sql = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({}); \
+             INSERT INTO berth_pins (holder, digest) VALUES ('{holder}', '{digest}'); COMMIT",
+            pin_key(digest)
+        );
+        self.relaxed.with(|c| c.batch_execute(&sql))
+    }
+
+    fn unpin(&self, holder: Uuid) -> Result<(), StoreError> {
+        self.relaxed.with(|c| {
+            c.execute(
+                "DELETE FROM berth_pins WHERE holder = $1::text::uuid",
+                &[&holder.to_string()],
+            )
+            .map(drop)
+        })
+    }
+
+    fn unless_pinned(
+        &self,
+        digest: &Digest,
+        remove: &mut dyn FnMut() -> Result<bool, StoreError>,
+    ) -> Result<Option<bool>, StoreError> {
+        let check = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({}); \
+             DELETE FROM berth_pins WHERE pinned_at < now() - interval '{PIN_LIFETIME}'",
+            pin_key(digest)
+        );
+        self.durable
+            .with(|c| {
+                c.batch_execute(&check)?;
+                let pinned = c.query_one(
+                    "SELECT count(*) FROM berth_pins WHERE digest = $1",
+                    &[&digest.to_string()],
+                );
+                let outcome = match pinned {
+                    Ok(row) if row.get::<_, i64>(0) == 0 => Ok(Some(remove())),
+                    Ok(_) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                c.batch_execute(if outcome.is_ok() {
+                    "COMMIT"
+                } else {
+                    "ROLLBACK"
+                })?;
+                outcome
+            })?
+            .transpose()
+    }
+}
+
 /// The advisory-lock key of a lease: a stable hash of its name, beside the
 /// writers' lock.
 fn lease_key(name: &str) -> i64 {
+    lock_key(&format!("berth-lease:{name}"))
+}
+
+/// A stable 64-bit advisory-lock key for a name.
+fn lock_key(name: &str) -> i64 {
     use sha2::Digest as _;
-    let hash = sha2::Sha256::digest(format!("berth-lease:{name}"));
+    let hash = sha2::Sha256::digest(name);
     i64::from_be_bytes(hash[..8].try_into().unwrap_or_default())
 }
 
