@@ -31,6 +31,11 @@ const WRITE_LOCK: i64 = 0x0062_6572_7468;
 const CHANNEL: &str = "berth_log";
 /// How long a node waits for a notification before it polls anyway.
 const POLL: Duration = Duration::from_secs(1);
+/// How long a node lets other nodes' commits gather before it catches up
+/// with them: the bound on how stale a read that finds what it asks for
+/// may be (one that does not catch up first), and what keeps a busy
+/// cluster from catching up once per commit on every node.
+const FOLLOW_DELAY: Duration = Duration::from_millis(10);
 /// How long a connection attempt may take: a log that cannot be reached
 /// fails the write fast, and the client retries.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -259,14 +264,19 @@ impl SharedLog for PgLog {
     }
 
     /// One query: the page of events, each with its content rows (an
-    /// event with several comes once per row).
+    /// event with several comes once per row). The content is looked up
+    /// per event (`OFFSET 0` keeps the planner from flattening the lateral
+    /// join): the generic plan of a prepared join merges with the whole
+    /// content table instead, whose cost grows with the log.
     fn since(&mut self, after: u64, limit: usize) -> Result<Vec<Sealed>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = self.again(|c| {
             c.query(
                 "SELECT e.seq, e.body, c.digest, c.body \
                  FROM (SELECT seq, body FROM berth_events WHERE seq > $1 ORDER BY seq LIMIT $2) e \
-                 LEFT JOIN berth_content c ON c.seq = e.seq ORDER BY e.seq",
+                 LEFT JOIN LATERAL \
+                 (SELECT digest, body FROM berth_content WHERE berth_content.seq = e.seq OFFSET 0) c \
+                 ON true ORDER BY e.seq",
                 &[&seq_of(after), &limit],
             )
         })?;
@@ -416,7 +426,16 @@ pub fn spawn_tail(url: String, engine: WeakEngine) -> std::io::Result<thread::Jo
                         .timeout_iter(POLL)
                         .next()
                         .map_err(|e| unavailable(&e))?;
-                    let head = heard.and_then(|n| n.payload().parse().ok());
+                    let mut head = heard.and_then(|n| n.payload().parse::<u64>().ok());
+                    if head.is_some() {
+                        // Commits come in runs: one catch-up takes a run.
+                        thread::sleep(FOLLOW_DELAY);
+                        let mut pending = client.notifications();
+                        let mut later = pending.iter();
+                        while let Ok(Some(n)) = later.next() {
+                            head = head.max(n.payload().parse().ok());
+                        }
+                    }
                     if !nudge(head) {
                         return Ok(());
                     }
