@@ -560,6 +560,56 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         "the swept manifest's bytes stay in PostgreSQL"
     );
 
+    // One node on the bucket without a shared log (uploads staged on its
+    // own disk, blobs streamed to the store) that answers a blob GET with
+    // a redirect to a signed URL of the store.
+    let single = Server::start_with(&[
+        ("BERTH_BLOB_STORE", "s3://berth/single"),
+        ("BERTH_S3_ENDPOINT", cluster.var("BERTH_CLUSTER_S3")),
+        ("BERTH_S3_REGION", "garage"),
+        (
+            "BERTH_S3_ACCESS_KEY_ID",
+            cluster.var("BERTH_CLUSTER_S3_KEY_ID"),
+        ),
+        (
+            "BERTH_S3_SECRET_ACCESS_KEY",
+            cluster.var("BERTH_CLUSTER_S3_SECRET"),
+        ),
+        ("BERTH_S3_PATH_STYLE", "true"),
+        ("BERTH_BLOB_REDIRECT_SECONDS", "60"),
+    ]);
+    let (ak, _, password) = single.operator_key.clone().unwrap();
+    let single_auth = basic(&format!("local@{ak}"), &password);
+    push_small(&c, &single.host(), &single_auth, "solo/app", "v1", 11).unwrap();
+    let layer = random_bytes(2011, 11);
+    let direct = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = direct
+        .get(single.url(&format!("/v2/solo/app/blobs/{}", digest(&layer))))
+        .header("Authorization", &single_auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 307);
+    let signed = r.headers()["location"].to_str().unwrap().to_owned();
+    let hex = digest(&layer).trim_start_matches("sha256:").to_owned();
+    assert!(
+        signed.starts_with(&format!(
+            "{}/berth/single/blobs/sha256/{hex}",
+            cluster.var("BERTH_CLUSTER_S3")
+        )) && signed.contains("X-Amz-Signature="),
+        "the redirect names the blob's object, signed: {signed}"
+    );
+    let r = direct.get(&signed).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().unwrap().as_ref(),
+        &layer[..],
+        "the signed URL serves the layer"
+    );
+    drop(single);
+
     // Every node's read models equal each other's and a rebuild from the
     // shared log: the nodes are stopped once they hold the head.
     for node in cluster.nodes() {
