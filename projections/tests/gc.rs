@@ -204,7 +204,7 @@ async fn a_dry_run_lists_and_removes_and_records_nothing() {
 async fn an_upload_pinned_before_the_sweep_keeps_its_bytes() {
     let w = world();
     let digest = digest_of(b"layer in flight");
-    let pin = w.pins.pin(&digest);
+    let pin = w.pins.pin(&digest).await.unwrap();
     w.store(b"layer in flight");
     let report = w.collect().await;
     assert!(report.blobs.is_empty());
@@ -227,7 +227,7 @@ async fn an_upload_after_the_sweep_moves_its_own_bytes_in() {
     let digest = w.store(b"same bytes");
     assert_eq!(ids(&w.collect().await.blobs), [digest.to_string()]);
     assert!(!w.present(&digest));
-    let pin = w.pins.pin(&digest);
+    let pin = w.pins.pin(&digest).await.unwrap();
     w.store(b"same bytes");
     w.link("acme/web", &digest).await.unwrap();
     drop(pin);
