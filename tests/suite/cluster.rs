@@ -492,6 +492,31 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         );
     }
 
+    // The empty blob, sent whole to one node, is served by another.
+    let empty = digest(b"");
+    let r = c
+        .post(format!(
+            "http://{}/v2/team/s3/blobs/uploads/?digest={empty}",
+            cluster.node(1)
+        ))
+        .header("Authorization", &auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .get(format!(
+            "http://{}/v2/team/s3/blobs/{empty}",
+            cluster.node(3)
+        ))
+        .header("Authorization", &auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.bytes().unwrap().is_empty(),
+        "the empty blob comes back empty"
+    );
+
     // Garbage collection on one node removes what it sweeps everywhere:
     // the blob objects from the bucket, the manifest's bytes from the
     // shared log's content table (and, with the event, from every

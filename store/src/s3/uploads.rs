@@ -63,11 +63,13 @@ impl SharedUploads {
     /// The session's chunk objects in order, checked against its offset:
     /// the starts recorded with the session must begin at 0 and rise.
     fn chunks(&self, session: &Session) -> Result<Vec<Key>, StoreError> {
-        let id = session.id;
-        let ordered = session.chunks.windows(2).all(|w| w[0] < w[1]);
-        let from_zero = session.chunks.first().is_none_or(|s| *s == 0);
-        let within = session.chunks.last().is_none_or(|s| *s < session.offset);
-        if !(ordered && from_zero && within) || (session.chunks.is_empty() && session.offset > 0) {
+        let (id, starts) = (session.id, &session.chunks);
+        let covers = starts
+            .first()
+            .map_or(session.offset == 0, |first| *first == 0)
+            && starts.windows(2).all(|w| w[0] < w[1])
+            && starts.last().is_none_or(|last| *last < session.offset);
+        if !covers {
             return Err(StoreError::ObjectStore(format!(
                 "upload {id}: its recorded chunks {:?} do not cover its {} bytes",
                 session.chunks, session.offset
@@ -155,6 +157,24 @@ impl SharedUploads {
             session.hasher = before;
             return Err(e);
         }
+        // A whole blob that fit in memory is checked before anything is
+        // written, and then written as the blob itself.
+        if let (true, Some(digest), Some(state)) = (writer.is_none(), whole, hashed.clone()) {
+            session.hasher = before;
+            let actual = Digest::from_bytes(Algorithm::Sha256, &state.finish())?;
+            if &actual != digest {
+                return Err(StoreError::DigestMismatch {
+                    expected: digest.clone(),
+                    actual,
+                });
+            }
+            self.s3
+                .store
+                .put(&self.s3.blob_key(digest), held.into_iter().collect())
+                .await
+                .map_err(|e| failed("storing the blob", e))?;
+            return Ok(Stored::Blob(written));
+        }
         let stored = match writer {
             Some(mut w) => {
                 for bytes in held {
@@ -166,25 +186,6 @@ impl SharedUploads {
             None if written == 0 => {
                 session.hasher = hashed;
                 return Ok(Stored::Chunk);
-            }
-            None if whole.is_some() => {
-                let (Some(digest), Some(state)) = (whole, hashed.clone()) else {
-                    return Err(StoreError::Task("a whole blob without its hash".into()));
-                };
-                session.hasher = before;
-                let actual = Digest::from_bytes(Algorithm::Sha256, &state.finish())?;
-                if &actual != digest {
-                    return Err(StoreError::DigestMismatch {
-                        expected: digest.clone(),
-                        actual,
-                    });
-                }
-                self.s3
-                    .store
-                    .put(&self.s3.blob_key(digest), held.into_iter().collect())
-                    .await
-                    .map_err(|e| failed("storing the blob", e))?;
-                return Ok(Stored::Blob(written));
             }
             None => self
                 .s3
