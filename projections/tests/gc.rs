@@ -353,8 +353,8 @@ async fn a_manifest_pushed_again_between_mark_and_sweep_keeps_its_bytes() {
 async fn an_upload_session_in_a_request_is_not_abandoned() {
     let w = world();
     let path = repo("acme/web");
-    let busy = w.uploads.create(&path).unwrap();
-    let idle = w.uploads.create(&path).unwrap();
+    let busy = w.uploads.create(&path).await.unwrap();
+    let idle = w.uploads.create(&path).await.unwrap();
     tokio::time::sleep(Duration::from_millis(50)).await;
     let held = w.uploads.acquire(busy, &path).await.unwrap();
     let report = w.collect().await;

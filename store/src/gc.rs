@@ -35,6 +35,8 @@ use berth_domain::{Command, Digest, Event};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use futures_util::future::BoxFuture;
+
 use crate::blobs::BlobStore;
 use crate::engine::{AloneWork, Engine, RequestMeta};
 use crate::error::StoreError;
@@ -71,10 +73,11 @@ pub struct Pins {
 /// recorded first keeps the blob, and one recorded during a removal waits
 /// for it to end (the upload then moves its own bytes in).
 pub trait SharedPins: Send + Sync + 'static {
-    /// Records the pin `holder` on `digest`; blocking.
-    fn pin(&self, digest: &Digest, holder: Uuid) -> Result<(), StoreError>;
-    /// Drops the pin `holder`; blocking.
-    fn unpin(&self, holder: Uuid) -> Result<(), StoreError>;
+    /// Records the pin `holder` on `digest`.
+    fn pin<'a>(&'a self, digest: &'a Digest, holder: Uuid)
+        -> BoxFuture<'a, Result<(), StoreError>>;
+    /// Drops the pin `holder`.
+    fn unpin(&self, holder: Uuid) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Runs `remove` unless a node pins `digest`, with no pin recorded
     /// meanwhile; `None` when pinned.
     fn unless_pinned(
@@ -125,9 +128,9 @@ impl Pins {
             digest: digest.clone(),
             holder: None,
         };
-        if let Some(shared) = self.shared.clone() {
-            let (holder, digest) = (Uuid::new_v4(), digest.clone());
-            tokio::task::spawn_blocking(move || shared.pin(&digest, holder)).await??;
+        if let Some(shared) = &self.shared {
+            let holder = Uuid::new_v4();
+            shared.pin(digest, holder).await?;
             pin.holder = Some(holder);
         }
         Ok(pin)
@@ -165,16 +168,17 @@ impl Drop for Pin {
         let (Some(shared), Some(holder)) = (self.pins.shared.clone(), self.holder) else {
             return;
         };
-        // Off the request: a pin that stays expires (see `SharedPins`).
-        let unpin = move || {
-            if let Err(e) = shared.unpin(holder) {
+        // Off the request; a pin that stays (no runtime to run the unpin,
+        // or a failed one) expires (see `SharedPins`).
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::warn!("a shared pin stays until it expires");
+            return;
+        };
+        runtime.spawn(async move {
+            if let Err(e) = shared.unpin(holder).await {
                 tracing::warn!(error = %e, "a shared pin stays until it expires");
             }
-        };
-        match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(unpin)),
-            Err(_) => unpin(),
-        }
+        });
     }
 }
 

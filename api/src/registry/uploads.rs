@@ -71,9 +71,7 @@ pub(crate) async fn start(call: Call, repo: RepoPath) -> Result<Response, ApiErr
         }
     }
     let monolithic = digest_param(&call, "digest")?;
-    let app = call.app.clone();
-    let create_for = repo.clone();
-    let id = app.read(move |p| p.uploads.create(&create_for)).await?;
+    let id = call.app.uploads.create(&repo).await?;
     let Some(digest) = monolithic else {
         return Ok(in_progress(StatusCode::ACCEPTED, &repo, id, 0));
     };

@@ -10,8 +10,13 @@ use std::time::Duration;
 
 use berth_domain::Digest;
 use bytes::Bytes;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures_util::future::{join, try_join};
 use postgres::fallible_iterator::FallibleIterator;
-use postgres::{Config, NoTls};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Config;
 
 use crate::engine::{Sealed, SharedLog, WeakEngine};
 use crate::envelope::Recorded;
@@ -71,13 +76,16 @@ CREATE TABLE IF NOT EXISTS berth_pins (
 CREATE INDEX IF NOT EXISTS berth_pins_digest ON berth_pins (digest);
 ";
 
-/// A connection to the shared log, reopened when it breaks.
+/// A connection to the shared log, reopened when it breaks. Its calls
+/// block: it belongs to a thread of its own (the writer's, a command's),
+/// and drives its connection on a runtime of its own.
 pub struct PgLog {
     config: Config,
-    client: Option<Conn>,
-    /// The head of the batch inserted in the open transaction: the other
-    /// nodes are notified of it in the commit's round trip.
-    inserted: Option<u64>,
+    runtime: tokio::runtime::Runtime,
+    client: Option<Arc<Conn>>,
+    /// The write lock was asked for: it goes out with the next statement,
+    /// in the same round trip.
+    opening: bool,
 }
 
 /// What a PostgreSQL failure means for the request: the log is unavailable
@@ -111,42 +119,61 @@ fn config(url: &str) -> Result<Config, StoreError> {
     Ok(config)
 }
 
+const SINCE: &str = "SELECT e.seq, e.body, c.digest, c.body \
+     FROM (SELECT seq, body FROM berth_events WHERE seq > $1 ORDER BY seq LIMIT $2) e \
+     LEFT JOIN LATERAL \
+     (SELECT digest, body FROM berth_content WHERE berth_content.seq = e.seq OFFSET 0) c \
+     ON true ORDER BY e.seq";
+const DROP_CONTENT: &str = "DELETE FROM berth_content WHERE digest = ANY($1::text[])";
+/// A batch's events and the content they brought, in one statement.
+const WRITE: &str = "WITH events AS \
+     (INSERT INTO berth_events (seq, body) SELECT * FROM unnest($1::int8[], $2::bytea[])) \
+     INSERT INTO berth_content (digest, seq, body) \
+     SELECT * FROM unnest($3::text[], $4::int8[], $5::bytea[]) \
+     ON CONFLICT (digest) DO NOTHING";
+
 impl PgLog {
     /// Connects to `url` (`postgres://user:pass@host:port/db`) and creates
     /// the log's tables if they are missing.
     pub fn connect(url: &str) -> Result<Self, StoreError> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StoreError::Io)?;
         let mut log = Self {
             config: config(url)?,
+            runtime,
             client: None,
-            inserted: None,
+            opening: false,
         };
-        log.client()?
-            .batch_execute(SCHEMA)
-            .map_err(|e| unavailable(&e))?;
+        log.with(|c| async move { c.batch_execute(SCHEMA).await })?;
         Ok(log)
     }
 
     /// The open connection, or a new one if there is none or it broke.
-    fn client(&mut self) -> Result<&mut Conn, StoreError> {
-        if self.client.as_ref().is_none_or(Conn::is_closed) {
-            self.client = None;
-            let client = self.config.connect(NoTls).map_err(|e| unavailable(&e))?;
-            self.client = Some(Conn::new(client));
+    fn conn(&mut self) -> Result<Arc<Conn>, StoreError> {
+        if let Some(open) = self.client.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(open.clone());
         }
-        self.client
-            .as_mut()
-            .ok_or_else(|| StoreError::LogUnavailable("no connection".into()))
+        self.client = None;
+        let conn = self
+            .runtime
+            .block_on(Conn::open(&self.config))
+            .map_err(|e| unavailable(&e))?;
+        let conn = Arc::new(conn);
+        self.client = Some(conn.clone());
+        Ok(conn)
     }
 
     /// Runs `f` on the connection; a failure that broke the connection
     /// drops it, so the next call reconnects.
-    fn with<T>(
+    fn with<T, F: Future<Output = Result<T, postgres::Error>>>(
         &mut self,
-        f: impl FnOnce(&mut Conn) -> Result<T, postgres::Error>,
+        f: impl FnOnce(Arc<Conn>) -> F,
     ) -> Result<T, StoreError> {
-        let client = self.client()?;
-        let result = f(client);
-        if result.is_err() && client.is_closed() {
+        let conn = self.conn()?;
+        let result = self.runtime.block_on(f(conn.clone()));
+        if result.is_err() && conn.is_closed() {
             self.client = None;
         }
         result.map_err(|e| unavailable(&e))
@@ -155,11 +182,11 @@ impl PgLog {
     /// [`PgLog::with`], tried once more on a new connection when the first
     /// try found the connection broken: for statements that write nothing
     /// (a read, the opening of a transaction).
-    fn again<T>(
+    fn again<T, F: Future<Output = Result<T, postgres::Error>>>(
         &mut self,
-        mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>,
+        f: impl Fn(Arc<Conn>) -> F,
     ) -> Result<T, StoreError> {
-        match self.with(&mut f) {
+        match self.with(&f) {
             Err(_) if self.client.is_none() => self.with(f),
             other => other,
         }
@@ -169,25 +196,20 @@ impl PgLog {
     /// checkpoint seed): the first node to start stores `fresh`, and every
     /// node then reads the one stored.
     pub fn shared_secret(&mut self, name: &str, fresh: [u8; 32]) -> Result<[u8; 32], StoreError> {
-        let row = self.with(|c| {
+        let row = self.with(|c| async move {
             c.execute(
                 "INSERT INTO berth_secrets (name, key) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING",
                 &[&name, &&fresh[..]],
-            )?;
+            )
+            .await?;
             c.query_one("SELECT key FROM berth_secrets WHERE name = $1", &[&name])
+                .await
         })?;
         let key: Vec<u8> = row.get(0);
         key.try_into().map_err(|_| StoreError::Corrupt {
             seq: 0,
             reason: format!("the shared secret {name:?} is not 32 bytes"),
         })
-    }
-
-    /// The shared log's head: its last sequence number (0 when empty).
-    fn head_seq(&mut self) -> Result<u64, StoreError> {
-        let row =
-            self.with(|c| c.query_one("SELECT COALESCE(MAX(seq), 0) FROM berth_events", &[]))?;
-        Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
     /// Reads the whole log from the start, checking every hash and every
@@ -228,57 +250,69 @@ impl PgLog {
     ) -> Result<(), StoreError> {
         const PAGE: usize = 5_000;
         self.lock()?;
-        match self.head_seq() {
-            Ok(0) => {}
+        match self.since(0, 1) {
+            Ok(first) if first.is_empty() => {}
             not_empty => {
                 self.release();
                 return Err(not_empty.err().unwrap_or(StoreError::NotEmpty));
             }
         }
-        let last = events.last().map_or(0, |e| e.seq);
+        let mut pages: Vec<Vec<Sealed>> = Vec::new();
         let mut events = events.into_iter().peekable();
-        let mut content = Some(content);
         while events.peek().is_some() {
-            let mut page: Vec<Sealed> = events.by_ref().take(PAGE).collect();
-            if page.last().is_some_and(|e| e.seq == last) {
-                if let Some(last) = page.last_mut() {
-                    last.content = content.take().unwrap_or_default();
-                }
-            }
-            if let Err(e) = self.insert(page) {
+            pages.push(events.by_ref().take(PAGE).collect());
+        }
+        let last = pages.pop().unwrap_or_default();
+        for page in pages {
+            if let Err(e) = self.write(page, false) {
                 self.release();
                 return Err(e);
             }
         }
-        self.commit()
+        let mut last = last;
+        if let Some(event) = last.last_mut() {
+            event.content = content;
+        }
+        self.write(last, true)
     }
 }
 
 impl SharedLog for PgLog {
-    /// A connection broken while idle (the server restarted) is only found
-    /// broken when it is next used: this first statement of a batch is
-    /// then tried once more on a new connection, as nothing was written.
+    /// Sent with the catch-up that always follows it: one round trip
+    /// takes the lock and reads what other nodes committed before it.
     fn lock(&mut self) -> Result<(), StoreError> {
-        let sql = format!("BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})");
-        self.again(|c| c.batch_execute(&sql))
+        self.opening = true;
+        Ok(())
     }
 
     /// One query: the page of events, each with its content rows (an
     /// event with several comes once per row). The content is looked up
     /// per event (`OFFSET 0` keeps the planner from flattening the lateral
     /// join): the generic plan of a prepared join merges with the whole
-    /// content table instead, whose cost grows with the log.
+    /// content table instead, whose cost grows with the log. A connection
+    /// broken while idle (the server restarted) is only found broken when
+    /// it is next used: this read, and the opening of the transaction sent
+    /// with it, are then tried once more on a new connection.
     fn since(&mut self, after: u64, limit: usize) -> Result<Vec<Sealed>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = self.again(|c| {
-            c.query(
-                "SELECT e.seq, e.body, c.digest, c.body \
-                 FROM (SELECT seq, body FROM berth_events WHERE seq > $1 ORDER BY seq LIMIT $2) e \
-                 LEFT JOIN LATERAL \
-                 (SELECT digest, body FROM berth_content WHERE berth_content.seq = e.seq OFFSET 0) c \
-                 ON true ORDER BY e.seq",
-                &[&seq_of(after), &limit],
-            )
+        let open = std::mem::take(&mut self.opening);
+        let rows = self.again(|c| async move {
+            let since = c.statement(SINCE).await?;
+            let opened = async {
+                match open {
+                    true => {
+                        c.batch_execute(&format!(
+                            "BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})"
+                        ))
+                        .await
+                    }
+                    false => Ok(()),
+                }
+            };
+            let after = seq_of(after);
+            let params: [&(dyn ToSql + Sync); 2] = [&after, &limit];
+            let read = c.client().query(&since, &params);
+            Ok(try_join(opened, read).await?.1)
         })?;
         let mut events: Vec<Sealed> = Vec::with_capacity(rows.len());
         for row in rows {
@@ -307,17 +341,19 @@ impl SharedLog for PgLog {
     }
 
     fn append(&mut self, events: Vec<Sealed>) -> Result<(), StoreError> {
-        if let Err(e) = self.insert(events) {
-            self.release();
-            return Err(e);
-        }
-        self.commit()
+        self.write(events, true)
     }
 
     fn release(&mut self) {
-        self.inserted = None;
-        if let Some(client) = self.client.as_mut() {
-            if client.batch_execute("ROLLBACK").is_err() {
+        if std::mem::take(&mut self.opening) {
+            return;
+        }
+        if let Some(conn) = self.client.clone() {
+            if self
+                .runtime
+                .block_on(conn.batch_execute("ROLLBACK"))
+                .is_err()
+            {
                 self.client = None;
             }
         }
@@ -325,9 +361,15 @@ impl SharedLog for PgLog {
 }
 
 impl PgLog {
-    /// Inserts events and their content in the open transaction.
-    fn insert(&mut self, events: Vec<Sealed>) -> Result<(), StoreError> {
-        let head = events.last().map_or(0, |e| e.seq);
+    /// Writes events and their content in the open transaction (one
+    /// statement, so that a statement that fails before it is sent writes
+    /// none of it) and, when `commit`, notifies the other nodes of the new
+    /// head (delivered at commit) and commits: everything in one round
+    /// trip. Only a broken connection leaves the outcome open: the server
+    /// may have committed before it broke. A statement that failed ended
+    /// the transaction without committing what it would have written.
+    fn write(&mut self, events: Vec<Sealed>, commit: bool) -> Result<(), StoreError> {
+        let head = events.last().map(|e| e.seq);
         let mut seqs = Vec::with_capacity(events.len());
         let mut bodies = Vec::with_capacity(events.len());
         let (mut digests, mut content_seqs, mut content) = (Vec::new(), Vec::new(), Vec::new());
@@ -342,55 +384,53 @@ impl PgLog {
             seqs.push(seq_of(event.seq));
             bodies.push(event.value);
         }
-        self.with(|c| {
-            c.execute(
-                "INSERT INTO berth_events (seq, body) SELECT * FROM unnest($1::int8[], $2::bytea[])",
-                &[&seqs, &bodies],
-            )?;
-            if !dropped.is_empty() {
-                c.execute(
-                    "DELETE FROM berth_content WHERE digest = ANY($1::text[])",
-                    &[&dropped],
-                )?;
-            }
-            if !digests.is_empty() {
-                c.execute(
-                    "INSERT INTO berth_content (digest, seq, body) \
-                     SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[]) \
-                     ON CONFLICT (digest) DO NOTHING",
-                    &[&digests, &content_seqs, &content],
-                )?;
-            }
-            Ok(())
-        })?;
-        self.inserted = Some(head);
-        Ok(())
-    }
-
-    /// Notifies the other nodes of the new head (delivered at commit) and
-    /// commits the open transaction, in one round trip. Only a broken
-    /// connection leaves the outcome open: the server may have committed
-    /// before it broke. An error the server answered left nothing
-    /// committed, and the transaction is ended.
-    fn commit(&mut self) -> Result<(), StoreError> {
-        let sql = match self.inserted.take() {
-            Some(head) => format!("NOTIFY {CHANNEL}, '{head}'; COMMIT"),
-            None => "COMMIT".to_owned(),
+        let ending = match (commit, head) {
+            (false, _) => None,
+            (true, Some(head)) => Some(format!("NOTIFY {CHANNEL}, '{head}'; COMMIT")),
+            (true, None) => Some("COMMIT".to_owned()),
         };
-        let client = self.client()?;
-        match client.batch_execute(&sql) {
-            Ok(()) => Ok(()),
-            Err(e) if e.as_db_error().is_some() => {
-                self.release();
-                Err(unavailable(&e))
-            }
-            Err(e) => {
-                self.client = None;
-                Err(StoreError::OutcomeUnknown(format!(
-                    "the event log (PostgreSQL) connection broke at commit: {e}"
-                )))
-            }
+        let conn = self.conn()?;
+        let (written, committed) = self.runtime.block_on(async {
+            let prepared = try_join(conn.statement(DROP_CONTENT), conn.statement(WRITE)).await;
+            let (drop, write) = match prepared {
+                Ok(statements) => statements,
+                Err(e) => return (Err(e), Ok(())),
+            };
+            let client = conn.client();
+            // Only a collection drops content, and it commits alone.
+            let dropping = async {
+                match dropped.is_empty() {
+                    true => Ok(0),
+                    false => client.execute(&drop, &[&dropped]).await,
+                }
+            };
+            let params: [&(dyn ToSql + Sync); 5] =
+                [&seqs, &bodies, &digests, &content_seqs, &content];
+            let writing = client.execute(&write, &params);
+            let ending = async {
+                match &ending {
+                    Some(sql) => client.batch_execute(sql).await,
+                    None => Ok(()),
+                }
+            };
+            join(try_join(dropping, writing), ending).await
+        });
+        let failure = match (written, committed) {
+            (Ok(_), Ok(())) => return Ok(()),
+            (Err(e), _) | (Ok(_), Err(e)) => e,
+        };
+        let broke = conn.is_closed();
+        if broke {
+            self.client = None;
         }
+        if !commit {
+            self.release();
+        } else if broke && failure.as_db_error().is_none() {
+            return Err(StoreError::OutcomeUnknown(format!(
+                "the event log (PostgreSQL) connection broke at commit: {failure}"
+            )));
+        }
+        Err(unavailable(&failure))
     }
 }
 
@@ -414,7 +454,9 @@ pub fn spawn_tail(url: String, engine: WeakEngine) -> std::io::Result<thread::Jo
         .name("berth-log-tail".into())
         .spawn(move || loop {
             let listened = (|| -> Result<(), StoreError> {
-                let mut client = config(&url)?.connect(NoTls).map_err(|e| unavailable(&e))?;
+                let mut client = postgres::Config::from(config(&url)?)
+                    .connect(postgres::NoTls)
+                    .map_err(|e| unavailable(&e))?;
                 client
                     .batch_execute(&format!("LISTEN {CHANNEL}"))
                     .map_err(|e| unavailable(&e))?;

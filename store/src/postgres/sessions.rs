@@ -3,10 +3,12 @@
 //! repository, the offset and the running SHA-256 of the bytes so far.
 //! The bytes themselves are objects in the object store.
 
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use berth_domain::Digest;
+use futures_util::future::BoxFuture;
 use postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 
@@ -33,10 +35,11 @@ pub struct SessionRow {
     pub chunks: Vec<u64>,
 }
 
-/// Connections to one server with the same settings, reused between calls.
+/// Blocking connections to one server, reused between calls: for the
+/// collectors, readiness and counts, which run on threads of their own.
 struct Pool {
     config: Config,
-    idle: Mutex<Vec<Conn>>,
+    idle: Mutex<Vec<Client>>,
 }
 
 impl Pool {
@@ -45,7 +48,7 @@ impl Pool {
     /// it idled) when it is used: `f` is then run once more on a new one.
     fn with<T>(
         &self,
-        mut f: impl FnMut(&mut Conn) -> Result<T, postgres::Error>,
+        mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
         let pooled = self
             .idle
@@ -53,12 +56,7 @@ impl Pool {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .pop()
             .filter(|c| !c.is_closed());
-        let fresh = || {
-            self.config
-                .connect(NoTls)
-                .map(Conn::new)
-                .map_err(|e| unavailable(&e))
-        };
+        let fresh = || self.config.connect(NoTls).map_err(|e| unavailable(&e));
         let mut conn = match pooled {
             Some(c) => c,
             None => fresh()?,
@@ -82,16 +80,70 @@ impl Pool {
     }
 }
 
-/// The sessions table, with two small pools of connections: one whose
-/// commits wait for the server's WAL flush, for what acknowledges bytes,
-/// and one whose commits do not (`synchronous_commit = off`), for what a
-/// crash of the server may lose at no cost to a client: the row of a
-/// session that holds no byte yet, and the removal of a finished one (see
-/// docs/decisions.md). Every call blocks: run them off the async workers.
+/// One connection that every request of a node shares, opened on first
+/// use and again after it breaks: what concurrent requests send on it is
+/// pipelined, and a statement costs its round trip and no thread.
+struct Pipe {
+    config: tokio_postgres::Config,
+    open: Mutex<Option<Arc<Conn>>>,
+}
+
+impl Pipe {
+    fn new(config: tokio_postgres::Config) -> Self {
+        Self {
+            config,
+            open: Mutex::new(None),
+        }
+    }
+
+    fn opened(&self) -> std::sync::MutexGuard<'_, Option<Arc<Conn>>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    async fn conn(&self) -> Result<Arc<Conn>, StoreError> {
+        if let Some(open) = self.opened().as_ref().filter(|c| !c.is_closed()) {
+            return Ok(open.clone());
+        }
+        let conn = Arc::new(
+            Conn::open(&self.config)
+                .await
+                .map_err(|e| unavailable(&e))?,
+        );
+        *self.opened() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs `f` on the connection. A connection is only found broken (the
+    /// server restarted while it idled) when it is used: `f` is then run
+    /// once more on a new one.
+    async fn with<T, F: Future<Output = Result<T, postgres::Error>>>(
+        &self,
+        f: impl Fn(Arc<Conn>) -> F,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn().await?;
+        match f(conn.clone()).await {
+            Err(_) if conn.is_closed() => f(self.conn().await?).await,
+            done => done,
+        }
+        .map_err(|e| unavailable(&e))
+    }
+}
+
+/// The sessions table and the shared pins. The request path's statements
+/// go over two shared connections: one whose commits wait for the
+/// server's WAL flush, for what acknowledges bytes, and one whose commits
+/// do not (`synchronous_commit = off`), for what a crash of the server may
+/// lose at no cost to a client: the row of a session that holds no byte
+/// yet, the removal of a finished one, a pin (see docs/decisions.md). The
+/// rest (collectors, readiness, counts, leases) blocks, on pooled
+/// connections: run it off the async workers.
 pub struct PgSessions {
     config: Config,
-    durable: Pool,
-    relaxed: Pool,
+    pool: Pool,
+    durable: Pipe,
+    relaxed: Pipe,
 }
 
 fn offset_of(n: u64) -> i64 {
@@ -109,36 +161,43 @@ impl PgSessions {
             config.get_options().unwrap_or_default()
         );
         relaxed.options(options.trim());
-        let pool = |config| Pool {
-            config,
-            idle: Mutex::new(Vec::new()),
-        };
         Ok(Self {
-            durable: pool(config.clone()),
-            relaxed: pool(relaxed),
-            config,
+            pool: Pool {
+                config: config.clone().into(),
+                idle: Mutex::new(Vec::new()),
+            },
+            durable: Pipe::new(config.clone()),
+            relaxed: Pipe::new(relaxed),
+            config: config.into(),
         })
     }
 
     /// Records a new, empty session.
-    pub fn create(&self, id: Uuid, repo: &str, hash_state: &[u8]) -> Result<(), StoreError> {
-        self.relaxed.with(|c| {
-            c.execute(
-                "INSERT INTO berth_uploads (id, repo, upload_offset, hash_state) VALUES ($1::text::uuid, $2, 0, $3)",
-                &[&id.to_string(), &repo, &hash_state],
-            )
+    pub async fn create(&self, id: Uuid, repo: &str, hash_state: &[u8]) -> Result<(), StoreError> {
+        self.relaxed
+            .with(|c| async move {
+                c.execute(
+                    "INSERT INTO berth_uploads (id, repo, upload_offset, hash_state) VALUES ($1, $2, 0, $3)",
+                    &[&id, &repo, &hash_state],
+                )
+                .await
+            })
+            .await
             .map(drop)
-        })
     }
 
     /// A session, if it exists.
-    pub fn load(&self, id: Uuid) -> Result<Option<SessionRow>, StoreError> {
-        let row = self.durable.with(|c| {
-            c.query_opt(
-                "SELECT repo, upload_offset, hash_state, chunks FROM berth_uploads WHERE id = $1::text::uuid",
-                &[&id.to_string()],
-            )
-        })?;
+    pub async fn load(&self, id: Uuid) -> Result<Option<SessionRow>, StoreError> {
+        let row = self
+            .relaxed
+            .with(|c| async move {
+                c.query_opt(
+                    "SELECT repo, upload_offset, hash_state, chunks FROM berth_uploads WHERE id = $1",
+                    &[&id],
+                )
+                .await
+            })
+            .await?;
         Ok(row.map(|r| SessionRow {
             repo: r.get(0),
             offset: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
@@ -154,49 +213,49 @@ impl PgSessions {
     /// Records a chunk stored from `from` to `to` bytes with the new hash
     /// state; false if the session was not at `from` (another request
     /// moved it, or it is gone).
-    pub fn advance(
+    pub async fn advance(
         &self,
         id: Uuid,
         from: u64,
         to: u64,
         hash_state: &[u8],
     ) -> Result<bool, StoreError> {
-        let changed = self.durable.with(|c| {
-            c.execute(
-                "UPDATE berth_uploads SET upload_offset = $3, hash_state = $4, \
-                 chunks = array_append(chunks, $2), updated_at = now() \
-                 WHERE id = $1::text::uuid AND upload_offset = $2",
-                &[
-                    &id.to_string(),
-                    &offset_of(from),
-                    &offset_of(to),
-                    &hash_state,
-                ],
-            )
-        })?;
+        let (from, to) = (offset_of(from), offset_of(to));
+        let changed = self
+            .durable
+            .with(|c| async move {
+                c.execute(
+                    "UPDATE berth_uploads SET upload_offset = $3, hash_state = $4, \
+                     chunks = array_append(chunks, $2), updated_at = now() \
+                     WHERE id = $1 AND upload_offset = $2",
+                    &[&id, &from, &to, &hash_state],
+                )
+                .await
+            })
+            .await?;
         Ok(changed == 1)
     }
 
     /// Forgets a session.
-    pub fn remove(&self, id: Uuid) -> Result<(), StoreError> {
-        self.relaxed.with(|c| {
-            c.execute(
-                "DELETE FROM berth_uploads WHERE id = $1::text::uuid",
-                &[&id.to_string()],
-            )
+    pub async fn remove(&self, id: Uuid) -> Result<(), StoreError> {
+        self.relaxed
+            .with(|c| async move {
+                c.execute("DELETE FROM berth_uploads WHERE id = $1", &[&id])
+                    .await
+            })
+            .await
             .map(drop)
-        })
     }
 
     /// Whether the database answers: for readiness.
     pub fn ping(&self) -> Result<(), StoreError> {
-        self.durable.with(|c| c.batch_execute("SELECT 1"))
+        self.pool.with(|c| c.batch_execute("SELECT 1"))
     }
 
     /// Sessions held now.
     pub fn count(&self) -> Result<usize, StoreError> {
         let row = self
-            .durable
+            .pool
             .with(|c| c.query_one("SELECT count(*) FROM berth_uploads", &[]))?;
         Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
@@ -204,7 +263,7 @@ impl PgSessions {
     /// Sessions untouched for longer than `max_idle`, with their offsets.
     pub fn idle(&self, max_idle: Duration) -> Result<Vec<(Uuid, u64)>, StoreError> {
         let seconds = max_idle.as_secs_f64();
-        let rows = self.durable.with(|c| {
+        let rows = self.pool.with(|c| {
             c.query(
                 "SELECT id::text, upload_offset FROM berth_uploads \
                  WHERE updated_at < now() - make_interval(secs => $1)",
@@ -229,7 +288,7 @@ impl PgSessions {
     /// left over.
     pub fn ids(&self) -> Result<std::collections::HashSet<Uuid>, StoreError> {
         let rows = self
-            .durable
+            .pool
             .with(|c| c.query("SELECT id::text FROM berth_uploads", &[]))?;
         Ok(rows
             .iter()
@@ -254,22 +313,35 @@ impl SharedPins for PgSessions {
     /// One round trip (a digest and a UUID are safe to write as literals),
     /// committed without waiting for the WAL: a pin lives for seconds, and
     /// a crash of the server fails the upload's link anyway.
-    fn pin(&self, digest: &Digest, holder: Uuid) -> Result<(), StoreError> {
+    fn pin<'a>(
+        &'a self,
+        digest: &'a Digest,
+        holder: Uuid,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
         let sql = format!(
             "BEGIN; SELECT pg_advisory_xact_lock({}); \
              INSERT INTO berth_pins (holder, digest) VALUES ('{holder}', '{digest}'); COMMIT",
             pin_key(digest)
         );
-        self.relaxed.with(|c| c.batch_execute(&sql))
+        Box::pin(async move {
+            self.relaxed
+                .with(|c| {
+                    let sql = sql.clone();
+                    async move { c.batch_execute(&sql).await }
+                })
+                .await
+        })
     }
 
-    fn unpin(&self, holder: Uuid) -> Result<(), StoreError> {
-        self.relaxed.with(|c| {
-            c.execute(
-                "DELETE FROM berth_pins WHERE holder = $1::text::uuid",
-                &[&holder.to_string()],
-            )
-            .map(drop)
+    fn unpin(&self, holder: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
+        Box::pin(async move {
+            self.relaxed
+                .with(|c| async move {
+                    c.execute("DELETE FROM berth_pins WHERE holder = $1", &[&holder])
+                        .await
+                })
+                .await
+                .map(drop)
         })
     }
 
@@ -283,7 +355,7 @@ impl SharedPins for PgSessions {
              DELETE FROM berth_pins WHERE pinned_at < now() - interval '{PIN_LIFETIME}'",
             pin_key(digest)
         );
-        self.durable
+        self.pool
             .with(|c| {
                 c.batch_execute(&check)?;
                 let pinned = c.query_one(

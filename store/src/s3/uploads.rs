@@ -36,15 +36,6 @@ pub struct SharedUploads {
     max_blob: u64,
 }
 
-/// Runs blocking session-table work off the async workers.
-async fn table<T: Send + 'static>(
-    sessions: &Arc<PgSessions>,
-    f: impl FnOnce(&PgSessions) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let sessions = sessions.clone();
-    tokio::task::spawn_blocking(move || f(&sessions)).await?
-}
-
 impl SharedUploads {
     /// Sessions in `sessions`, bytes in `s3`; chunks past `max_blob` in
     /// all are refused.
@@ -200,10 +191,10 @@ impl SharedUploads {
         }
         let state = hashed.as_ref().map(Resumable::to_bytes).unwrap_or_default();
         let id = session.id;
-        let moved = table(&self.sessions, move |t| {
-            t.advance(id, start, start + written, &state)
-        })
-        .await?;
+        let moved = self
+            .sessions
+            .advance(id, start, start + written, &state)
+            .await?;
         if !moved {
             session.hasher = before;
             return Err(StoreError::UploadUnknown);
@@ -357,7 +348,7 @@ impl SharedUploads {
     /// leaves behind is removed by [`SharedUploads::sweep`].
     async fn forget(&self, session: &Session) -> Result<(), StoreError> {
         let id = session.id;
-        table(&self.sessions, move |t| t.remove(id)).await?;
+        self.sessions.remove(id).await?;
         tokio::spawn(delete_chunks(
             self.s3.store.clone(),
             id,
@@ -373,7 +364,7 @@ impl SharedUploads {
         let (id, chunks) = (session.id, self.chunks(session).unwrap_or_default());
         let (sessions, store) = (self.sessions.clone(), self.s3.store.clone());
         tokio::spawn(async move {
-            match table(&sessions, move |t| t.remove(id)).await {
+            match sessions.remove(id).await {
                 Ok(()) => delete_chunks(store, id, chunks).await,
                 Err(e) => {
                     tracing::warn!(upload = %id, error = %e, "a finished upload's session stays until it is idle");
@@ -386,7 +377,8 @@ impl SharedUploads {
     /// chunks of sessions removed as idle, and what a crash left between a
     /// session's removal and its chunks'.
     async fn sweep(&self, max_idle: Duration) -> Result<usize, StoreError> {
-        let live = table(&self.sessions, PgSessions::ids).await?;
+        let sessions = self.sessions.clone();
+        let live = tokio::task::spawn_blocking(move || sessions.ids()).await??;
         let prefix = self.s3.key("uploads");
         let cutoff = chrono::Utc::now() - max_idle;
         let mut listing = self.s3.store.list(Some(&prefix));
@@ -492,11 +484,14 @@ enum Stored {
 }
 
 impl UploadStore for SharedUploads {
-    fn create(&self, repo: &RepoPath) -> Result<Uuid, StoreError> {
-        let id = Uuid::new_v4();
-        self.sessions
-            .create(id, &repo.to_string(), &Resumable::default().to_bytes())?;
-        Ok(id)
+    fn create<'a>(&'a self, repo: &'a RepoPath) -> BoxFuture<'a, Result<Uuid, StoreError>> {
+        Box::pin(async move {
+            let id = Uuid::new_v4();
+            self.sessions
+                .create(id, &repo.to_string(), &Resumable::default().to_bytes())
+                .await?;
+            Ok(id)
+        })
     }
 
     /// Each request reads the session afresh: the previous chunk may have
@@ -507,7 +502,9 @@ impl UploadStore for SharedUploads {
         repo: &'a RepoPath,
     ) -> BoxFuture<'a, Result<SessionGuard, StoreError>> {
         Box::pin(async move {
-            let row = table(&self.sessions, move |t| t.load(id))
+            let row = self
+                .sessions
+                .load(id)
                 .await?
                 .filter(|row| row.repo == repo.to_string())
                 .ok_or(StoreError::UploadUnknown)?;
@@ -576,7 +573,7 @@ impl UploadStore for SharedUploads {
         if !dry_run {
             for (id, _) in &idle {
                 tracing::info!(session = %id, "removing abandoned upload");
-                self.sessions.remove(*id)?;
+                self.s3.wait(self.sessions.remove(*id))?;
             }
             let removed = self.s3.wait(self.sweep(max_idle))?;
             tracing::info!(objects = removed, "removed left-over upload objects");

@@ -73,8 +73,8 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// only this, so sessions shared between several nodes can stand in for
 /// local ones without touching them.
 pub trait UploadStore: Send + Sync + 'static {
-    /// Starts a session for `repo`; blocking.
-    fn create(&self, repo: &RepoPath) -> Result<Uuid, StoreError>;
+    /// Starts a session for `repo`.
+    fn create<'a>(&'a self, repo: &'a RepoPath) -> BoxFuture<'a, Result<Uuid, StoreError>>;
     /// Takes the session for one request. A session of another repository
     /// is unknown here, as is one that does not exist.
     fn acquire<'a>(
@@ -521,8 +521,9 @@ impl LocalUploads {
 }
 
 impl UploadStore for LocalUploads {
-    fn create(&self, repo: &RepoPath) -> Result<Uuid, StoreError> {
-        self.create_session(repo)
+    /// Two empty files, created on the request's task.
+    fn create<'a>(&'a self, repo: &'a RepoPath) -> BoxFuture<'a, Result<Uuid, StoreError>> {
+        Box::pin(async move { self.create_session(repo) })
     }
 
     fn acquire<'a>(

@@ -31,7 +31,7 @@ async fn a_body_of_many_batches_over_two_appends_verifies() {
         .collect();
     let digest = Digest::from_bytes(Algorithm::Sha256, &Sha256::digest(&bytes)).unwrap();
     let repo = RepoPath::parse("acme/web").unwrap();
-    let id = uploads.create(&repo).unwrap();
+    let id = uploads.create(&repo).await.unwrap();
     let mut session = uploads.acquire(id, &repo).await.unwrap();
     let (first, rest) = bytes.split_at(3 << 20);
     for part in [first, rest] {
@@ -41,7 +41,7 @@ async fn a_body_of_many_batches_over_two_appends_verifies() {
             .unwrap();
     }
     let wrong = Digest::from_bytes(Algorithm::Sha256, &Sha256::digest(b"x")).unwrap();
-    let other = uploads.create(&repo).unwrap();
+    let other = uploads.create(&repo).await.unwrap();
     let mut second = uploads.acquire(other, &repo).await.unwrap();
     uploads
         .append(&mut second, body(&bytes), None)
