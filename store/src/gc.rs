@@ -76,7 +76,8 @@ pub trait SharedPins: Send + Sync + 'static {
     /// Records the pin `holder` on `digest`.
     fn pin<'a>(&'a self, digest: &'a Digest, holder: Uuid)
         -> BoxFuture<'a, Result<(), StoreError>>;
-    /// Drops the pin `holder`.
+    /// Drops the pin `holder`, if it was recorded; sent after its
+    /// recording, it removes it even if that was still on its way.
     fn unpin(&self, holder: Uuid) -> BoxFuture<'_, Result<(), StoreError>>;
     /// Runs `remove` unless a node pins `digest`, with no pin recorded
     /// meanwhile; `None` when pinned.
@@ -129,9 +130,11 @@ impl Pins {
             holder: None,
         };
         if let Some(shared) = &self.shared {
+            // Named before it is recorded: a pin dropped on the way (its
+            // request ended) or refused is removed, not left to expire.
             let holder = Uuid::new_v4();
-            shared.pin(digest, holder).await?;
             pin.holder = Some(holder);
+            shared.pin(digest, holder).await?;
         }
         Ok(pin)
     }

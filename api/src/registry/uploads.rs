@@ -6,7 +6,9 @@
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use berth_domain::{Command, Digest, DomainError, Level, RepoCommand, RepoPath};
+use berth_store::gc::Pin;
 use berth_store::{BoxError, Chunks, SessionGuard, StoreError};
+use futures_util::future::try_join;
 use futures_util::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
@@ -70,13 +72,14 @@ pub(crate) async fn start(call: Call, repo: RepoPath) -> Result<Response, ApiErr
             }
         }
     }
-    let monolithic = digest_param(&call, "digest")?;
-    let id = call.app.uploads.create(&repo).await?;
-    let Some(digest) = monolithic else {
+    let Some(digest) = digest_param(&call, "digest")? else {
+        let id = call.app.uploads.create(&repo).await?;
         return Ok(in_progress(StatusCode::ACCEPTED, &repo, id, 0));
     };
-    let session = call.app.uploads.acquire(id, &repo).await?;
-    finish_session(call, repo, session, digest).await
+    let uploads = &call.app.uploads;
+    let session = async { uploads.acquire(uploads.create(&repo).await?, &repo).await };
+    let (session, pin) = try_join(session, call.app.pins.pin(&digest)).await?;
+    finish_session(call, repo, session, pin, digest).await
 }
 
 /// Checks a chunk's `Content-Range` against where the upload stands. The
@@ -138,23 +141,25 @@ pub(crate) async fn finish(call: Call, repo: RepoPath, id: Uuid) -> Result<Respo
             "the digest query parameter is required to finish an upload".into(),
         )
     })?;
-    let session = call.app.uploads.acquire(id, &repo).await?;
-    finish_session(call, repo, session, digest).await
+    let session = call.app.uploads.acquire(id, &repo);
+    let (session, pin) = try_join(session, call.app.pins.pin(&digest)).await?;
+    finish_session(call, repo, session, pin, digest).await
 }
 
 /// Takes the request's body as the upload's last bytes (it may be empty),
 /// verifies the whole upload, moves it into the blob store and links it.
+/// The digest is pinned (taken with the session, at once) from before the
+/// bytes move in until the link is decided: garbage collection leaves
+/// them alone meanwhile.
 async fn finish_session(
     mut call: Call,
     repo: RepoPath,
     session: SessionGuard,
+    _pin: Pin,
     digest: Digest,
 ) -> Result<Response, ApiError> {
     let expected = check_range(&call.headers, &repo, &session)?;
     let body = body_of(&mut call);
-    // Pinned from before the bytes move in until the link is decided:
-    // garbage collection leaves them alone meanwhile.
-    let _pin = call.app.pins.pin(&digest).await?;
     let size = call
         .app
         .uploads
