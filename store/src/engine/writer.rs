@@ -56,6 +56,19 @@ pub(super) enum Work {
     CatchUp(Option<oneshot::Sender<Result<(), StoreError>>>),
 }
 
+/// Adds the commands queued now to a batch, up to its limit; the work
+/// that ends the run (another kind) is given back.
+fn more(rx: &mut mpsc::Receiver<Work>, jobs: &mut Vec<Job>) -> Option<Work> {
+    while jobs.len() < MAX_BATCH {
+        match rx.try_recv() {
+            Ok(Work::Decide(job)) => jobs.push(job),
+            Ok(other) => return Some(other),
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// A catch-up's failure, for each of the waiters it answers: the shared
 /// log's unavailability as it was, anything else as the reason it is
 /// unavailable to them.
@@ -158,17 +171,14 @@ impl Writer {
                 }
             };
             let mut jobs = vec![first];
-            while jobs.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(Work::Decide(job)) => jobs.push(job),
-                    Ok(other @ (Work::Alone(..) | Work::CatchUp(_))) => {
-                        held = Some(other);
-                        break;
-                    }
-                    Err(_) => break,
-                }
+            held = more(&mut rx, &mut jobs);
+            let opened = self.open_shared();
+            // Commands that came while the shared lock was on its way
+            // join the batch: the busier the cluster, the larger it is.
+            if opened.is_ok() && held.is_none() {
+                held = more(&mut rx, &mut jobs);
             }
-            self.process(jobs);
+            self.process(jobs, opened);
         }
         tracing::info!(head = self.head.seq, "writer stopped");
     }
@@ -182,13 +192,16 @@ impl Writer {
             return;
         }
         match work() {
-            Ok((command, meta)) => self.process(vec![Job {
-                command,
-                content: Content::new(),
-                meta,
-                keyed: None,
-                reply,
-            }]),
+            Ok((command, meta)) => self.process(
+                vec![Job {
+                    command,
+                    content: Content::new(),
+                    meta,
+                    keyed: None,
+                    reply,
+                }],
+                Ok(()),
+            ),
             Err(e) => {
                 self.release();
                 let _ = reply.send(Err(e));
@@ -196,16 +209,18 @@ impl Writer {
         }
     }
 
-    /// Takes the shared log's write lock, unless it is held already, and
-    /// catches up to its head; nothing to do when the log is not shared.
+    /// Takes the shared log's write lock and catches up to its head,
+    /// unless the lock is held already (then no other node has committed
+    /// since); nothing to do when the log is not shared.
     fn open_shared(&mut self) -> Result<(), StoreError> {
         let Some(shared) = self.shared.as_mut() else {
             return Ok(());
         };
-        if !self.locked {
-            shared.lock()?;
-            self.locked = true;
+        if self.locked {
+            return Ok(());
         }
+        shared.lock()?;
+        self.locked = true;
         self.absorb().inspect_err(|_| self.release())
     }
 
@@ -265,8 +280,11 @@ impl Writer {
         self.versions.clear();
     }
 
-    fn process(&mut self, jobs: Vec<Job>) {
-        if let Some(cause) = &self.failed {
+    /// Decides and commits a batch; `opened` is how taking the shared
+    /// lock went (`open_shared`).
+    fn process(&mut self, jobs: Vec<Job>, opened: Result<(), StoreError>) {
+        if let Some(cause) = self.failed.clone() {
+            self.release();
             for job in jobs {
                 let _ = job.reply.send(Err(StoreError::Unwritable(cause.clone())));
             }
@@ -275,7 +293,7 @@ impl Writer {
         if self.cache.repos.len() > CACHE_LIMIT || self.versions.len() > CACHE_LIMIT {
             self.forget();
         }
-        if let Err(e) = self.open_shared() {
+        if let Err(e) = opened {
             let cause = match e {
                 StoreError::LogUnavailable(cause) => cause,
                 other => other.to_string(),
