@@ -116,6 +116,16 @@ impl From<std::io::Error> for StoreError {
 }
 
 impl StoreError {
+    /// One shared-log failure, for each of the waiters it answers (a
+    /// catch-up's, a run of removals'): the log's unavailability as it was,
+    /// anything else as the reason it is unavailable to them.
+    pub(crate) fn told_again(&self) -> Self {
+        match self {
+            Self::LogUnavailable(cause) => Self::LogUnavailable(cause.clone()),
+            other => Self::LogUnavailable(other.to_string()),
+        }
+    }
+
     /// Whether the node cannot take this write now (a full disk, a failed
     /// log) rather than refusing the write itself: answered 503.
     pub fn unavailable(&self) -> bool {

@@ -69,16 +69,6 @@ fn more(rx: &mut mpsc::Receiver<Work>, jobs: &mut Vec<Job>) -> Option<Work> {
     None
 }
 
-/// A catch-up's failure, for each of the waiters it answers: the shared
-/// log's unavailability as it was, anything else as the reason it is
-/// unavailable to them.
-fn told_again(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::LogUnavailable(cause) => StoreError::LogUnavailable(cause.clone()),
-        other => StoreError::LogUnavailable(other.to_string()),
-    }
-}
-
 pub(super) struct Writer {
     log: EventLog,
     projector: Arc<dyn Projector>,
@@ -165,7 +155,8 @@ impl Writer {
                         tracing::warn!(error = %e, "catching up from the shared log failed");
                     }
                     for reply in replies {
-                        let _ = reply.send(caught.as_ref().map_err(told_again).copied());
+                        let _ =
+                            reply.send(caught.as_ref().map_err(StoreError::told_again).copied());
                     }
                     continue;
                 }

@@ -24,6 +24,7 @@ use crate::error::StoreError;
 use crate::log::{link, ChainPoint};
 
 mod conn;
+mod removals;
 mod sessions;
 
 use conn::Conn;

@@ -13,6 +13,7 @@ use postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 
 use super::conn::Conn;
+use super::removals::Removals;
 use super::{config, unavailable};
 use crate::error::StoreError;
 use crate::gc::SharedPins;
@@ -83,7 +84,7 @@ impl Pool {
 /// One connection that every request of a node shares, opened on first
 /// use and again after it breaks: what concurrent requests send on it is
 /// pipelined, and a statement costs its round trip and no thread.
-struct Pipe {
+pub(super) struct Pipe {
     config: tokio_postgres::Config,
     open: Mutex<Option<Arc<Conn>>>,
 }
@@ -118,7 +119,7 @@ impl Pipe {
     /// Runs `f` on the connection. A connection is only found broken (the
     /// server restarted while it idled) when it is used: `f` is then run
     /// once more on a new one.
-    async fn with<T, F: Future<Output = Result<T, postgres::Error>>>(
+    pub(super) async fn with<T, F: Future<Output = Result<T, postgres::Error>>>(
         &self,
         f: impl Fn(Arc<Conn>) -> F,
     ) -> Result<T, StoreError> {
@@ -143,7 +144,11 @@ pub struct PgSessions {
     config: Config,
     pool: Pool,
     durable: Pipe,
-    relaxed: Pipe,
+    relaxed: Arc<Pipe>,
+    /// Finished sessions, removed a run at a time.
+    finished: Removals,
+    /// Released pins, removed a run at a time.
+    released: Removals,
 }
 
 fn offset_of(n: u64) -> i64 {
@@ -161,13 +166,22 @@ impl PgSessions {
             config.get_options().unwrap_or_default()
         );
         relaxed.options(options.trim());
+        let relaxed = Arc::new(Pipe::new(relaxed));
         Ok(Self {
             pool: Pool {
                 config: config.clone().into(),
                 idle: Mutex::new(Vec::new()),
             },
             durable: Pipe::new(config.clone()),
-            relaxed: Pipe::new(relaxed),
+            finished: Removals::new(
+                "DELETE FROM berth_uploads WHERE id = ANY($1)",
+                relaxed.clone(),
+            ),
+            released: Removals::new(
+                "DELETE FROM berth_pins WHERE holder = ANY($1)",
+                relaxed.clone(),
+            ),
+            relaxed,
             config: config.into(),
         })
     }
@@ -234,6 +248,13 @@ impl PgSessions {
             })
             .await?;
         Ok(changed == 1)
+    }
+
+    /// Forgets a finished session, with the others finished meanwhile: off
+    /// the request path, where a few milliseconds more of its row cost
+    /// nothing.
+    pub async fn retire(&self, id: Uuid) -> Result<(), StoreError> {
+        self.finished.remove(id).await
     }
 
     /// Forgets a session.
@@ -333,16 +354,10 @@ impl SharedPins for PgSessions {
         })
     }
 
+    /// With the pins released meanwhile, a few milliseconds later: the
+    /// delete still follows the pin's insert on the same connection.
     fn unpin(&self, holder: Uuid) -> BoxFuture<'_, Result<(), StoreError>> {
-        Box::pin(async move {
-            self.relaxed
-                .with(|c| async move {
-                    c.execute("DELETE FROM berth_pins WHERE holder = $1", &[&holder])
-                        .await
-                })
-                .await
-                .map(drop)
-        })
+        Box::pin(self.released.remove(holder))
     }
 
     fn unless_pinned(

@@ -364,7 +364,7 @@ impl SharedUploads {
         let (id, chunks) = (session.id, self.chunks(session).unwrap_or_default());
         let (sessions, store) = (self.sessions.clone(), self.s3.store.clone());
         tokio::spawn(async move {
-            match sessions.remove(id).await {
+            match sessions.retire(id).await {
                 Ok(()) => delete_chunks(store, id, chunks).await,
                 Err(e) => {
                     tracing::warn!(upload = %id, error = %e, "a finished upload's session stays until it is idle");
