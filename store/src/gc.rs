@@ -32,10 +32,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use berth_domain::{Command, Digest, Event};
+use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
-
-use futures_util::future::BoxFuture;
 
 use crate::blobs::BlobStore;
 use crate::engine::{AloneWork, Engine, RequestMeta};

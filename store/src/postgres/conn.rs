@@ -9,10 +9,14 @@
 //! trip, which is what keeps the write lock's transaction short.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, Error, NoTls, Row, Statement};
+
+use super::unavailable;
+use crate::error::StoreError;
 
 /// One open connection and its prepared statements, by their text.
 pub(crate) struct Conn {
@@ -97,5 +101,68 @@ impl Conn {
     /// whole before anything pipelined after it.
     pub(crate) async fn batch_execute(&self, sql: &str) -> Result<(), Error> {
         self.client.batch_execute(sql).await
+    }
+}
+
+/// One connection, opened on first use and again after it breaks. Every
+/// request of a node shares the upload sessions' ones: what concurrent
+/// requests send on it is pipelined, and a statement costs its round trip
+/// and no thread.
+pub(crate) struct Pipe {
+    config: Config,
+    open: Mutex<Option<Arc<Conn>>>,
+}
+
+impl Pipe {
+    pub(crate) fn new(config: Config) -> Self {
+        Self {
+            config,
+            open: Mutex::new(None),
+        }
+    }
+
+    fn opened(&self) -> std::sync::MutexGuard<'_, Option<Arc<Conn>>> {
+        self.open
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The connection open now, if any: for what only makes sense on it
+    /// (ending its transaction).
+    pub(crate) fn current(&self) -> Option<Arc<Conn>> {
+        self.opened().clone()
+    }
+
+    /// Drops the connection: the next use opens a new one.
+    pub(crate) fn forget(&self) {
+        *self.opened() = None;
+    }
+
+    pub(crate) async fn conn(&self) -> Result<Arc<Conn>, StoreError> {
+        if let Some(open) = self.opened().as_ref().filter(|c| !c.is_closed()) {
+            return Ok(open.clone());
+        }
+        let conn = Arc::new(
+            Conn::open(&self.config)
+                .await
+                .map_err(|e| unavailable(&e))?,
+        );
+        *self.opened() = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// Runs `f` on the connection. A connection is only found broken (the
+    /// server restarted while it idled) when it is used: `f` is then run
+    /// once more on a new one.
+    pub(crate) async fn with<T, F: Future<Output = Result<T, Error>>>(
+        &self,
+        f: impl Fn(Arc<Conn>) -> F,
+    ) -> Result<T, StoreError> {
+        let conn = self.conn().await?;
+        match f(conn.clone()).await {
+            Err(_) if conn.is_closed() => f(self.conn().await?).await,
+            done => done,
+        }
+        .map_err(|e| unavailable(&e))
     }
 }

@@ -4,15 +4,14 @@
 //! advisory lock; every node mirrors the table into its own fjall log and
 //! read models, woken by `LISTEN/NOTIFY` and polling as a fallback.
 
+use std::future::Future;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 use std::thread;
 use std::time::Duration;
 
 use berth_domain::Digest;
 use bytes::Bytes;
-use std::future::Future;
-use std::sync::Arc;
-
 use futures_util::future::{join, try_join};
 use postgres::fallible_iterator::FallibleIterator;
 use tokio_postgres::types::ToSql;
@@ -27,7 +26,7 @@ mod conn;
 mod removals;
 mod sessions;
 
-use conn::Conn;
+use conn::{Conn, Pipe};
 
 pub use sessions::PgSessions;
 
@@ -81,9 +80,8 @@ CREATE INDEX IF NOT EXISTS berth_pins_digest ON berth_pins (digest);
 /// block: it belongs to a thread of its own (the writer's, a command's),
 /// and drives its connection on a runtime of its own.
 pub struct PgLog {
-    config: Config,
     runtime: tokio::runtime::Runtime,
-    client: Option<Arc<Conn>>,
+    pipe: Pipe,
     /// The write lock was asked for: it goes out with the next statement,
     /// in the same round trip.
     opening: bool,
@@ -141,56 +139,24 @@ impl PgLog {
             .enable_all()
             .build()
             .map_err(StoreError::Io)?;
-        let mut log = Self {
-            config: config(url)?,
+        let log = Self {
             runtime,
-            client: None,
+            pipe: Pipe::new(config(url)?),
             opening: false,
         };
         log.with(|c| async move { c.batch_execute(SCHEMA).await })?;
         Ok(log)
     }
 
-    /// The open connection, or a new one if there is none or it broke.
-    fn conn(&mut self) -> Result<Arc<Conn>, StoreError> {
-        if let Some(open) = self.client.as_ref().filter(|c| !c.is_closed()) {
-            return Ok(open.clone());
-        }
-        self.client = None;
-        let conn = self
-            .runtime
-            .block_on(Conn::open(&self.config))
-            .map_err(|e| unavailable(&e))?;
-        let conn = Arc::new(conn);
-        self.client = Some(conn.clone());
-        Ok(conn)
-    }
-
-    /// Runs `f` on the connection; a failure that broke the connection
-    /// drops it, so the next call reconnects.
+    /// Runs `f` on the connection, once more on a new one when the first
+    /// try found it broken (the server restarted while it idled): every
+    /// statement run here writes nothing, or writes it only once (the
+    /// schema, a shared secret, the opening of a transaction).
     fn with<T, F: Future<Output = Result<T, postgres::Error>>>(
-        &mut self,
-        f: impl FnOnce(Arc<Conn>) -> F,
-    ) -> Result<T, StoreError> {
-        let conn = self.conn()?;
-        let result = self.runtime.block_on(f(conn.clone()));
-        if result.is_err() && conn.is_closed() {
-            self.client = None;
-        }
-        result.map_err(|e| unavailable(&e))
-    }
-
-    /// [`PgLog::with`], tried once more on a new connection when the first
-    /// try found the connection broken: for statements that write nothing
-    /// (a read, the opening of a transaction).
-    fn again<T, F: Future<Output = Result<T, postgres::Error>>>(
-        &mut self,
+        &self,
         f: impl Fn(Arc<Conn>) -> F,
     ) -> Result<T, StoreError> {
-        match self.with(&f) {
-            Err(_) if self.client.is_none() => self.with(f),
-            other => other,
-        }
+        self.runtime.block_on(self.pipe.with(f))
     }
 
     /// A 32-byte secret every node must share (the token key, the
@@ -297,7 +263,7 @@ impl SharedLog for PgLog {
     fn since(&mut self, after: u64, limit: usize) -> Result<Vec<Sealed>, StoreError> {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let open = std::mem::take(&mut self.opening);
-        let rows = self.again(|c| async move {
+        let rows = self.with(|c| async move {
             let since = c.statement(SINCE).await?;
             let opened = async {
                 match open {
@@ -349,13 +315,13 @@ impl SharedLog for PgLog {
         if std::mem::take(&mut self.opening) {
             return;
         }
-        if let Some(conn) = self.client.clone() {
+        if let Some(conn) = self.pipe.current() {
             if self
                 .runtime
                 .block_on(conn.batch_execute("ROLLBACK"))
                 .is_err()
             {
-                self.client = None;
+                self.pipe.forget();
             }
         }
     }
@@ -390,7 +356,7 @@ impl PgLog {
             (true, Some(head)) => Some(format!("NOTIFY {CHANNEL}, '{head}'; COMMIT")),
             (true, None) => Some("COMMIT".to_owned()),
         };
-        let conn = self.conn()?;
+        let conn = self.runtime.block_on(self.pipe.conn())?;
         let (written, committed) = self.runtime.block_on(async {
             let prepared = try_join(conn.statement(DROP_CONTENT), conn.statement(WRITE)).await;
             let (drop, write) = match prepared {
@@ -420,13 +386,9 @@ impl PgLog {
             (Ok(_), Ok(())) => return Ok(()),
             (Err(e), _) | (Ok(_), Err(e)) => e,
         };
-        let broke = conn.is_closed();
-        if broke {
-            self.client = None;
-        }
         if !commit {
             self.release();
-        } else if broke && failure.as_db_error().is_none() {
+        } else if conn.is_closed() && failure.as_db_error().is_none() {
             return Err(StoreError::OutcomeUnknown(format!(
                 "the event log (PostgreSQL) connection broke at commit: {failure}"
             )));

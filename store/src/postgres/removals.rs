@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::sessions::Pipe;
+use super::conn::Pipe;
 use crate::error::StoreError;
 
 /// How long a removal waits for others to join it: a removed row outlives

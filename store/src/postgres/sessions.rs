@@ -3,7 +3,6 @@
 //! repository, the offset and the running SHA-256 of the bytes so far.
 //! The bytes themselves are objects in the object store.
 
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,7 +11,7 @@ use futures_util::future::BoxFuture;
 use postgres::{Client, Config, NoTls};
 use uuid::Uuid;
 
-use super::conn::Conn;
+use super::conn::Pipe;
 use super::removals::Removals;
 use super::{config, unavailable};
 use crate::error::StoreError;
@@ -78,57 +77,6 @@ impl Pool {
             }
         }
         result
-    }
-}
-
-/// One connection that every request of a node shares, opened on first
-/// use and again after it breaks: what concurrent requests send on it is
-/// pipelined, and a statement costs its round trip and no thread.
-pub(super) struct Pipe {
-    config: tokio_postgres::Config,
-    open: Mutex<Option<Arc<Conn>>>,
-}
-
-impl Pipe {
-    fn new(config: tokio_postgres::Config) -> Self {
-        Self {
-            config,
-            open: Mutex::new(None),
-        }
-    }
-
-    fn opened(&self) -> std::sync::MutexGuard<'_, Option<Arc<Conn>>> {
-        self.open
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    async fn conn(&self) -> Result<Arc<Conn>, StoreError> {
-        if let Some(open) = self.opened().as_ref().filter(|c| !c.is_closed()) {
-            return Ok(open.clone());
-        }
-        let conn = Arc::new(
-            Conn::open(&self.config)
-                .await
-                .map_err(|e| unavailable(&e))?,
-        );
-        *self.opened() = Some(conn.clone());
-        Ok(conn)
-    }
-
-    /// Runs `f` on the connection. A connection is only found broken (the
-    /// server restarted while it idled) when it is used: `f` is then run
-    /// once more on a new one.
-    pub(super) async fn with<T, F: Future<Output = Result<T, postgres::Error>>>(
-        &self,
-        f: impl Fn(Arc<Conn>) -> F,
-    ) -> Result<T, StoreError> {
-        let conn = self.conn().await?;
-        match f(conn.clone()).await {
-            Err(_) if conn.is_closed() => f(self.conn().await?).await,
-            done => done,
-        }
-        .map_err(|e| unavailable(&e))
     }
 }
 
