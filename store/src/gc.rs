@@ -122,12 +122,7 @@ impl Pins {
     /// Pins a digest: take it before the bytes move in, and hold it until
     /// the command linking them has been decided.
     pub async fn pin(self: &Arc<Self>, digest: &Digest) -> Result<Pin, StoreError> {
-        *self.lock().entry(digest.clone()).or_default() += 1;
-        let mut pin = Pin {
-            pins: self.clone(),
-            digest: digest.clone(),
-            holder: None,
-        };
+        let mut pin = self.hold(digest);
         if let Some(shared) = &self.shared {
             // Named before it is recorded: a pin dropped on the way (its
             // request ended) or refused is removed, not left to expire.
@@ -136,6 +131,18 @@ impl Pins {
             shared.pin(digest, holder).await?;
         }
         Ok(pin)
+    }
+
+    /// Pins a digest on this node only: for a store that records the
+    /// shared pin itself, with what it writes anyway (an upload session's
+    /// row, see `PgSessions::load_pinned`).
+    pub fn hold(self: &Arc<Self>, digest: &Digest) -> Pin {
+        *self.lock().entry(digest.clone()).or_default() += 1;
+        Pin {
+            pins: self.clone(),
+            digest: digest.clone(),
+            holder: None,
+        }
     }
 
     /// Runs `remove` under the table's lock (and the shared pins' check)

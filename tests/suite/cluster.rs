@@ -16,6 +16,8 @@ use std::time::Duration;
 use crate::e2e::build_image;
 use crate::support::*;
 
+mod pins;
+
 /// A running cluster, taken down when dropped.
 struct Cluster {
     dir: PathBuf,
@@ -523,20 +525,10 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     // node's mirror, which the digests below compare).
     let swept = push_small(&c, cluster.node(3), &auth, "team/gc", "gone", 9).unwrap();
     let stored = |digest: &str| {
-        let out = Command::new("psql")
-            .args([cluster.pg(), "-Atc"])
-            .arg(format!(
+        cluster
+            .psql(&format!(
                 "SELECT count(*) FROM berth_content WHERE digest = '{digest}'"
             ))
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .trim()
             .parse::<u64>()
             .unwrap()
     };
@@ -584,6 +576,8 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         0,
         "the swept manifest's bytes stay in PostgreSQL"
     );
+
+    pins::pins_across_nodes(&cluster, &c, &auth);
 
     // One node on the bucket without a shared log (uploads staged on its
     // own disk, blobs streamed to the store) that answers a blob GET with

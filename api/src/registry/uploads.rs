@@ -8,7 +8,6 @@ use axum::response::{IntoResponse, Response};
 use berth_domain::{Command, Digest, DomainError, Level, RepoCommand, RepoPath};
 use berth_store::gc::Pin;
 use berth_store::{BoxError, Chunks, SessionGuard, StoreError};
-use futures_util::future::try_join;
 use futures_util::{StreamExt, TryStreamExt};
 use uuid::Uuid;
 
@@ -76,9 +75,9 @@ pub(crate) async fn start(call: Call, repo: RepoPath) -> Result<Response, ApiErr
         let id = call.app.uploads.create(&repo).await?;
         return Ok(in_progress(StatusCode::ACCEPTED, &repo, id, 0));
     };
-    let uploads = &call.app.uploads;
-    let session = async { uploads.acquire(uploads.create(&repo).await?, &repo).await };
-    let (session, pin) = try_join(session, call.app.pins.pin(&digest)).await?;
+    let (uploads, pins) = (&call.app.uploads, &call.app.pins);
+    let id = uploads.create(&repo).await?;
+    let (session, pin) = uploads.acquire_pinned(id, &repo, &digest, pins).await?;
     finish_session(call, repo, session, pin, digest).await
 }
 
@@ -141,14 +140,17 @@ pub(crate) async fn finish(call: Call, repo: RepoPath, id: Uuid) -> Result<Respo
             "the digest query parameter is required to finish an upload".into(),
         )
     })?;
-    let session = call.app.uploads.acquire(id, &repo);
-    let (session, pin) = try_join(session, call.app.pins.pin(&digest)).await?;
+    let (session, pin) = call
+        .app
+        .uploads
+        .acquire_pinned(id, &repo, &digest, &call.app.pins)
+        .await?;
     finish_session(call, repo, session, pin, digest).await
 }
 
 /// Takes the request's body as the upload's last bytes (it may be empty),
 /// verifies the whole upload, moves it into the blob store and links it.
-/// The digest is pinned (taken with the session, at once) from before the
+/// The digest is pinned (with the session, at once) from before the
 /// bytes move in until the link is decided: garbage collection leaves
 /// them alone meanwhile.
 async fn finish_session(

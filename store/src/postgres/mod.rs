@@ -28,7 +28,7 @@ mod sessions;
 
 use conn::{Conn, Pipe};
 
-pub use sessions::PgSessions;
+pub use sessions::{PgSessions, SessionRow};
 
 /// The advisory lock every writer of the cluster takes: "berth" in ASCII.
 const WRITE_LOCK: i64 = 0x0062_6572_7468;
@@ -68,6 +68,8 @@ CREATE TABLE IF NOT EXISTS berth_uploads (
     updated_at    TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS chunks BIGINT[] NOT NULL DEFAULT '{}';
+ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS pinned TEXT;
+ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS pinned_at TIMESTAMPTZ;
 CREATE TABLE IF NOT EXISTS berth_pins (
     holder    UUID        PRIMARY KEY,
     digest    TEXT        NOT NULL,

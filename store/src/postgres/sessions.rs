@@ -99,6 +99,20 @@ pub struct PgSessions {
     released: Removals,
 }
 
+/// A session's columns, as `load` and `load_pinned` return them.
+fn session_row(r: &tokio_postgres::Row) -> SessionRow {
+    SessionRow {
+        repo: r.get(0),
+        offset: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
+        hash_state: r.get(2),
+        chunks: r
+            .get::<_, Vec<i64>>(3)
+            .into_iter()
+            .filter_map(|start| u64::try_from(start).ok())
+            .collect(),
+    }
+}
+
 fn offset_of(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -160,16 +174,35 @@ impl PgSessions {
                 .await
             })
             .await?;
-        Ok(row.map(|r| SessionRow {
-            repo: r.get(0),
-            offset: u64::try_from(r.get::<_, i64>(1)).unwrap_or(0),
-            hash_state: r.get(2),
-            chunks: r
-                .get::<_, Vec<i64>>(3)
-                .into_iter()
-                .filter_map(|start| u64::try_from(start).ok())
-                .collect(),
-        }))
+        Ok(row.as_ref().map(session_row))
+    }
+
+    /// A session about to be finished as `digest`, which its row pins (see
+    /// [`SharedPins`]) until the row goes: one statement, under the
+    /// digest's advisory lock, that reads the session and pins, where a
+    /// separate pin would take a transaction and a removal of its own.
+    pub async fn load_pinned(
+        &self,
+        id: Uuid,
+        digest: &Digest,
+    ) -> Result<Option<SessionRow>, StoreError> {
+        let (key, digest) = (pin_key(digest), digest.to_string());
+        let row = self
+            .relaxed
+            .with(|c| {
+                let digest = digest.clone();
+                async move {
+                    c.query_opt(
+                        "WITH held AS (SELECT pg_advisory_xact_lock($3)) \
+                         UPDATE berth_uploads SET pinned = $2, pinned_at = now() FROM held \
+                         WHERE id = $1 RETURNING repo, upload_offset, hash_state, chunks",
+                        &[&id, &digest, &key],
+                    )
+                    .await
+                }
+            })
+            .await?;
+        Ok(row.as_ref().map(session_row))
     }
 
     /// Records a chunk stored from `from` to `to` bytes with the new hash
@@ -322,7 +355,11 @@ impl SharedPins for PgSessions {
             .with(|c| {
                 c.batch_execute(&check)?;
                 let pinned = c.query_one(
-                    "SELECT count(*) FROM berth_pins WHERE digest = $1",
+                    &format!(
+                        "SELECT (SELECT count(*) FROM berth_pins WHERE digest = $1) \
+                         + (SELECT count(*) FROM berth_uploads WHERE pinned = $1 \
+                         AND pinned_at > now() - interval '{PIN_LIFETIME}')"
+                    ),
                     &[&digest.to_string()],
                 );
                 let outcome = match pinned {

@@ -4,6 +4,7 @@
 //! so a present object is always complete and correct, as a local blob file
 //! is. `uploads` holds the upload sessions several nodes share.
 
+mod hashing;
 mod uploads;
 
 use std::future::Future;

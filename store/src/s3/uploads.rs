@@ -19,13 +19,14 @@ use object_store::aws::AmazonS3;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, WriteMultipart};
 use sha2::{Digest as _, Sha256, Sha512};
-use tokio::sync::{mpsc, Mutex as AsyncMutex};
-use tokio::task::JoinHandle;
+use tokio::sync::Mutex as AsyncMutex;
 use uuid::Uuid;
 
+use super::hashing::Hashing;
 use super::{failed, S3Blobs, PART, PARTS_IN_FLIGHT};
 use crate::error::StoreError;
-use crate::postgres::PgSessions;
+use crate::gc::{Pin, Pins};
+use crate::postgres::{PgSessions, SessionRow};
 use crate::resumable::Resumable;
 use crate::uploads::{next_piece, Chunks, Session, SessionGuard, UploadStore};
 
@@ -415,64 +416,25 @@ async fn delete_chunks(store: Arc<AmazonS3>, id: Uuid, chunks: Vec<Key>) {
     }
 }
 
-/// Bytes hashed on the request's own task before a blocking thread takes
-/// over: starting a thread costs more than hashing a small blob.
-const INLINE_HASH: usize = 64 << 10;
-
-/// The running SHA-256 of a body: on the request's task while the body is
-/// small, then on a blocking thread, where hashing does not hold up the
-/// async workers.
-struct Hashing {
-    state: Option<Resumable>,
-    inline: usize,
-    thread: Option<(mpsc::Sender<Bytes>, JoinHandle<Option<Resumable>>)>,
-}
-
-impl Hashing {
-    fn new(state: Option<Resumable>) -> Self {
-        Self {
-            state,
-            inline: 0,
-            thread: None,
-        }
-    }
-
-    async fn feed(&mut self, chunk: &Bytes) -> Result<(), StoreError> {
-        if self.thread.is_none() && self.inline + chunk.len() <= INLINE_HASH {
-            self.inline += chunk.len();
-            if let Some(h) = self.state.as_mut() {
-                h.update(chunk);
-            }
-            return Ok(());
-        }
-        let (tx, _) = self.thread.get_or_insert_with(|| {
-            let (tx, mut rx) = mpsc::channel::<Bytes>(PARTS_IN_FLIGHT);
-            let mut running = self.state.take();
-            let thread = tokio::task::spawn_blocking(move || {
-                while let Some(chunk) = rx.blocking_recv() {
-                    if let Some(h) = running.as_mut() {
-                        h.update(&chunk);
-                    }
-                }
-                running
-            });
-            (tx, thread)
-        });
-        tx.send(chunk.clone())
-            .await
-            .map_err(|_| StoreError::Task("the hashing thread stopped".into()))
-    }
-
-    /// The state after every byte fed.
-    async fn finish(self) -> Result<Option<Resumable>, StoreError> {
-        match self.thread {
-            None => Ok(self.state),
-            Some((tx, thread)) => {
-                drop(tx);
-                Ok(thread.await?)
-            }
-        }
-    }
+/// A session read from its row, for one request; a session of another
+/// repository is unknown here.
+async fn guard(
+    id: Uuid,
+    repo: &RepoPath,
+    row: Option<SessionRow>,
+) -> Result<SessionGuard, StoreError> {
+    let row = row
+        .filter(|row| row.repo == repo.to_string())
+        .ok_or(StoreError::UploadUnknown)?;
+    let session = Session {
+        id,
+        repo: repo.clone(),
+        offset: row.offset,
+        hasher: Resumable::from_bytes(&row.hash_state),
+        durable: true,
+        chunks: row.chunks,
+    };
+    Ok(Arc::new(AsyncMutex::new(session)).lock_owned().await)
 }
 
 /// Where [`SharedUploads::append_body`] put a body.
@@ -501,22 +463,22 @@ impl UploadStore for SharedUploads {
         id: Uuid,
         repo: &'a RepoPath,
     ) -> BoxFuture<'a, Result<SessionGuard, StoreError>> {
+        Box::pin(async move { guard(id, repo, self.sessions.load(id).await?).await })
+    }
+
+    /// The pin is recorded on the session's row by the statement that
+    /// reads it, and goes with the row (see `PgSessions::load_pinned`).
+    fn acquire_pinned<'a>(
+        &'a self,
+        id: Uuid,
+        repo: &'a RepoPath,
+        digest: &'a Digest,
+        pins: &'a Arc<Pins>,
+    ) -> BoxFuture<'a, Result<(SessionGuard, Pin), StoreError>> {
         Box::pin(async move {
-            let row = self
-                .sessions
-                .load(id)
-                .await?
-                .filter(|row| row.repo == repo.to_string())
-                .ok_or(StoreError::UploadUnknown)?;
-            let session = Session {
-                id,
-                repo: repo.clone(),
-                offset: row.offset,
-                hasher: Resumable::from_bytes(&row.hash_state),
-                durable: true,
-                chunks: row.chunks,
-            };
-            Ok(Arc::new(AsyncMutex::new(session)).lock_owned().await)
+            let pin = pins.hold(digest);
+            let row = self.sessions.load_pinned(id, digest).await?;
+            Ok((guard(id, repo, row).await?, pin))
         })
     }
 

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime};
 
 use berth_domain::{Digest, RepoPath};
 use bytes::Bytes;
-use futures_util::future::BoxFuture;
+use futures_util::future::{try_join, BoxFuture};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, Mutex as AsyncMutex, OwnedMutexGuard};
@@ -22,6 +22,7 @@ use uuid::Uuid;
 
 use crate::blobs::BlobStore;
 use crate::error::StoreError;
+use crate::gc::{Pin, Pins};
 use crate::resumable::Resumable;
 use crate::space::Space;
 
@@ -82,6 +83,19 @@ pub trait UploadStore: Send + Sync + 'static {
         id: Uuid,
         repo: &'a RepoPath,
     ) -> BoxFuture<'a, Result<SessionGuard, StoreError>>;
+    /// Takes the session to finish it as `digest`, pinned in `pins` from
+    /// before its bytes move in until the pin is dropped (after the link
+    /// is decided): in one step, where the store records the pin with the
+    /// session.
+    fn acquire_pinned<'a>(
+        &'a self,
+        id: Uuid,
+        repo: &'a RepoPath,
+        digest: &'a Digest,
+        pins: &'a Arc<Pins>,
+    ) -> BoxFuture<'a, Result<(SessionGuard, Pin), StoreError>> {
+        Box::pin(try_join(self.acquire(id, repo), pins.pin(digest)))
+    }
     /// Appends a body, hashing as it goes. When `expected` is given the
     /// body must be exactly that long. Nothing of a failed chunk is kept.
     fn append<'a>(

@@ -1,0 +1,195 @@
+//! Shared pins, for real: an upload finishing on one node keeps its blob
+//! from a collection that runs on another meanwhile, and a pin waits for
+//! a removal of its digest that is in progress (the digest's advisory
+//! lock, held here from psql as a collection holds it).
+
+use std::io::Read;
+use std::process::{Child, Command};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest as _, Sha256};
+
+use super::Cluster;
+use crate::support::*;
+
+/// A request body that sends its first half, then waits to be let go
+/// before it sends the rest: an upload held between its pin and its link.
+struct Held {
+    bytes: Vec<u8>,
+    sent: usize,
+    gate: mpsc::Receiver<()>,
+}
+
+impl Read for Held {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let half = self.bytes.len() / 2;
+        if self.sent == half {
+            // A dropped sender lets the rest go too.
+            let _ = self.gate.recv();
+        }
+        let end = if self.sent < half {
+            half
+        } else {
+            self.bytes.len()
+        };
+        let n = (end - self.sent).min(buf.len());
+        buf[..n].copy_from_slice(&self.bytes[self.sent..self.sent + n]);
+        self.sent += n;
+        Ok(n)
+    }
+}
+
+impl Cluster {
+    /// One value from `sql`, run by psql on the shared log's database.
+    pub(super) fn psql(&self, sql: &str) -> String {
+        let out = Command::new("psql")
+            .args([self.pg(), "-Atc", sql])
+            .output()
+            .expect("run psql");
+        assert!(
+            out.status.success(),
+            "{sql}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    /// Waits up to 20 s for `sql` to answer `want`.
+    fn await_psql(&self, sql: &str, want: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.psql(sql) != want {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: `{sql}` never said {want}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// The advisory-lock key that a digest's pins and its removal share, as
+/// berth derives it, split the way `pg_locks` shows it.
+fn pin_lock(digest: &str) -> (i64, u32, u32) {
+    let hash = Sha256::digest(format!("berth-pin:{digest}"));
+    let key = i64::from_be_bytes(hash[..8].try_into().unwrap());
+    let bits = key as u64;
+    (key, (bits >> 32) as u32, bits as u32)
+}
+
+/// Holds the advisory lock `key` from a psql session for `seconds`.
+fn hold_lock(cluster: &Cluster, key: i64, seconds: u32) -> Child {
+    Command::new("psql")
+        .args([cluster.pg(), "-Atq"])
+        .args(["-c", &format!("SELECT pg_advisory_lock({key})")])
+        .args(["-c", &format!("SELECT pg_sleep({seconds})")])
+        .spawn()
+        .expect("run psql")
+}
+
+pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client, auth: &str) {
+    let repo = "team/pinned";
+    let at = |n: usize, path: &str| format!("http://{}/v2/{repo}/{path}", cluster.node(n));
+    let blob = random_bytes(64 << 10, 77);
+    let d = digest(&blob);
+
+    // The blob is pushed and unlinked again: its object stays in the
+    // bucket, referenced by nothing, for the next collection to sweep.
+    let r = c
+        .post(at(1, &format!("blobs/uploads/?digest={d}")))
+        .header("Authorization", auth)
+        .body(blob.clone())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = c
+        .delete(at(1, &format!("blobs/{d}")))
+        .header("Authorization", auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+
+    // The same bytes are uploaded again on node 1, whose last request
+    // stops halfway: the digest is pinned on the session's row.
+    let r = c
+        .post(at(1, "blobs/uploads/"))
+        .header("Authorization", auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let (go, gate) = mpsc::channel();
+    let put = {
+        let url = format!("http://{}{location}?digest={d}", cluster.node(1));
+        let (auth, bytes) = (auth.to_owned(), blob.clone());
+        std::thread::spawn(move || {
+            reqwest::blocking::Client::new()
+                .put(url)
+                .header("Authorization", auth)
+                .body(reqwest::blocking::Body::new(Held {
+                    bytes,
+                    sent: 0,
+                    gate,
+                }))
+                .send()
+                .map(|r| r.status().as_u16())
+        })
+    };
+    let pinned = format!("SELECT count(*) FROM berth_uploads WHERE pinned = '{d}'");
+    cluster.await_psql(&pinned, "1", "the finishing upload's row pins its digest");
+
+    // A collection on node 2 meanwhile leaves the blob alone.
+    let r = c
+        .post(format!("http://{}/v2/manage/gc", cluster.node(2)))
+        .header("Authorization", auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let report: serde_json::Value = r.json().unwrap();
+    assert!(
+        !report["blobs"].to_string().contains(&d),
+        "a pinned blob is not swept: {report}"
+    );
+    go.send(()).unwrap();
+    assert_eq!(
+        put.join().unwrap().unwrap(),
+        201,
+        "the held upload finishes"
+    );
+    let r = c
+        .get(at(3, &format!("blobs/{d}")))
+        .header("Authorization", auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.bytes().unwrap().as_ref(), &blob[..], "node 3 serves it");
+    cluster.await_psql(&pinned, "0", "the pin goes with the finished session's row");
+
+    // While a removal of a digest holds its lock, an upload of that digest
+    // waits before it pins (and so before its bytes move in).
+    let other = random_bytes(3000, 78);
+    let (key, hi, lo) = pin_lock(&digest(&other));
+    let mut holder = hold_lock(cluster, key, 3);
+    cluster.await_psql(
+        &format!(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND classid = {hi}::bigint::oid AND objid = {lo}::bigint::oid"
+        ),
+        "1",
+        "psql holds the digest's lock",
+    );
+    let started = Instant::now();
+    let r = c
+        .post(at(2, &format!("blobs/uploads/?digest={}", digest(&other))))
+        .header("Authorization", auth)
+        .body(other)
+        .send()
+        .unwrap();
+    let waited = started.elapsed();
+    assert_eq!(r.status(), 201);
+    assert!(holder.wait().unwrap().success());
+    assert!(
+        waited >= Duration::from_millis(1500),
+        "the upload waited for the digest's lock: it took {waited:?}"
+    );
+}
