@@ -16,6 +16,8 @@ use std::time::Duration;
 use crate::e2e::build_image;
 use crate::support::*;
 
+mod db;
+mod leases;
 mod pins;
 
 /// A running cluster, taken down when dropped.
@@ -53,9 +55,15 @@ impl Cluster {
 
     /// Runs `cluster.sh args`; whether it succeeded, and its output.
     fn sh(&self, args: &[&str]) -> (bool, String) {
+        self.sh_with(args, &[])
+    }
+
+    /// [`Cluster::sh`] with more environment for the nodes it starts.
+    fn sh_with(&self, args: &[&str], env: &[(&str, &str)]) -> (bool, String) {
         let out = Command::new("bash")
             .arg(script())
             .args(args)
+            .envs(env.iter().copied())
             .env("BERTH_BIN", env!("CARGO_BIN_EXE_berth"))
             .env("BERTH_CLUSTER_DIR", &self.dir)
             .env("BERTH_CLUSTER_PORT_BASE", self.port_base.to_string())
@@ -717,4 +725,6 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
             by_model(&fresh),
         );
     }
+
+    leases::one_holder_and_failover(&cluster);
 }

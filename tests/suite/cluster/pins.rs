@@ -8,8 +8,7 @@ use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest as _, Sha256};
-
+use super::db::{lock_held, lock_key};
 use super::Cluster;
 use crate::support::*;
 
@@ -40,41 +39,9 @@ impl Read for Held {
     }
 }
 
-impl Cluster {
-    /// One value from `sql`, run by psql on the shared log's database.
-    pub(super) fn psql(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([self.pg(), "-Atc", sql])
-            .output()
-            .expect("run psql");
-        assert!(
-            out.status.success(),
-            "{sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
-
-    /// Waits up to 20 s for `sql` to answer `want`.
-    fn await_psql(&self, sql: &str, want: &str, what: &str) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while self.psql(sql) != want {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: `{sql}` never said {want}"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// The advisory-lock key that a digest's pins and its removal share, as
-/// berth derives it, split the way `pg_locks` shows it.
-fn pin_lock(digest: &str) -> (i64, u32, u32) {
-    let hash = Sha256::digest(format!("berth-pin:{digest}"));
-    let key = i64::from_be_bytes(hash[..8].try_into().unwrap());
-    let bits = key as u64;
-    (key, (bits >> 32) as u32, bits as u32)
+/// The advisory-lock key that a digest's pins and its removal share.
+fn pin_key(digest: &str) -> i64 {
+    lock_key(&format!("berth-pin:{digest}"))
 }
 
 /// Holds the advisory lock `key` from a psql session for `seconds`.
@@ -168,13 +135,10 @@ pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client
     // While a removal of a digest holds its lock, an upload of that digest
     // waits before it pins (and so before its bytes move in).
     let other = random_bytes(3000, 78);
-    let (key, hi, lo) = pin_lock(&digest(&other));
+    let key = pin_key(&digest(&other));
     let mut holder = hold_lock(cluster, key, 3);
     cluster.await_psql(
-        &format!(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
-             AND classid = {hi}::bigint::oid AND objid = {lo}::bigint::oid"
-        ),
+        &lock_held(key, "count(*)"),
         "1",
         "psql holds the digest's lock",
     );
