@@ -19,6 +19,7 @@ use crate::support::*;
 mod db;
 mod leases;
 mod pins;
+mod sweep;
 
 /// A running cluster, taken down when dropped.
 struct Cluster {
@@ -726,5 +727,6 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
         );
     }
 
-    leases::one_holder_and_failover(&cluster);
+    let survivor = leases::one_holder_and_failover(&cluster);
+    sweep::leftovers_swept(&cluster, &c, &auth, survivor);
 }

@@ -69,7 +69,6 @@ CREATE TABLE IF NOT EXISTS berth_uploads (
 );
 ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS chunks BIGINT[] NOT NULL DEFAULT '{}';
 ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS pinned TEXT;
-ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS pinned_at TIMESTAMPTZ;
 CREATE TABLE IF NOT EXISTS berth_pins (
     holder    UUID        PRIMARY KEY,
     digest    TEXT        NOT NULL,

@@ -194,7 +194,7 @@ impl PgSessions {
                 async move {
                     c.query_opt(
                         "WITH held AS (SELECT pg_advisory_xact_lock($3)) \
-                         UPDATE berth_uploads SET pinned = $2, pinned_at = now() FROM held \
+                         UPDATE berth_uploads SET pinned = $2, updated_at = now() FROM held \
                          WHERE id = $1 RETURNING repo, upload_offset, hash_state, chunks",
                         &[&id, &digest, &key],
                     )
@@ -358,7 +358,7 @@ impl SharedPins for PgSessions {
                     &format!(
                         "SELECT (SELECT count(*) FROM berth_pins WHERE digest = $1) \
                          + (SELECT count(*) FROM berth_uploads WHERE pinned = $1 \
-                         AND pinned_at > now() - interval '{PIN_LIFETIME}')"
+                         AND updated_at > now() - interval '{PIN_LIFETIME}')"
                     ),
                     &[&digest.to_string()],
                 );

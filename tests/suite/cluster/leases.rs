@@ -43,12 +43,19 @@ fn holder(cluster: &Cluster, key: i64) -> Option<usize> {
     })
 }
 
-pub(super) fn one_holder_and_failover(cluster: &Cluster) {
+/// Starts the three nodes again, with checkpoints every second and no
+/// idle allowance for upload sessions; the node that holds the lease
+/// in the end.
+pub(super) fn one_holder_and_failover(cluster: &Cluster) -> usize {
     let key = lock_key("berth-lease:checkpoint");
     let held = lock_held(key, "count(*)");
     for n in 1..=3 {
         let n = n.to_string();
-        let (ok, out) = cluster.sh_with(&["start", &n], &[("BERTH_CHECKPOINT_INTERVAL", "1")]);
+        let env = [
+            ("BERTH_CHECKPOINT_INTERVAL", "1"),
+            ("BERTH_UPLOAD_MAX_IDLE_HOURS", "0"),
+        ];
+        let (ok, out) = cluster.sh_with(&["start", &n], &env);
         assert!(ok, "start {n}: {out}");
     }
     cluster.await_psql(&held, "1", "a node takes the checkpoint lease");
@@ -73,4 +80,5 @@ pub(super) fn one_holder_and_failover(cluster: &Cluster) {
     };
     assert_eq!(cluster.psql(&held), "1", "node {next} alone holds it now");
     eprintln!("the checkpoint lease moved from node {first} to node {next}");
+    next
 }
