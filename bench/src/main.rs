@@ -32,6 +32,11 @@ struct Args {
     /// Number of small images pushed per run.
     #[arg(long, default_value_t = 500)]
     images: usize,
+    /// Small images pushed with 8 clients, untimed, before the timed runs
+    /// of each server: every server is measured warm (its caches, its
+    /// connections, its database's first pages), not in its first seconds.
+    #[arg(long, default_value_t = 100)]
+    warm_images: usize,
     /// Seconds of manifest GET load.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
@@ -388,6 +393,11 @@ async fn main() {
             eprintln!("== {}: blob pull", t.name);
             (push, rss, pull_big(&c, t, n, &big_digest).await)
         };
+        eprintln!(
+            "== {}: {} small images to warm up",
+            t.name, args.warm_images
+        );
+        small_images(&c, t, "warm", args.warm_images, 8).await;
         eprintln!("== {}: {} small images, sequential", t.name, args.images);
         let seq = small_images(&c, t, "seq", args.images, 1).await;
         eprintln!("== {}: {} small images, 8 clients", t.name, args.images);

@@ -36,10 +36,10 @@ const WRITE_LOCK: i64 = 0x0062_6572_7468;
 const CHANNEL: &str = "berth_log";
 /// How long a node waits for a notification before it polls anyway.
 const POLL: Duration = Duration::from_secs(1);
-/// How long a node lets other nodes' commits gather before it catches up
-/// with them: the bound on how stale a read that finds what it asks for
-/// may be (one that does not catch up first), and what keeps a busy
-/// cluster from catching up once per commit on every node.
+/// How long a node lets other nodes' commits gather, after it caught up on
+/// the first of a run at once: the bound on how stale a read that finds
+/// what it asks for may be (one that does not catch up first), and what
+/// keeps a busy cluster from catching up once per commit on every node.
 const FOLLOW_DELAY: Duration = Duration::from_millis(10);
 /// How long a connection attempt may take: a log that cannot be reached
 /// fails the write fast, and the client retries.
@@ -432,17 +432,24 @@ pub fn spawn_tail(url: String, engine: WeakEngine) -> std::io::Result<thread::Jo
                         .timeout_iter(POLL)
                         .next()
                         .map_err(|e| unavailable(&e))?;
-                    let mut head = heard.and_then(|n| n.payload().parse::<u64>().ok());
-                    if head.is_some() {
-                        // Commits come in runs: one catch-up takes a run.
-                        thread::sleep(FOLLOW_DELAY);
-                        let mut pending = client.notifications();
-                        let mut later = pending.iter();
-                        while let Ok(Some(n)) = later.next() {
-                            head = head.max(n.payload().parse().ok());
-                        }
-                    }
+                    let head = heard.and_then(|n| n.payload().parse::<u64>().ok());
                     if !nudge(head) {
+                        return Ok(());
+                    }
+                    if head.is_none() {
+                        continue;
+                    }
+                    // A commit is caught up on at once; those that follow
+                    // it within the delay come in runs, and one catch-up
+                    // takes the rest of the run.
+                    thread::sleep(FOLLOW_DELAY);
+                    let mut pending = client.notifications();
+                    let mut later = pending.iter();
+                    let mut rest = None;
+                    while let Ok(Some(n)) = later.next() {
+                        rest = rest.max(n.payload().parse::<u64>().ok());
+                    }
+                    if rest.is_some() && !nudge(rest) {
                         return Ok(());
                     }
                 }
