@@ -177,13 +177,15 @@ impl PgSessions {
         Ok(row.as_ref().map(session_row))
     }
 
-    /// A session about to be finished as `digest`, which its row pins (see
-    /// [`SharedPins`]) until the row goes: one statement, under the
-    /// digest's advisory lock, that reads the session and pins, where a
-    /// separate pin would take a transaction and a removal of its own.
+    /// A session of `repo` about to be finished as `digest`, which its row
+    /// pins (see [`SharedPins`]) until the row goes: one statement, under
+    /// the digest's advisory lock, that reads the session and pins, where a
+    /// separate pin would take a transaction and a removal of its own. A
+    /// session of another repository is neither pinned nor returned.
     pub async fn load_pinned(
         &self,
         id: Uuid,
+        repo: &str,
         digest: &Digest,
     ) -> Result<Option<SessionRow>, StoreError> {
         let (key, digest) = (pin_key(digest), digest.to_string());
@@ -195,8 +197,9 @@ impl PgSessions {
                     c.query_opt(
                         "WITH held AS (SELECT pg_advisory_xact_lock($3)) \
                          UPDATE berth_uploads SET pinned = $2, updated_at = now() FROM held \
-                         WHERE id = $1 RETURNING repo, upload_offset, hash_state, chunks",
-                        &[&id, &digest, &key],
+                         WHERE id = $1 AND repo = $4 \
+                         RETURNING repo, upload_offset, hash_state, chunks",
+                        &[&id, &digest, &key, &repo],
                     )
                     .await
                 }

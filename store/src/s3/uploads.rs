@@ -477,7 +477,10 @@ impl UploadStore for SharedUploads {
     ) -> BoxFuture<'a, Result<(SessionGuard, Pin), StoreError>> {
         Box::pin(async move {
             let pin = pins.hold(digest);
-            let row = self.sessions.load_pinned(id, digest).await?;
+            let row = self
+                .sessions
+                .load_pinned(id, &repo.to_string(), digest)
+                .await?;
             Ok((guard(id, repo, row).await?, pin))
         })
     }

@@ -85,6 +85,22 @@ pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client
         .unwrap();
     assert_eq!(r.status(), 202);
     let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let pinned = format!("SELECT count(*) FROM berth_uploads WHERE pinned = '{d}'");
+    // Named under another repository, the session is unknown, and its
+    // row is left as it was.
+    let elsewhere = location.replacen(repo, "team/elsewhere", 1);
+    let r = c
+        .put(format!("http://{}{elsewhere}?digest={d}", cluster.node(1)))
+        .header("Authorization", auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    assert!(r.text().unwrap().contains("BLOB_UPLOAD_UNKNOWN"));
+    assert_eq!(
+        cluster.psql(&pinned),
+        "0",
+        "nothing pinned through another repository"
+    );
     let (go, gate) = mpsc::channel();
     let put = {
         let url = format!("http://{}{location}?digest={d}", cluster.node(1));
@@ -102,7 +118,6 @@ pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client
                 .map(|r| r.status().as_u16())
         })
     };
-    let pinned = format!("SELECT count(*) FROM berth_uploads WHERE pinned = '{d}'");
     cluster.await_psql(&pinned, "1", "the finishing upload's row pins its digest");
 
     // A collection on node 2 meanwhile leaves the blob alone.
