@@ -49,12 +49,12 @@ fn holder(cluster: &Cluster, key: i64) -> Option<usize> {
 pub(super) fn one_holder_and_failover(cluster: &Cluster) -> usize {
     let key = lock_key("berth-lease:checkpoint");
     let held = lock_held(key, "count(*)");
+    let env = [
+        ("BERTH_CHECKPOINT_INTERVAL", "1"),
+        ("BERTH_UPLOAD_MAX_IDLE_HOURS", "0"),
+    ];
     for n in 1..=3 {
         let n = n.to_string();
-        let env = [
-            ("BERTH_CHECKPOINT_INTERVAL", "1"),
-            ("BERTH_UPLOAD_MAX_IDLE_HOURS", "0"),
-        ];
         let (ok, out) = cluster.sh_with(&["start", &n], &env);
         assert!(ok, "start {n}: {out}");
     }
