@@ -464,7 +464,17 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
     };
     let (ok, out) = cluster.sh(&["s3-writes", "deny"]);
     assert!(ok, "{out}");
-    let before = events(&cluster);
+    // The pulls above are counted into events within a second of each
+    // node: the count is taken once it has stopped moving.
+    let mut before = events(&cluster);
+    loop {
+        std::thread::sleep(Duration::from_millis(1500));
+        let now = events(&cluster);
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let refused = push_small(&c, cluster.lb(), &auth, "team/s3", "denied", 7).unwrap_err();
     assert!(
         refused.starts_with("503") && refused.contains("object store"),
