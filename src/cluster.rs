@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use berth_api::health::Probe;
 use berth_store::postgres::PgSessions;
-use berth_store::s3::{S3Blobs, S3Config, SharedUploads};
+use berth_store::s3::{S3Blobs, S3Config, SharedBlobs, SharedUploads};
 use berth_store::space::Space;
 use berth_store::{BlobStore, LocalBlobs, LocalUploads, UploadStore};
 use clap::Args;
@@ -124,14 +124,18 @@ impl BlobStoreArgs {
             },
             at.runtime.clone(),
         )?;
-        let blobs: Arc<dyn BlobStore> = Arc::new(s3.clone());
-        let uploads: Arc<dyn UploadStore> = match at.log_url {
-            Some(log) => Arc::new(SharedUploads::new(
-                s3.clone(),
-                PgSessions::new(log)?,
-                at.max_blob,
-            )),
-            None => staged(&at, blobs.clone())?,
+        let (blobs, uploads): (Arc<dyn BlobStore>, Arc<dyn UploadStore>) = match at.log_url {
+            Some(log) => {
+                let db = Arc::new(PgSessions::new(log)?);
+                (
+                    Arc::new(SharedBlobs::new(s3.clone(), db.clone())),
+                    Arc::new(SharedUploads::new(s3.clone(), db, at.max_blob)),
+                )
+            }
+            None => {
+                let blobs: Arc<dyn BlobStore> = Arc::new(s3.clone());
+                (blobs.clone(), staged(&at, blobs)?)
+            }
         };
         Ok(Stores {
             blobs,

@@ -22,12 +22,14 @@ use crate::envelope::Recorded;
 use crate::error::StoreError;
 use crate::log::{link, ChainPoint};
 
+mod blobs;
 mod conn;
 mod removals;
 mod sessions;
 
 use conn::{Conn, Pipe};
 
+pub use blobs::SMALL_BLOB;
 pub use sessions::{PgSessions, SessionRow};
 
 /// The advisory lock every writer of the cluster takes: "berth" in ASCII.
@@ -75,6 +77,11 @@ CREATE TABLE IF NOT EXISTS berth_pins (
     pinned_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 CREATE INDEX IF NOT EXISTS berth_pins_digest ON berth_pins (digest);
+CREATE TABLE IF NOT EXISTS berth_blobs (
+    digest    TEXT        PRIMARY KEY,
+    body      BYTEA       NOT NULL,
+    stored_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
 ";
 
 /// A connection to the shared log, reopened when it breaks. Its calls

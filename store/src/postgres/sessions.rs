@@ -37,7 +37,7 @@ pub struct SessionRow {
 
 /// Blocking connections to one server, reused between calls: for the
 /// collectors, readiness and counts, which run on threads of their own.
-struct Pool {
+pub(super) struct Pool {
     config: Config,
     idle: Mutex<Vec<Client>>,
 }
@@ -46,7 +46,7 @@ impl Pool {
     /// Runs `f` on a pooled connection; a broken one is not returned. A
     /// pooled connection is only found broken (the server restarted while
     /// it idled) when it is used: `f` is then run once more on a new one.
-    fn with<T>(
+    pub(super) fn with<T>(
         &self,
         mut f: impl FnMut(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, StoreError> {
@@ -80,6 +80,27 @@ impl Pool {
     }
 }
 
+impl Drop for Pool {
+    fn drop(&mut self) {
+        close_off_runtime(std::mem::take(
+            self.idle
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        ));
+    }
+}
+
+/// Drops blocking clients where that is safe. A blocking client closes by
+/// running a runtime of its own, which panics on a thread that drives
+/// async tasks, and their last owner may be one (a node's state dropped
+/// as it stops, which then stops without flushing; a lease's task, as it
+/// is aborted). They then close on a thread of their own.
+fn close_off_runtime<T: Send + 'static>(clients: T) {
+    if tokio::runtime::Handle::try_current().is_ok() {
+        std::thread::spawn(move || drop(clients));
+    }
+}
+
 /// The sessions table and the shared pins. The request path's statements
 /// go over two shared connections: one whose commits wait for the
 /// server's WAL flush, for what acknowledges bytes, and one whose commits
@@ -90,9 +111,9 @@ impl Pool {
 /// connections: run it off the async workers.
 pub struct PgSessions {
     config: Config,
-    pool: Pool,
-    durable: Pipe,
-    relaxed: Arc<Pipe>,
+    pub(super) pool: Pool,
+    pub(super) durable: Pipe,
+    pub(super) relaxed: Arc<Pipe>,
     /// Finished sessions, removed a run at a time.
     finished: Removals,
     /// Released pins, removed a run at a time.
@@ -403,15 +424,25 @@ impl Leases for PgSessions {
         let row = client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&lease_key(name)])
             .map_err(|e| unavailable(&e))?;
-        Ok(row.get::<_, bool>(0).then(|| Lease::new(Session(client))))
+        Ok(row
+            .get::<_, bool>(0)
+            .then(|| Lease::new(Session(Some(client)))))
     }
 }
 
 /// The connection whose session holds a lease's lock.
-struct Session(Client);
+struct Session(Option<Client>);
 
 impl Hold for Session {
     fn alive(&mut self) -> bool {
-        self.0.simple_query("SELECT 1").is_ok()
+        self.0
+            .as_mut()
+            .is_some_and(|c| c.simple_query("SELECT 1").is_ok())
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        close_off_runtime(self.0.take());
     }
 }

@@ -5,6 +5,7 @@
 //! is. `uploads` holds the upload sessions several nodes share.
 
 mod hashing;
+mod shared;
 mod uploads;
 
 use std::future::Future;
@@ -24,6 +25,7 @@ use tokio::runtime::Handle;
 use crate::blobs::{BlobStore, ByteStream, StoredBlob};
 use crate::error::StoreError;
 
+pub use shared::SharedBlobs;
 pub use uploads::SharedUploads;
 
 /// Bytes per multipart part: S3 wants at least 5 MiB per part but the

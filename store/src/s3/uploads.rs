@@ -6,7 +6,8 @@
 //! state, without reading the bytes back, and copies a single chunk into
 //! place inside the store (or joins several chunks into the blob object).
 //! A blob that arrives whole in one request and fits in one part is
-//! verified before it is stored, and then written straight into place.
+//! verified before it is stored, and then written straight into place: a
+//! small one into the shared database, a larger one into its object.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,7 +27,7 @@ use super::hashing::Hashing;
 use super::{failed, S3Blobs, PART, PARTS_IN_FLIGHT};
 use crate::error::StoreError;
 use crate::gc::{Pin, Pins};
-use crate::postgres::{PgSessions, SessionRow};
+use crate::postgres::{PgSessions, SessionRow, SMALL_BLOB};
 use crate::resumable::Resumable;
 use crate::uploads::{next_piece, Chunks, Session, SessionGuard, UploadStore};
 
@@ -38,12 +39,13 @@ pub struct SharedUploads {
 }
 
 impl SharedUploads {
-    /// Sessions in `sessions`, bytes in `s3`; chunks past `max_blob` in
-    /// all are refused.
-    pub fn new(s3: S3Blobs, sessions: PgSessions, max_blob: u64) -> Self {
+    /// Sessions in `sessions`, bytes in `s3` (a small blob sent whole in
+    /// the database, as [`super::SharedBlobs`] reads it); chunks past
+    /// `max_blob` in all are refused.
+    pub fn new(s3: S3Blobs, sessions: Arc<PgSessions>, max_blob: u64) -> Self {
         Self {
             s3,
-            sessions: Arc::new(sessions),
+            sessions,
             max_blob,
         }
     }
@@ -160,11 +162,15 @@ impl SharedUploads {
                     actual,
                 });
             }
-            self.s3
-                .store
-                .put(&self.s3.blob_key(digest), held.into_iter().collect())
-                .await
-                .map_err(|e| failed("storing the blob", e))?;
+            if written <= SMALL_BLOB {
+                self.sessions.store_blob(digest, &held.concat()).await?;
+            } else {
+                self.s3
+                    .store
+                    .put(&self.s3.blob_key(digest), held.into_iter().collect())
+                    .await
+                    .map_err(|e| failed("storing the blob", e))?;
+            }
             return Ok(Stored::Blob(written));
         }
         let stored = match writer {

@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::db::{lock_held, lock_key};
-use super::Cluster;
+use super::{collect, post_whole, start_upload, Cluster};
 use crate::support::*;
 
 /// A request body that sends its first half, then waits to be let go
@@ -57,17 +57,13 @@ fn hold_lock(cluster: &Cluster, key: i64, seconds: u32) -> Child {
 pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client, auth: &str) {
     let repo = "team/pinned";
     let at = |n: usize, path: &str| format!("http://{}/v2/{repo}/{path}", cluster.node(n));
-    let blob = random_bytes(64 << 10, 77);
+    // Larger than the small blobs the database holds: an object.
+    let blob = random_bytes(96 << 10, 77);
     let d = digest(&blob);
 
     // The blob is pushed and unlinked again: its object stays in the
     // bucket, referenced by nothing, for the next collection to sweep.
-    let r = c
-        .post(at(1, &format!("blobs/uploads/?digest={d}")))
-        .header("Authorization", auth)
-        .body(blob.clone())
-        .send()
-        .unwrap();
+    let r = post_whole(c, cluster.node(1), auth, repo, &d, blob.clone()).unwrap();
     assert_eq!(r.status(), 201);
     let r = c
         .delete(at(1, &format!("blobs/{d}")))
@@ -78,13 +74,7 @@ pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client
 
     // The same bytes are uploaded again on node 1, whose last request
     // stops halfway: the digest is pinned on the session's row.
-    let r = c
-        .post(at(1, "blobs/uploads/"))
-        .header("Authorization", auth)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let location = start_upload(c, cluster.node(1), auth, repo);
     let pinned = format!("SELECT count(*) FROM berth_uploads WHERE pinned = '{d}'");
     // Named under another repository, the session is unknown, and its
     // row is left as it was.
@@ -121,13 +111,7 @@ pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client
     cluster.await_psql(&pinned, "1", "the finishing upload's row pins its digest");
 
     // A collection on node 2 meanwhile leaves the blob alone.
-    let r = c
-        .post(format!("http://{}/v2/manage/gc", cluster.node(2)))
-        .header("Authorization", auth)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let report: serde_json::Value = r.json().unwrap();
+    let report = collect(c, cluster.node(2), auth);
     assert!(
         !report["blobs"].to_string().contains(&d),
         "a pinned blob is not swept: {report}"
@@ -158,12 +142,7 @@ pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client
         "psql holds the digest's lock",
     );
     let started = Instant::now();
-    let r = c
-        .post(at(2, &format!("blobs/uploads/?digest={}", digest(&other))))
-        .header("Authorization", auth)
-        .body(other)
-        .send()
-        .unwrap();
+    let r = post_whole(c, cluster.node(2), auth, repo, &digest(&other), other).unwrap();
     let waited = started.elapsed();
     assert_eq!(r.status(), 201);
     assert!(holder.wait().unwrap().success());

@@ -6,7 +6,7 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 
-use super::Cluster;
+use super::{collect, start_upload, Cluster};
 use crate::support::*;
 
 fn mac(key: &[u8], message: &[u8]) -> Vec<u8> {
@@ -15,8 +15,8 @@ fn mac(key: &[u8], message: &[u8]) -> Vec<u8> {
     mac.finalize().into_bytes().to_vec()
 }
 
-/// The keys of the objects under the nodes' `uploads/` prefix.
-fn upload_objects(cluster: &Cluster) -> Vec<String> {
+/// The keys of the objects under `under/` in the nodes' prefix.
+pub(super) fn objects(cluster: &Cluster, under: &str) -> Vec<String> {
     let endpoint = cluster.var("BERTH_CLUSTER_S3");
     let host = endpoint.trim_start_matches("http://");
     let secret = cluster.var("BERTH_CLUSTER_S3_SECRET");
@@ -25,7 +25,10 @@ fn upload_objects(cluster: &Cluster) -> Vec<String> {
         now.format("%Y%m%dT%H%M%SZ").to_string(),
         now.format("%Y%m%d").to_string(),
     );
-    let query = "list-type=2&prefix=registry%2Fuploads%2F";
+    let query = format!(
+        "list-type=2&prefix=registry%2F{}%2F",
+        under.replace('/', "%2F")
+    );
     let signed = "host;x-amz-content-sha256;x-amz-date";
     let canonical = format!(
         "GET\n/berth\n{query}\nhost:{host}\nx-amz-content-sha256:UNSIGNED-PAYLOAD\n\
@@ -65,13 +68,7 @@ fn upload_objects(cluster: &Cluster) -> Vec<String> {
 
 /// Starts an upload on `host` and stores one chunk; the session's id.
 fn one_chunk(c: &reqwest::blocking::Client, host: &str, auth: &str, seed: u64) -> String {
-    let r = c
-        .post(format!("http://{host}/v2/team/sweep/blobs/uploads/"))
-        .header("Authorization", auth)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 202);
-    let location = r.headers()["location"].to_str().unwrap().to_owned();
+    let location = start_upload(c, host, auth, "team/sweep");
     let r = c
         .patch(format!("http://{host}{location}"))
         .header("Authorization", auth)
@@ -92,27 +89,21 @@ pub(super) fn leftovers_swept(
 ) {
     let host = cluster.node(node);
     let (crashed, idle) = (one_chunk(c, host, auth, 91), one_chunk(c, host, auth, 92));
-    let holds = |id: &str| upload_objects(cluster).iter().any(|k| k.contains(id));
+    let holds = |id: &str| objects(cluster, "uploads").iter().any(|k| k.contains(id));
     assert!(
         holds(&crashed) && holds(&idle),
         "{:?}",
-        upload_objects(cluster)
+        objects(cluster, "uploads")
     );
     // A crash between a session's removal and its chunks' leaves this.
     cluster.psql(&format!("DELETE FROM berth_uploads WHERE id = '{crashed}'"));
-    let r = c
-        .post(format!("http://{host}/v2/manage/gc"))
-        .header("Authorization", auth)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let report: serde_json::Value = r.json().unwrap();
+    let report = collect(c, host, auth);
     let removed = report["uploads"].to_string();
     assert!(
         removed.contains(&idle) && !removed.contains(&crashed),
         "the idle session is removed, the crashed one had no row: {report}"
     );
-    let left = upload_objects(cluster);
+    let left = objects(cluster, "uploads");
     assert!(
         !left
             .iter()
