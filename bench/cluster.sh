@@ -6,7 +6,10 @@
 #      the cluster against the embedded node;
 #   2. CPU time per manifest GET on each node, from /proc, around a GET-only
 #      run through HAProxy;
-#   3. a 1 GiB blob pushed to a node (POST, one PATCH, PUT), against Garage's
+#   3. CPU time per small image push of each process of the cluster (the
+#      nodes, PostgreSQL, Garage, HAProxy), around 1 000 pushes with 8
+#      clients through HAProxy, and of the embedded node under the same load;
+#   4. a 1 GiB blob pushed to a node (POST, one PATCH, PUT), against Garage's
 #      own S3 PUT of the same file, both with curl.
 # Usage: bash bench/cluster.sh [--images N] [--seconds S]
 set -euo pipefail
@@ -65,7 +68,44 @@ for i in 0 1 2; do
 done
 
 echo
-echo "## 3. a 1 GiB blob: pushed to a node, and PUT to Garage, both with curl"
+echo "## 3. CPU per small image push, by process (8 clients through HAProxy)"
+# PostgreSQL is its postmaster and its backends (the nodes' connections),
+# found again at the end for those opened during the run.
+pids_of() {
+    case $1 in
+        node1 | node2 | node3) cat "$BERTH_CLUSTER_DIR/$1/pid" ;;
+        PostgreSQL)
+            local main
+            main=$(head -1 "$BERTH_CLUSTER_DIR/pg/data/postmaster.pid")
+            echo "$main $(pgrep -d ' ' -P "$main")"
+            ;;
+        Garage) cat "$BERTH_CLUSTER_DIR/garage/pid" ;;
+        HAProxy) cat "$BERTH_CLUSTER_DIR/haproxy.pid" ;;
+        embedded) echo "$embedded_pid" ;;
+    esac
+}
+cpu_of() { local t=0 p; for p in "$@"; do [[ -r /proc/$p/stat ]] && t=$((t + $(ticks "$p"))); done; echo "$t"; }
+cpu_per_image() { # base, auth, parts...: 1 000 pushes, then each part's share
+    local base=$1 auth=$2 part total=0 used
+    shift 2
+    declare -A start
+    for part in "$@"; do start[$part]=$(cpu_of $(pids_of "$part")); done
+    target/release/berth-bench --mode pushes --berth "$base" --berth-pid 0 --berth-auth "$auth" \
+        --reference unused --reference-pid 0 --images 1000
+    for part in "$@"; do
+        used=$(( $(cpu_of $(pids_of "$part")) - ${start[$part]} ))
+        total=$((total + used))
+        awk -v t="$used" -v hz="$hz" -v p="$part" 'BEGIN { printf "  %s: %.2f ms CPU per image\n", p, t / hz }'
+    done
+    awk -v t="$total" -v hz="$hz" 'BEGIN { printf "  in all: %.2f ms CPU per image\n", t / hz }'
+}
+echo "the cluster:"
+cpu_per_image "$lb" "$cluster_auth" node1 node2 node3 PostgreSQL Garage HAProxy
+echo "the embedded node:"
+cpu_per_image http://127.0.0.1:5201 "$embedded_auth" embedded
+
+echo
+echo "## 4. a 1 GiB blob: pushed to a node, and PUT to Garage, both with curl"
 file=/dev/shm/berth-bench-1g
 head -c $((1 << 30)) /dev/urandom >"$file"
 sum=sha256:$(sha256sum "$file" | cut -d' ' -f1)

@@ -58,6 +58,9 @@ enum Mode {
     /// Only manifest GETs at `--berth` (the images of an earlier run must
     /// be there): for measuring the servers' CPU per request around it.
     Gets,
+    /// Only `--images` small image pushes with 8 clients at `--berth`: for
+    /// measuring each process's CPU per image around it.
+    Pushes,
 }
 
 struct Target {
@@ -333,19 +336,28 @@ struct Row {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    if args.mode == Mode::Gets {
-        let t = Target {
-            name: "gets",
-            base: args.berth.clone(),
-            pid: args.berth_pid,
-            auth: args.berth_auth.clone(),
-        };
-        let (rps, p99) = manifest_gets(&t, 32, args.seconds).await;
-        println!(
-            "manifest GET/s {rps:.1} p99 {p99:.2} ms requests {:.0}",
-            rps * args.seconds as f64
-        );
-        return;
+    let alone = Target {
+        name: "alone",
+        base: args.berth.clone(),
+        pid: args.berth_pid,
+        auth: args.berth_auth.clone(),
+    };
+    match args.mode {
+        Mode::Gets => {
+            let (rps, p99) = manifest_gets(&alone, 32, args.seconds).await;
+            println!(
+                "manifest GET/s {rps:.1} p99 {p99:.2} ms requests {:.0}",
+                rps * args.seconds as f64
+            );
+            return;
+        }
+        Mode::Pushes => {
+            let c = client_for(&alone.auth);
+            let rate = small_images(&c, &alone, "cpu", args.images, 8).await;
+            println!("small image pushes/s {rate:.1} images {}", args.images);
+            return;
+        }
+        Mode::Reference | Mode::Cluster => {}
     }
     let cluster = args.mode == Mode::Cluster;
     let targets = [
