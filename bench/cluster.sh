@@ -106,9 +106,14 @@ cpu_per_image http://127.0.0.1:5201 "$embedded_auth" embedded
 
 echo
 echo "## 4. a 1 GiB blob: pushed to a node, and PUT to Garage, both with curl"
+# Garage keeps blocks by their content, so a second upload of the same bytes
+# costs it less than the first, whoever sends it: each upload here sends new
+# random bytes.
 file=/dev/shm/berth-bench-1g
-head -c $((1 << 30)) /dev/urandom >"$file"
-sum=sha256:$(sha256sum "$file" | cut -d' ' -f1)
+fresh() {
+    head -c $((1 << 30)) /dev/urandom >"$file"
+    sum=sha256:$(sha256sum "$file" | cut -d' ' -f1)
+}
 put_garage() {
     curl -fsS -o /dev/null -w '%{time_total}' --aws-sigv4 "aws:amz:garage:s3" \
         --user "$BERTH_CLUSTER_S3_KEY_ID:$BERTH_CLUSTER_S3_SECRET" \
@@ -129,8 +134,11 @@ push_berth() { # base, repo
 }
 mbs() { awk -v s="$1" 'BEGIN { printf "%.1f", 1073.741824 / s }'; }
 for round in 1 2; do
+    fresh
     g=$(put_garage "$round")
+    fresh
     b=$(push_berth "http://$BERTH_CLUSTER_NODE1" "bench/big$round")
+    fresh
     l=$(push_berth "$lb" "bench/lb$round")
     echo "round $round: Garage S3 PUT $(mbs "$g") MB/s; berth push to node 1 $(mbs "$b") MB/s ($(awk -v b="$b" -v g="$g" 'BEGIN { printf "%.2f", g / b }')x); through HAProxy $(mbs "$l") MB/s"
 done
