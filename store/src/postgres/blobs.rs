@@ -13,8 +13,8 @@ use crate::blobs::StoredBlob;
 use crate::error::StoreError;
 
 /// The largest blob kept in the database: configs (a few KiB) and tiny
-/// layers fit, and a row this size is one TOAST-compressed value, so the
-/// table stays small beside the bucket.
+/// layers fit, each body one TOAST value, and the table stays small beside
+/// the bucket.
 pub const SMALL_BLOB: u64 = 64 << 10;
 
 fn offset_of(n: u64) -> i32 {
