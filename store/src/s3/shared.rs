@@ -45,6 +45,15 @@ impl BlobStore for SharedBlobs {
         let (s3, db, digest) = (self.s3.clone(), self.db.clone(), digest.clone());
         let get = async move {
             match db.read_blob(&digest, start, len).await {
+                // A row is whole, as an object is: a short one is an error,
+                // not a short body under a full Content-Length.
+                Ok(Some(bytes)) if bytes.len() as u64 != len => Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "{digest} holds {} of the {len} bytes asked for",
+                        bytes.len()
+                    ),
+                )),
                 Ok(Some(bytes)) => {
                     Ok(futures_util::stream::once(async move { Ok(Bytes::from(bytes)) }).boxed())
                 }

@@ -51,6 +51,17 @@ pub(super) fn small_blobs_in_db(cluster: &Cluster, c: &reqwest::blocking::Client
         assert_eq!(r.bytes().unwrap().as_ref(), &blob[4990..], "a range of it");
     }
 
+    // A row cut short is an error, never a short body.
+    cluster.psql(&format!(
+        "UPDATE berth_blobs SET body = substring(body FROM 1 FOR 10) WHERE digest = '{d}'"
+    ));
+    let r = c
+        .get(at(2, &format!("blobs/{d}")))
+        .header("Authorization", auth)
+        .send()
+        .unwrap();
+    assert!(r.status().is_server_error(), "{}", r.status());
+
     // Unlinked and collected, the row goes.
     let r = c
         .delete(at(2, &format!("blobs/{d}")))
