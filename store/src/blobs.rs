@@ -32,13 +32,18 @@ pub trait BlobStore: Send + Sync + 'static {
     /// Every stored blob, for garbage collection.
     fn list(&self) -> Result<Vec<StoredBlob>, StoreError>;
     /// Bytes and blobs stored, counted now (a walk: not per request).
-    fn usage(&self) -> Result<(u64, u64), StoreError>;
-    /// An address the client can fetch the blob from directly, valid for
-    /// `ttl`, where the store can hand one out (an object store's signed
-    /// URL); `None` when the registry must serve the bytes itself.
+    fn usage(&self) -> Result<(u64, u64), StoreError> {
+        let blobs = self.list()?;
+        Ok((blobs.iter().map(|b| b.size).sum(), blobs.len() as u64))
+    }
+    /// An address the client can fetch the blob (of `size` bytes) from
+    /// directly, valid for `ttl`, where the store can hand one out (an
+    /// object store's signed URL); `None` when the registry must serve the
+    /// bytes itself.
     fn presign(
         &self,
         _digest: &Digest,
+        _size: u64,
         _ttl: std::time::Duration,
     ) -> Result<Option<String>, StoreError> {
         Ok(None)

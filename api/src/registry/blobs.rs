@@ -125,7 +125,7 @@ pub(crate) async fn get(call: Call, repo: RepoPath, digest: Digest) -> Result<Re
     if let Some(ttl) = call.app.settings.blob_redirect {
         let blobs = call.app.blobs.clone();
         let target = digest.clone();
-        let signed = tokio::task::spawn_blocking(move || blobs.presign(&target, ttl))
+        let signed = tokio::task::spawn_blocking(move || blobs.presign(&target, size, ttl))
             .await
             .map_err(StoreError::from)??;
         if let Some(url) = signed {

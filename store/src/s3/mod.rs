@@ -271,12 +271,12 @@ impl BlobStore for S3Blobs {
         Ok(out)
     }
 
-    fn usage(&self) -> Result<(u64, u64), StoreError> {
-        let blobs = self.list()?;
-        Ok((blobs.iter().map(|b| b.size).sum(), blobs.len() as u64))
-    }
-
-    fn presign(&self, digest: &Digest, ttl: Duration) -> Result<Option<String>, StoreError> {
+    fn presign(
+        &self,
+        digest: &Digest,
+        _size: u64,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
         let key = self.blob_key(digest);
         self.wait(self.store.signed_url(http::Method::GET, &key, ttl))
             .map(|url| Some(url.to_string()))

@@ -89,18 +89,19 @@ impl BlobStore for SharedBlobs {
         Ok(all)
     }
 
-    fn usage(&self) -> Result<(u64, u64), StoreError> {
-        let blobs = self.list()?;
-        Ok((blobs.iter().map(|b| b.size).sum(), blobs.len() as u64))
-    }
-
     /// A blob in the database has no address of its own: the node serves
-    /// it.
-    fn presign(&self, digest: &Digest, ttl: Duration) -> Result<Option<String>, StoreError> {
-        if self.db.blob_size(digest)?.is_some() {
+    /// it. Only a blob of at most [`SMALL_BLOB`] bytes can be there, so a
+    /// larger one's redirect asks the database nothing.
+    fn presign(
+        &self,
+        digest: &Digest,
+        size: u64,
+        ttl: Duration,
+    ) -> Result<Option<String>, StoreError> {
+        if size <= SMALL_BLOB && self.db.blob_size(digest)?.is_some() {
             return Ok(None);
         }
-        self.s3.presign(digest, ttl)
+        self.s3.presign(digest, size, ttl)
     }
 }
 

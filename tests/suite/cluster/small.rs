@@ -51,6 +51,32 @@ pub(super) fn small_blobs_in_db(cluster: &Cluster, c: &reqwest::blocking::Client
         assert_eq!(r.bytes().unwrap().as_ref(), &blob[4990..], "a range of it");
     }
 
+    // A node that redirects blob GETs to the store serves a row itself,
+    // and redirects for an object.
+    let (ok, out) = cluster.sh(&["stop", "3"]);
+    assert!(ok, "stop 3: {out}");
+    let (ok, out) = cluster.sh_with(&["start", "3"], &[("BERTH_BLOB_REDIRECT_SECONDS", "60")]);
+    assert!(ok, "start 3: {out}");
+    let large = random_bytes(80 << 10, 83);
+    let ld = digest(&large);
+    let r = post_whole(c, cluster.node(1), auth, repo, &ld, large).unwrap();
+    assert_eq!(r.status(), 201);
+    let direct = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |d: &str| {
+        direct
+            .get(at(3, &format!("blobs/{d}")))
+            .header("Authorization", auth)
+            .send()
+            .unwrap()
+    };
+    let r = get(&d);
+    assert_eq!(r.status(), 200, "a row has no address of its own");
+    assert_eq!(r.bytes().unwrap().as_ref(), &blob[..]);
+    assert_eq!(get(&ld).status(), 307, "an object is redirected to");
+
     // A row cut short is an error, never a short body.
     cluster.psql(&format!(
         "UPDATE berth_blobs SET body = substring(body FROM 1 FOR 10) WHERE digest = '{d}'"
