@@ -222,12 +222,7 @@ fn read_export(path: &Path) -> Result<Exported, CliError> {
                 let value = take(len)?;
                 let (_, next) = link(at, seq, &value)?;
                 at = next;
-                events.push(Sealed {
-                    seq,
-                    value,
-                    content: Vec::new(),
-                    dropped: Vec::new(),
-                });
+                events.push(Sealed::stored(seq, value));
             }
             b'C' => {
                 let len = usize::try_from(num(&take(2)?)).unwrap_or(usize::MAX);

@@ -153,7 +153,7 @@ impl World {
                 annotations: Default::default(),
             },
         });
-        let content = Content::from([(digest.clone(), Bytes::from(bytes))]);
+        let content = Content::logged([(digest.clone(), Bytes::from(bytes))]);
         self.engine.submit_with(command, content, meta()).await?;
         Ok(digest)
     }

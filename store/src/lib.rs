@@ -29,4 +29,4 @@ pub use envelope::{Envelope, Keyed, Recorded, KEY_MEMORY, SCHEMA_VERSION};
 pub use error::StoreError;
 pub use log::{ChainPoint, EventLog, DEFAULT_CACHE_BYTES};
 pub use table::{Batch, Row, Rows, Table};
-pub use uploads::{BoxError, Chunks, LocalUploads, Session, SessionGuard, UploadStore};
+pub use uploads::{BoxError, Chunks, Finished, LocalUploads, Session, SessionGuard, UploadStore};

@@ -409,7 +409,9 @@ async fn store(
                     manifest: manifest.clone(),
                 }));
             }
-            content.insert(digest, Bytes::from(image.manifest.clone()));
+            content
+                .logged
+                .insert(digest, Bytes::from(image.manifest.clone()));
         }
     }
     // Pinned from before the bytes move in until the command that links

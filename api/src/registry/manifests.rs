@@ -105,7 +105,7 @@ pub(crate) async fn put(
         size: bytes.len() as u64,
         manifest,
     });
-    let content = Content::from([(digest.clone(), bytes)]);
+    let content = Content::logged([(digest.clone(), bytes)]);
     call.app
         .engine
         .submit_with(command, content, call.meta)

@@ -162,7 +162,7 @@ async fn finish_session(
 ) -> Result<Response, ApiError> {
     let expected = check_range(&call.headers, &repo, &session)?;
     let body = body_of(&mut call);
-    let size = call
+    let finished = call
         .app
         .uploads
         .finish(session, body, expected, &digest)
@@ -171,9 +171,12 @@ async fn finish_session(
         by: call.owner(),
         repo: repo.clone(),
         digest: digest.clone(),
-        size,
+        size: finished.size,
     });
-    call.app.engine.submit(link, call.meta).await?;
+    call.app
+        .engine
+        .submit_with(link, finished.content, call.meta)
+        .await?;
     Ok(created(&repo, &digest))
 }
 

@@ -152,7 +152,7 @@ async fn push(engine: &Engine, owner: &Owner, repo: &RepoPath, tag: &str) {
         size: bytes.len() as u64,
         manifest: parse_manifest(None, &bytes).expect("a valid manifest"),
     };
-    let content = Content::from([(digest, bytes::Bytes::from(bytes))]);
+    let content = Content::logged([(digest, bytes::Bytes::from(bytes))]);
     engine
         .submit_with(Command::Repo(push), content, meta())
         .await

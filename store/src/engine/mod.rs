@@ -67,9 +67,25 @@ pub struct Sealed {
     pub value: Vec<u8>,
     /// Content that became durable with this event.
     pub content: Vec<(Digest, Bytes)>,
+    /// Blob bytes for the shared database's blob table, written with this
+    /// event (see [`Content::blobs`]); never read back into the log.
+    pub blobs: Vec<(Digest, Bytes)>,
     /// Content this event removes (a garbage collection's manifests): the
     /// shared log drops it in the same transaction.
     pub dropped: Vec<Digest>,
+}
+
+impl Sealed {
+    /// An event read back from where it is stored, before its content is.
+    pub fn stored(seq: u64, value: Vec<u8>) -> Self {
+        Self {
+            seq,
+            value,
+            content: Vec::new(),
+            blobs: Vec::new(),
+            dropped: Vec::new(),
+        }
+    }
 }
 
 /// The log of record when several nodes write to one log (PostgreSQL).
@@ -134,7 +150,32 @@ pub struct RequestMeta {
 
 /// Bytes that become durable with a command's events, keyed by digest,
 /// and only if the command is accepted.
-pub type Content = BTreeMap<Digest, Bytes>;
+#[derive(Debug, Clone, Default)]
+pub struct Content {
+    /// Kept beside the events themselves (manifests): every node's copy of
+    /// the log holds them.
+    pub logged: BTreeMap<Digest, Bytes>,
+    /// Blobs whose bytes a cluster keeps in its log's database (small
+    /// ones sent whole), written in the transaction that links them: no
+    /// window where they are stored and unlinked, which a collection would
+    /// need a pin to see. A log that is not shared has no place for them.
+    pub blobs: BTreeMap<Digest, Bytes>,
+}
+
+impl Content {
+    /// No content.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Content kept with the log.
+    pub fn logged(items: impl IntoIterator<Item = (Digest, Bytes)>) -> Self {
+        Self {
+            logged: items.into_iter().collect(),
+            blobs: BTreeMap::new(),
+        }
+    }
+}
 
 /// Work run on the writer thread alone; it returns the command that
 /// records what it did.
@@ -357,6 +398,11 @@ impl Engine {
         meta: RequestMeta,
         keyed: Option<Keyed>,
     ) -> Result<Outcome, StoreError> {
+        if !self.shared && !content.blobs.is_empty() {
+            return Err(StoreError::CommitFailed(
+                "blob bytes were sent to be written with the log, which is not shared: this node stores them in its blob store".into(),
+            ));
+        }
         let (reply, answer) = oneshot::channel();
         let job = Job {
             command,

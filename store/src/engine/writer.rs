@@ -3,11 +3,12 @@
 //! and projection rows to one batch, commits it with one fsync, and only
 //! then answers every waiter.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use berth_domain::{decide, Command, Event, Fresh, Loaded, OrgName};
+use berth_domain::{decide, Command, Digest, Event, Fresh, Loaded, OrgName};
+use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
@@ -528,7 +529,7 @@ impl Writer {
             );
         }
         let mut keyed = job.keyed.clone();
-        for (digest, bytes) in &job.content {
+        for (digest, bytes) in &job.content.logged {
             self.log.put_content(batch, digest, bytes);
         }
         // The envelope keeps microseconds; stamping at that precision makes
@@ -558,14 +559,8 @@ impl Writer {
                 self.sealed.push(Sealed {
                     seq,
                     value: value.clone(),
-                    content: if recorded.is_empty() {
-                        job.content
-                            .iter()
-                            .map(|(d, b)| (d.clone(), b.clone()))
-                            .collect()
-                    } else {
-                        Vec::new()
-                    },
+                    content: first(recorded.is_empty(), &job.content.logged),
+                    blobs: first(recorded.is_empty(), &job.content.blobs),
                     dropped: dropped_content(&event).cloned().collect(),
                 });
             }
@@ -581,5 +576,16 @@ impl Writer {
             self.head = ChainPoint { seq, hash };
         }
         Ok(recorded)
+    }
+}
+
+/// A job's content of one kind, carried on its first event only.
+fn first(is_first: bool, content: &BTreeMap<Digest, Bytes>) -> Vec<(Digest, Bytes)> {
+    match is_first {
+        true => content
+            .iter()
+            .map(|(d, b)| (d.clone(), b.clone()))
+            .collect(),
+        false => Vec::new(),
     }
 }

@@ -22,27 +22,6 @@ fn offset_of(n: u64) -> i32 {
 }
 
 impl PgSessions {
-    /// Stores a verified small blob, acknowledged once the server has
-    /// flushed it. A blob stored again counts as new for the collection's
-    /// grace period, as an object written again does.
-    pub async fn store_blob(&self, digest: &Digest, body: &[u8]) -> Result<(), StoreError> {
-        let digest = digest.to_string();
-        self.durable
-            .with(|c| {
-                let digest = digest.clone();
-                async move {
-                    c.execute(
-                        "INSERT INTO berth_blobs (digest, body) VALUES ($1, $2) \
-                         ON CONFLICT (digest) DO UPDATE SET stored_at = now()",
-                        &[&digest, &body],
-                    )
-                    .await
-                }
-            })
-            .await
-            .map(drop)
-    }
-
     /// `len` bytes of a small blob from `start`, if the database holds it.
     pub async fn read_blob(
         &self,

@@ -132,9 +132,14 @@ const SINCE: &str = "SELECT e.seq, e.body, c.digest, c.body \
      (SELECT digest, body FROM berth_content WHERE berth_content.seq = e.seq OFFSET 0) c \
      ON true ORDER BY e.seq";
 const DROP_CONTENT: &str = "DELETE FROM berth_content WHERE digest = ANY($1::text[])";
-/// A batch's events and the content they brought, in one statement.
+/// A batch's events and the content and small blobs they brought, in one
+/// statement. A blob stored again counts as new for the collection's grace
+/// period, as an object written again does.
 const WRITE: &str = "WITH events AS \
-     (INSERT INTO berth_events (seq, body) SELECT * FROM unnest($1::int8[], $2::bytea[])) \
+     (INSERT INTO berth_events (seq, body) SELECT * FROM unnest($1::int8[], $2::bytea[])), \
+     blobs AS (INSERT INTO berth_blobs (digest, body) \
+     SELECT * FROM unnest($6::text[], $7::bytea[]) \
+     ON CONFLICT (digest) DO UPDATE SET stored_at = now()) \
      INSERT INTO berth_content (digest, seq, body) \
      SELECT * FROM unnest($3::text[], $4::int8[], $5::bytea[]) \
      ON CONFLICT (digest) DO NOTHING";
@@ -293,12 +298,7 @@ impl SharedLog for PgLog {
         for row in rows {
             let seq = u64::try_from(row.get::<_, i64>(0)).unwrap_or(0);
             if events.last().is_none_or(|e| e.seq != seq) {
-                events.push(Sealed {
-                    seq,
-                    value: row.get(1),
-                    content: Vec::new(),
-                    dropped: Vec::new(),
-                });
+                events.push(Sealed::stored(seq, row.get(1)));
             }
             let Some(digest) = row.get::<_, Option<&str>>(2) else {
                 continue;
@@ -349,8 +349,14 @@ impl PgLog {
         let mut bodies = Vec::with_capacity(events.len());
         let (mut digests, mut content_seqs, mut content) = (Vec::new(), Vec::new(), Vec::new());
         let mut dropped = Vec::new();
+        // One row per digest: an upsert may not touch a row twice in one
+        // statement, and two jobs of a batch may bring the same blob.
+        let mut blobs = std::collections::BTreeMap::new();
         for event in events {
             dropped.extend(event.dropped.iter().map(ToString::to_string));
+            for (digest, bytes) in event.blobs {
+                blobs.insert(digest.to_string(), bytes.to_vec());
+            }
             for (digest, bytes) in event.content {
                 digests.push(digest.to_string());
                 content_seqs.push(seq_of(event.seq));
@@ -359,6 +365,7 @@ impl PgLog {
             seqs.push(seq_of(event.seq));
             bodies.push(event.value);
         }
+        let (blob_digests, blob_bodies): (Vec<String>, Vec<Vec<u8>>) = blobs.into_iter().unzip();
         let ending = match (commit, head) {
             (false, _) => None,
             (true, Some(head)) => Some(format!("NOTIFY {CHANNEL}, '{head}'; COMMIT")),
@@ -379,8 +386,15 @@ impl PgLog {
                     false => client.execute(&drop, &[&dropped]).await,
                 }
             };
-            let params: [&(dyn ToSql + Sync); 5] =
-                [&seqs, &bodies, &digests, &content_seqs, &content];
+            let params: [&(dyn ToSql + Sync); 7] = [
+                &seqs,
+                &bodies,
+                &digests,
+                &content_seqs,
+                &content,
+                &blob_digests,
+                &blob_bodies,
+            ];
             let writing = client.execute(&write, &params);
             let ending = async {
                 match &ending {

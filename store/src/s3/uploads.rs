@@ -7,7 +7,8 @@
 //! place inside the store (or joins several chunks into the blob object).
 //! A blob that arrives whole in one request and fits in one part is
 //! verified before it is stored, and then written straight into place: a
-//! small one into the shared database, a larger one into its object.
+//! larger one into its object, a small one into the shared database by
+//! the transaction that appends the event linking it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,11 +26,12 @@ use uuid::Uuid;
 
 use super::hashing::Hashing;
 use super::{failed, S3Blobs, PART, PARTS_IN_FLIGHT};
+use crate::engine::Content;
 use crate::error::StoreError;
 use crate::gc::{Pin, Pins};
 use crate::postgres::{PgSessions, SessionRow, SMALL_BLOB};
 use crate::resumable::Resumable;
-use crate::uploads::{next_piece, Chunks, Session, SessionGuard, UploadStore};
+use crate::uploads::{next_piece, Chunks, Finished, Session, SessionGuard, UploadStore};
 
 /// Upload sessions in the shared database, bytes in the object store.
 pub struct SharedUploads {
@@ -163,14 +165,13 @@ impl SharedUploads {
                 });
             }
             if written <= SMALL_BLOB {
-                self.sessions.store_blob(digest, &held.concat()).await?;
-            } else {
-                self.s3
-                    .store
-                    .put(&self.s3.blob_key(digest), held.into_iter().collect())
-                    .await
-                    .map_err(|e| failed("storing the blob", e))?;
+                return Ok(Stored::Held(Bytes::from(held.concat())));
             }
+            self.s3
+                .store
+                .put(&self.s3.blob_key(digest), held.into_iter().collect())
+                .await
+                .map_err(|e| failed("storing the blob", e))?;
             return Ok(Stored::Blob(written));
         }
         let stored = match writer {
@@ -213,24 +214,36 @@ impl SharedUploads {
     }
 
     /// The last body, then completion; a blob that arrives whole is put in
-    /// place by [`SharedUploads::append_body`], and its session forgotten.
+    /// place by [`SharedUploads::append_body`], or a small one left to the
+    /// link's commit, and its session forgotten.
     async fn finish_body(
         &self,
         mut session: SessionGuard,
         body: Chunks,
         expected: Option<u64>,
         digest: &Digest,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Finished, StoreError> {
         let whole = (session.offset == 0
             && session.hasher.is_some()
             && digest.algorithm() == Algorithm::Sha256)
             .then_some(digest);
+        let finished = |size, content| Finished { size, content };
         match self.append_body(&mut session, body, expected, whole).await {
             Ok(Stored::Blob(size)) => {
                 self.retire(&session);
-                Ok(size)
+                Ok(finished(size, Content::new()))
             }
-            Ok(Stored::Chunk) => self.complete_session(session, digest).await,
+            Ok(Stored::Held(bytes)) => {
+                self.retire(&session);
+                let size = bytes.len() as u64;
+                let mut content = Content::new();
+                content.blobs.insert(digest.clone(), bytes);
+                Ok(finished(size, content))
+            }
+            Ok(Stored::Chunk) => {
+                let size = self.complete_session(session, digest).await?;
+                Ok(finished(size, Content::new()))
+            }
             Err(e @ StoreError::DigestMismatch { .. }) => {
                 self.forget(&session).await?;
                 Err(e)
@@ -449,6 +462,9 @@ enum Stored {
     Chunk,
     /// The whole blob, verified, in its place; its size.
     Blob(u64),
+    /// The whole blob, verified and small: its bytes, for the database,
+    /// with the command that links it.
+    Held(Bytes),
 }
 
 impl UploadStore for SharedUploads {
@@ -523,7 +539,7 @@ impl UploadStore for SharedUploads {
         body: Chunks,
         expected: Option<u64>,
         digest: &'a Digest,
-    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+    ) -> BoxFuture<'a, Result<Finished, StoreError>> {
         Box::pin(self.finish_body(session, body, expected, digest))
     }
 

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, Mutex as AsyncMutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 use crate::blobs::BlobStore;
+use crate::engine::Content;
 use crate::error::StoreError;
 use crate::gc::{Pin, Pins};
 use crate::resumable::Resumable;
@@ -70,6 +71,16 @@ pub type Chunks = BoxStream<'static, Result<Bytes, BoxError>>;
 /// Why a request body broke off.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// A verified upload, ready to be linked.
+#[derive(Debug)]
+pub struct Finished {
+    /// The blob's size.
+    pub size: u64,
+    /// What the command that links it must carry: the blob's bytes, when
+    /// the store leaves their writing to that command's commit.
+    pub content: Content,
+}
+
 /// Where upload sessions live between a client's requests. Handlers see
 /// only this, so sessions shared between several nodes can stand in for
 /// local ones without touching them.
@@ -116,17 +127,22 @@ pub trait UploadStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<u64, StoreError>>;
     /// Appends the last body (empty when the client sent the bytes
     /// before), then completes: one call, so that a store may put a blob
-    /// that arrives whole straight into its place.
+    /// that arrives whole straight into its place, or leave its bytes to
+    /// the link's commit.
     fn finish<'a>(
         &'a self,
         mut session: SessionGuard,
         body: Chunks,
         expected: Option<u64>,
         digest: &'a Digest,
-    ) -> BoxFuture<'a, Result<u64, StoreError>> {
+    ) -> BoxFuture<'a, Result<Finished, StoreError>> {
         Box::pin(async move {
             self.append(&mut session, body, expected).await?;
-            self.complete(session, digest).await
+            let size = self.complete(session, digest).await?;
+            Ok(Finished {
+                size,
+                content: Content::new(),
+            })
         })
     }
     /// Cancels a session and removes what it holds.

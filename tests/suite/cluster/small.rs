@@ -1,5 +1,5 @@
-//! Small blobs sent whole live in PostgreSQL, not in the bucket: every
-//! node serves them, whole and by range, a collection removes them, and a
+//! Small blobs sent whole live in PostgreSQL, not in the bucket, written
+//! with the event that links them: every node serves them, whole and by range, a collection removes them, and a
 //! small blob sent in chunks is an object as before.
 
 use super::sweep::objects;
@@ -28,6 +28,14 @@ pub(super) fn small_blobs_in_db(cluster: &Cluster, c: &reqwest::blocking::Client
     assert_eq!(r.status(), 201);
     assert_eq!(in_db(cluster, &d), "1", "a small blob sent whole is a row");
     assert!(!in_bucket(cluster, &d), "and no object");
+    assert_eq!(
+        cluster.psql(&format!(
+            "SELECT (SELECT xmin FROM berth_blobs WHERE digest = '{d}')::text \
+             = (SELECT xmin FROM berth_events ORDER BY seq DESC LIMIT 1)::text"
+        )),
+        "t",
+        "the row was written by the transaction that appended the event linking it"
+    );
 
     for n in 1..=3 {
         let r = c
