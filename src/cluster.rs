@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use berth_api::health::Probe;
 use berth_store::postgres::PgSessions;
-use berth_store::s3::{S3Blobs, S3Config, SharedBlobs, SharedUploads};
+use berth_store::s3::{S3Blobs, S3Config, SharedBlobs, SharedUploads, UploadIds};
 use berth_store::space::Space;
 use berth_store::{BlobStore, LocalBlobs, LocalUploads, UploadStore};
 use clap::Args;
@@ -90,8 +90,9 @@ pub struct Opening<'a> {
     pub max_idle: Duration,
     /// The free-space guard of the data directory.
     pub space: Space,
-    /// The shared log's address, if there is one.
-    pub log_url: Option<&'a str>,
+    /// The shared log's address, and the key every node signs upload ids
+    /// with, in a cluster.
+    pub cluster: Option<(&'a str, [u8; 32])>,
     /// Where blocking object-store calls run.
     pub runtime: tokio::runtime::Handle,
 }
@@ -124,12 +125,13 @@ impl BlobStoreArgs {
             },
             at.runtime.clone(),
         )?;
-        let (blobs, uploads): (Arc<dyn BlobStore>, Arc<dyn UploadStore>) = match at.log_url {
-            Some(log) => {
+        let (blobs, uploads): (Arc<dyn BlobStore>, Arc<dyn UploadStore>) = match at.cluster {
+            Some((log, key)) => {
                 let db = Arc::new(PgSessions::new(log)?);
+                let ids = UploadIds::new(key);
                 (
                     Arc::new(SharedBlobs::new(s3.clone(), db.clone())),
-                    Arc::new(SharedUploads::new(s3.clone(), db, at.max_blob)),
+                    Arc::new(SharedUploads::new(s3.clone(), db, ids, at.max_blob)),
                 )
             }
             None => {

@@ -94,6 +94,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
     });
     let mut token_key = key_file(data, "secret.key")?;
     let mut checkpoint_seed = key_file(data, "checkpoint.key")?;
+    let mut upload_key = None;
     let shared = match &args.shared.log_url {
         Some(url) => {
             health.set(Status::Starting(
@@ -104,6 +105,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
             // with the same keys: the first node to start stores its own.
             token_key = pg.shared_secret("secret.key", token_key)?;
             checkpoint_seed = pg.shared_secret("checkpoint.key", checkpoint_seed)?;
+            upload_key = Some(pg.shared_secret("upload.key", fresh_key())?);
             Some(Box::new(pg) as Box<dyn SharedLog>)
         }
         None => None,
@@ -119,7 +121,7 @@ pub fn serve(args: ServeArgs) -> Result<(), CliError> {
         max_blob: args.max_blob_size,
         max_idle: Duration::from_secs(args.upload_max_idle_hours * 3600),
         space: space.clone(),
-        log_url: args.shared.log_url.as_deref(),
+        cluster: args.shared.log_url.as_deref().zip(upload_key),
         runtime: runtime.handle().clone(),
     })?;
     let mut probes: Vec<Arc<dyn Probe>> = Vec::new();
@@ -343,9 +345,7 @@ fn key_file(data: &Path, name: &str) -> Result<[u8; 32], CliError> {
     if let Ok(bytes) = std::fs::read(&path) {
         return bytes.try_into().map_err(|_| CliError::BadKey(path));
     }
-    let mut key = [0u8; 32];
-    key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
-    key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    let key = fresh_key();
     let write = || -> std::io::Result<()> {
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -357,6 +357,14 @@ fn key_file(data: &Path, name: &str) -> Result<[u8; 32], CliError> {
     };
     write().at(&path)?;
     Ok(key)
+}
+
+/// 32 bytes from the system's random source (as v4 UUIDs take them).
+fn fresh_key() -> [u8; 32] {
+    let mut key = [0u8; 32];
+    key[..16].copy_from_slice(Uuid::new_v4().as_bytes());
+    key[16..].copy_from_slice(Uuid::new_v4().as_bytes());
+    key
 }
 
 /// Creates the platform operator (user `admin` of account `system`) the

@@ -2,7 +2,7 @@
 //! the other on loopback, and prints one table. Every measurement uses the
 //! plain Registry V2 protocol, so both servers do exactly the same work.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use clap::Parser;
@@ -353,7 +353,15 @@ async fn main() {
         }
         Mode::Pushes => {
             let c = client_for(&alone.auth);
-            let rate = small_images(&c, &alone, "cpu", args.images, 8).await;
+            // A run of its own each time: images pushed again would
+            // record nothing and measure less than a push.
+            let run = format!(
+                "cpu-{}",
+                SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis())
+            );
+            let rate = small_images(&c, &alone, &run, args.images, 8).await;
             println!("small image pushes/s {rate:.1} images {}", args.images);
             return;
         }

@@ -19,6 +19,7 @@ use crate::support::*;
 mod db;
 mod leases;
 mod pins;
+mod sessions;
 mod small;
 mod sweep;
 
@@ -617,6 +618,7 @@ fn docker_through_haproxy_node_kills_and_postgres_restarts() {
 
     pins::pins_across_nodes(&cluster, &c, &auth);
     small::small_blobs_in_db(&cluster, &c, &auth);
+    sessions::sessions_without_rows(&cluster, &c, &auth);
 
     // One node on the bucket without a shared log (uploads staged on its
     // own disk, blobs streamed to the store) that answers a blob GET with

@@ -77,7 +77,10 @@ pub(crate) async fn start(call: Call, repo: RepoPath) -> Result<Response, ApiErr
     };
     let (uploads, pins) = (&call.app.uploads, &call.app.pins);
     let id = uploads.create(&repo).await?;
-    let (session, pin) = uploads.acquire_pinned(id, &repo, &digest, pins).await?;
+    let whole = whole_body(&call.headers);
+    let (session, pin) = uploads
+        .acquire_pinned(id, &repo, &digest, pins, whole)
+        .await?;
     finish_session(call, repo, session, pin, digest).await
 }
 
@@ -106,6 +109,20 @@ fn check_range(
         return Err(invalid(start));
     }
     Ok(Some(end - start + 1))
+}
+
+/// The body's length, when the request names no range: it is then all
+/// that is left of the upload.
+fn whole_body(headers: &HeaderMap) -> Option<u64> {
+    if headers.contains_key(header::CONTENT_RANGE) {
+        return None;
+    }
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 /// The request body as the upload store takes it.
@@ -143,7 +160,13 @@ pub(crate) async fn finish(call: Call, repo: RepoPath, id: Uuid) -> Result<Respo
     let (session, pin) = call
         .app
         .uploads
-        .acquire_pinned(id, &repo, &digest, &call.app.pins)
+        .acquire_pinned(
+            id,
+            &repo,
+            &digest,
+            &call.app.pins,
+            whole_body(&call.headers),
+        )
         .await?;
     finish_session(call, repo, session, pin, digest).await
 }

@@ -71,6 +71,7 @@ CREATE TABLE IF NOT EXISTS berth_uploads (
 );
 ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS chunks BIGINT[] NOT NULL DEFAULT '{}';
 ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS pinned TEXT;
+ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS ended BOOLEAN NOT NULL DEFAULT false;
 CREATE TABLE IF NOT EXISTS berth_pins (
     holder    UUID        PRIMARY KEY,
     digest    TEXT        NOT NULL,

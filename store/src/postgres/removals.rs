@@ -1,7 +1,7 @@
-//! Rows removed off the request path (a finished upload's session, a
-//! released pin), gathered for a moment so that one statement removes a
-//! run of them: under load, every push would otherwise end with two
-//! statements of its own.
+//! Rows removed or ended off the request path (a finished upload's
+//! session, a released pin), gathered for a moment so that one statement
+//! takes a run of them: under load, every push would otherwise end with
+//! two statements of its own.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -21,7 +21,7 @@ type Waiting = (Uuid, oneshot::Sender<Result<(), StoreError>>);
 /// Removals from one table by id, sent by a task of the runtime that asks
 /// first.
 pub(super) struct Removals {
-    /// `DELETE … WHERE <id> = ANY($1)`.
+    /// `DELETE … WHERE <id> = ANY($1)`, or an `UPDATE` of the same shape.
     sql: &'static str,
     pipe: Arc<Pipe>,
     queue: OnceLock<mpsc::UnboundedSender<Waiting>>,

@@ -33,6 +33,9 @@ pub struct SessionRow {
     /// Where each stored chunk starts, in order: the chunk objects' names,
     /// so that completion need not list them.
     pub chunks: Vec<u64>,
+    /// Cancelled or failed: the row stays only to say so (a session with
+    /// no row may be new, see `SharedUploads`).
+    pub ended: bool,
 }
 
 /// Blocking connections to one server, reused between calls: for the
@@ -131,6 +134,7 @@ fn session_row(r: &tokio_postgres::Row) -> SessionRow {
             .into_iter()
             .filter_map(|start| u64::try_from(start).ok())
             .collect(),
+        ended: r.get(4),
     }
 }
 
@@ -157,7 +161,7 @@ impl PgSessions {
             },
             durable: Pipe::new(config.clone()),
             finished: Removals::new(
-                "DELETE FROM berth_uploads WHERE id = ANY($1)",
+                "UPDATE berth_uploads SET ended = true, updated_at = now() WHERE id = ANY($1)",
                 relaxed.clone(),
             ),
             released: Removals::new(
@@ -169,27 +173,13 @@ impl PgSessions {
         })
     }
 
-    /// Records a new, empty session.
-    pub async fn create(&self, id: Uuid, repo: &str, hash_state: &[u8]) -> Result<(), StoreError> {
-        self.relaxed
-            .with(|c| async move {
-                c.execute(
-                    "INSERT INTO berth_uploads (id, repo, upload_offset, hash_state) VALUES ($1, $2, 0, $3)",
-                    &[&id, &repo, &hash_state],
-                )
-                .await
-            })
-            .await
-            .map(drop)
-    }
-
     /// A session, if it exists.
     pub async fn load(&self, id: Uuid) -> Result<Option<SessionRow>, StoreError> {
         let row = self
             .relaxed
             .with(|c| async move {
                 c.query_opt(
-                    "SELECT repo, upload_offset, hash_state, chunks FROM berth_uploads WHERE id = $1",
+                    "SELECT repo, upload_offset, hash_state, chunks, ended FROM berth_uploads WHERE id = $1",
                     &[&id],
                 )
                 .await
@@ -202,7 +192,8 @@ impl PgSessions {
     /// pins (see [`SharedPins`]) until the row goes: one statement, under
     /// the digest's advisory lock, that reads the session and pins, where a
     /// separate pin would take a transaction and a removal of its own. A
-    /// session of another repository is neither pinned nor returned.
+    /// session of another repository is neither pinned nor returned, an
+    /// ended one returned unpinned.
     pub async fn load_pinned(
         &self,
         id: Uuid,
@@ -217,9 +208,10 @@ impl PgSessions {
                 async move {
                     c.query_opt(
                         "WITH held AS (SELECT pg_advisory_xact_lock($3)) \
-                         UPDATE berth_uploads SET pinned = $2, updated_at = now() FROM held \
-                         WHERE id = $1 AND repo = $4 \
-                         RETURNING repo, upload_offset, hash_state, chunks",
+                         UPDATE berth_uploads \
+                         SET pinned = CASE WHEN ended THEN pinned ELSE $2 END, updated_at = now() \
+                         FROM held WHERE id = $1 AND repo = $4 \
+                         RETURNING repo, upload_offset, hash_state, chunks, ended",
                         &[&id, &digest, &key, &repo],
                     )
                     .await
@@ -229,35 +221,62 @@ impl PgSessions {
         Ok(row.as_ref().map(session_row))
     }
 
-    /// Records a chunk stored from `from` to `to` bytes with the new hash
-    /// state; false if the session was not at `from` (another request
-    /// moved it, or it is gone).
+    /// Records a chunk of session `id` of `repo` stored from `from` to
+    /// `to` bytes with the new hash state, writing the session's row with
+    /// its first chunk; false if the session was not at `from` (another
+    /// request moved it, or it ended).
     pub async fn advance(
         &self,
         id: Uuid,
+        repo: &str,
         from: u64,
         to: u64,
         hash_state: &[u8],
     ) -> Result<bool, StoreError> {
         let (from, to) = (offset_of(from), offset_of(to));
-        let changed = self
+        let row = self
             .durable
             .with(|c| async move {
-                c.execute(
-                    "UPDATE berth_uploads SET upload_offset = $3, hash_state = $4, \
+                c.query_one(
+                    "WITH moved AS (UPDATE berth_uploads SET upload_offset = $3, hash_state = $4, \
                      chunks = array_append(chunks, $2), updated_at = now() \
-                     WHERE id = $1 AND upload_offset = $2",
-                    &[&id, &from, &to, &hash_state],
+                     WHERE id = $1 AND upload_offset = $2 AND repo = $5 AND NOT ended \
+                     RETURNING id), \
+                     born AS (INSERT INTO berth_uploads (id, repo, upload_offset, hash_state, chunks) \
+                     SELECT $1, $5, $3, $4, ARRAY[$2::int8] \
+                     WHERE $2 = 0 AND NOT EXISTS (SELECT 1 FROM moved) \
+                     ON CONFLICT (id) DO NOTHING RETURNING id) \
+                     SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM born)",
+                    &[&id, &from, &to, &hash_state, &repo],
                 )
                 .await
             })
             .await?;
-        Ok(changed == 1)
+        Ok(row.get::<_, i64>(0) == 1)
     }
 
-    /// Forgets a finished session, with the others finished meanwhile: off
-    /// the request path, where a few milliseconds more of its row cost
-    /// nothing.
+    /// Ends session `id` of `repo` (cancelled, or failed its digest): its
+    /// row stays, marked, until the idle sessions are collected, so that
+    /// the session is unknown from then on, not new.
+    pub async fn end(&self, id: Uuid, repo: &str) -> Result<(), StoreError> {
+        self.relaxed
+            .with(|c| async move {
+                c.execute(
+                    "INSERT INTO berth_uploads (id, repo, upload_offset, hash_state, ended) \
+                     VALUES ($1, $2, 0, '', true) \
+                     ON CONFLICT (id) DO UPDATE SET ended = true, updated_at = now()",
+                    &[&id, &repo],
+                )
+                .await
+            })
+            .await
+            .map(drop)
+    }
+
+    /// Ends a finished session's row, with the others finished meanwhile:
+    /// off the request path, where a few milliseconds more of the session
+    /// cost nothing. The row stays, ended, until idle sessions are
+    /// collected: the session is unknown from then on.
     pub async fn retire(&self, id: Uuid) -> Result<(), StoreError> {
         self.finished.remove(id).await
     }
@@ -282,17 +301,31 @@ impl PgSessions {
     pub fn count(&self) -> Result<usize, StoreError> {
         let row = self
             .pool
-            .with(|c| c.query_one("SELECT count(*) FROM berth_uploads", &[]))?;
+            .with(|c| c.query_one("SELECT count(*) FROM berth_uploads WHERE NOT ended", &[]))?;
         Ok(usize::try_from(row.get::<_, i64>(0)).unwrap_or(0))
     }
 
-    /// Sessions untouched for longer than `max_idle`, with their offsets.
+    /// Removes the rows of sessions that ended longer than `max_idle` ago:
+    /// by then a client has long stopped asking about them.
+    pub fn drop_ended(&self, max_idle: Duration) -> Result<u64, StoreError> {
+        let seconds = max_idle.as_secs_f64();
+        self.pool.with(|c| {
+            c.execute(
+                "DELETE FROM berth_uploads \
+                 WHERE ended AND updated_at < now() - make_interval(secs => $1)",
+                &[&seconds],
+            )
+        })
+    }
+
+    /// Open sessions untouched for longer than `max_idle`, with their
+    /// offsets.
     pub fn idle(&self, max_idle: Duration) -> Result<Vec<(Uuid, u64)>, StoreError> {
         let seconds = max_idle.as_secs_f64();
         let rows = self.pool.with(|c| {
             c.query(
                 "SELECT id::text, upload_offset FROM berth_uploads \
-                 WHERE updated_at < now() - make_interval(secs => $1)",
+                 WHERE NOT ended AND updated_at < now() - make_interval(secs => $1)",
                 &[&seconds],
             )
         })?;

@@ -5,6 +5,7 @@
 //! is. `uploads` holds the upload sessions several nodes share.
 
 mod hashing;
+mod ids;
 mod shared;
 mod uploads;
 
@@ -25,6 +26,7 @@ use tokio::runtime::Handle;
 use crate::blobs::{BlobStore, ByteStream, StoredBlob};
 use crate::error::StoreError;
 
+pub use ids::UploadIds;
 pub use shared::SharedBlobs;
 pub use uploads::SharedUploads;
 

@@ -25,7 +25,7 @@ use tokio::sync::Mutex as AsyncMutex;
 use uuid::Uuid;
 
 use super::hashing::Hashing;
-use super::{failed, S3Blobs, PART, PARTS_IN_FLIGHT};
+use super::{failed, S3Blobs, UploadIds, PART, PARTS_IN_FLIGHT};
 use crate::engine::Content;
 use crate::error::StoreError;
 use crate::gc::{Pin, Pins};
@@ -37,19 +37,53 @@ use crate::uploads::{next_piece, Chunks, Finished, Session, SessionGuard, Upload
 pub struct SharedUploads {
     s3: S3Blobs,
     sessions: Arc<PgSessions>,
+    ids: UploadIds,
     max_blob: u64,
 }
 
 impl SharedUploads {
-    /// Sessions in `sessions`, bytes in `s3` (a small blob sent whole in
-    /// the database, as [`super::SharedBlobs`] reads it); chunks past
-    /// `max_blob` in all are refused.
-    pub fn new(s3: S3Blobs, sessions: Arc<PgSessions>, max_blob: u64) -> Self {
+    /// Sessions in `sessions`, with ids from `ids`, bytes in `s3` (a small
+    /// blob sent whole in the database, as [`super::SharedBlobs`] reads
+    /// it); chunks past `max_blob` in all are refused.
+    pub fn new(s3: S3Blobs, sessions: Arc<PgSessions>, ids: UploadIds, max_blob: u64) -> Self {
         Self {
             s3,
             sessions,
+            ids,
             max_blob,
         }
+    }
+
+    /// A session for one request, from its row: one of another repository
+    /// or an ended one is unknown here. Without a row, a session is new if
+    /// this cluster issued its id for `repo`, and unknown if not.
+    async fn guard(
+        &self,
+        id: Uuid,
+        repo: &RepoPath,
+        row: Option<SessionRow>,
+    ) -> Result<SessionGuard, StoreError> {
+        let name = repo.to_string();
+        let session = match row {
+            Some(row) if row.repo == name && !row.ended => Session {
+                id,
+                repo: repo.clone(),
+                offset: row.offset,
+                hasher: Resumable::from_bytes(&row.hash_state),
+                durable: true,
+                chunks: row.chunks,
+            },
+            None if self.ids.issued(id, &name) => Session {
+                id,
+                repo: repo.clone(),
+                offset: 0,
+                hasher: Some(Resumable::default()),
+                durable: false,
+                chunks: Vec::new(),
+            },
+            _ => return Err(StoreError::UploadUnknown),
+        };
+        Ok(Arc::new(AsyncMutex::new(session)).lock_owned().await)
     }
 
     fn chunk_key(&self, id: Uuid, start: u64) -> Key {
@@ -159,6 +193,9 @@ impl SharedUploads {
             session.hasher = before;
             let actual = Digest::from_bytes(Algorithm::Sha256, &state.finish())?;
             if &actual != digest {
+                if !session.durable && written <= SMALL_BLOB {
+                    return Ok(Stored::NotWhole(Bytes::from(held.concat()), actual));
+                }
                 return Err(StoreError::DigestMismatch {
                     expected: digest.clone(),
                     actual,
@@ -198,15 +235,16 @@ impl SharedUploads {
             return Err(failed("storing a chunk", e));
         }
         let state = hashed.as_ref().map(Resumable::to_bytes).unwrap_or_default();
-        let id = session.id;
+        let (id, repo) = (session.id, session.repo.to_string());
         let moved = self
             .sessions
-            .advance(id, start, start + written, &state)
+            .advance(id, &repo, start, start + written, &state)
             .await?;
         if !moved {
             session.hasher = before;
             return Err(StoreError::UploadUnknown);
         }
+        session.durable = true;
         session.offset = start + written;
         session.hasher = hashed;
         session.chunks.push(start);
@@ -244,12 +282,48 @@ impl SharedUploads {
                 let size = self.complete_session(session, digest).await?;
                 Ok(finished(size, Content::new()))
             }
+            Ok(Stored::NotWhole(last, actual)) => {
+                let size = self
+                    .finish_after_chunks(&session, last, digest, actual)
+                    .await?;
+                Ok(finished(size, Content::new()))
+            }
             Err(e @ StoreError::DigestMismatch { .. }) => {
                 self.forget(&session).await?;
                 Err(e)
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Finishes a session that was taken as new, unread, for a body that
+    /// turned out not to be the whole blob: the client sent chunks before
+    /// it, to the session's row, which is read (and pins the digest) now.
+    /// Without one, the body was the whole upload, and the wrong one.
+    async fn finish_after_chunks(
+        &self,
+        unread: &Session,
+        last: Bytes,
+        digest: &Digest,
+        actual: Digest,
+    ) -> Result<u64, StoreError> {
+        let (id, repo) = (unread.id, &unread.repo);
+        let row = self
+            .sessions
+            .load_pinned(id, &repo.to_string(), digest)
+            .await?
+            .filter(|row| row.offset > 0);
+        let Some(row) = row else {
+            self.forget(unread).await?;
+            return Err(StoreError::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
+        };
+        let mut session = self.guard(id, repo, Some(row)).await?;
+        let body = futures_util::stream::once(async move { Ok(last) }).boxed();
+        self.append_body(&mut session, body, None, None).await?;
+        self.complete_session(session, digest).await
     }
 
     /// The digest of the session's bytes: from the carried state for
@@ -363,12 +437,13 @@ impl SharedUploads {
             .map_err(|e| failed("storing the blob", e))
     }
 
-    /// Removes a session's row, then its chunk objects off the request
+    /// Ends a session (its row says so from now on, see
+    /// [`PgSessions::end`]), then removes its chunk objects off the request
     /// path: the client's answer does not wait for them, and what a crash
     /// leaves behind is removed by [`SharedUploads::sweep`].
     async fn forget(&self, session: &Session) -> Result<(), StoreError> {
         let id = session.id;
-        self.sessions.remove(id).await?;
+        self.sessions.end(id, &session.repo.to_string()).await?;
         tokio::spawn(delete_chunks(
             self.s3.store.clone(),
             id,
@@ -377,10 +452,13 @@ impl SharedUploads {
         Ok(())
     }
 
-    /// [`SharedUploads::forget`] for a session whose blob is in place: the
-    /// row goes off the request path too. A row left by a crash or a
-    /// failure is removed as idle.
+    /// [`SharedUploads::forget`] for a session whose blob is in place: its
+    /// row, if it was ever written, ends off the request path too. A row
+    /// left open by a crash or a failure is removed as idle.
     fn retire(&self, session: &Session) {
+        if !session.durable {
+            return;
+        }
         let (id, chunks) = (session.id, self.chunks(session).unwrap_or_default());
         let (sessions, store) = (self.sessions.clone(), self.s3.store.clone());
         tokio::spawn(async move {
@@ -435,27 +513,6 @@ async fn delete_chunks(store: Arc<AmazonS3>, id: Uuid, chunks: Vec<Key>) {
     }
 }
 
-/// A session read from its row, for one request; a session of another
-/// repository is unknown here.
-async fn guard(
-    id: Uuid,
-    repo: &RepoPath,
-    row: Option<SessionRow>,
-) -> Result<SessionGuard, StoreError> {
-    let row = row
-        .filter(|row| row.repo == repo.to_string())
-        .ok_or(StoreError::UploadUnknown)?;
-    let session = Session {
-        id,
-        repo: repo.clone(),
-        offset: row.offset,
-        hasher: Resumable::from_bytes(&row.hash_state),
-        durable: true,
-        chunks: row.chunks,
-    };
-    Ok(Arc::new(AsyncMutex::new(session)).lock_owned().await)
-}
-
 /// Where [`SharedUploads::append_body`] put a body.
 enum Stored {
     /// A chunk of the session, recorded in its row.
@@ -465,17 +522,15 @@ enum Stored {
     /// The whole blob, verified and small: its bytes, for the database,
     /// with the command that links it.
     Held(Bytes),
+    /// Nothing: a small body taken as the whole blob of a session with no
+    /// row seen, which it is not (its bytes, and what they hash to).
+    NotWhole(Bytes, Digest),
 }
 
 impl UploadStore for SharedUploads {
+    /// Writes nothing: the session's row comes with its first chunk.
     fn create<'a>(&'a self, repo: &'a RepoPath) -> BoxFuture<'a, Result<Uuid, StoreError>> {
-        Box::pin(async move {
-            let id = Uuid::new_v4();
-            self.sessions
-                .create(id, &repo.to_string(), &Resumable::default().to_bytes())
-                .await?;
-            Ok(id)
-        })
+        Box::pin(async move { Ok(self.ids.issue(&repo.to_string())) })
     }
 
     /// Each request reads the session afresh: the previous chunk may have
@@ -485,25 +540,39 @@ impl UploadStore for SharedUploads {
         id: Uuid,
         repo: &'a RepoPath,
     ) -> BoxFuture<'a, Result<SessionGuard, StoreError>> {
-        Box::pin(async move { guard(id, repo, self.sessions.load(id).await?).await })
+        Box::pin(async move { self.guard(id, repo, self.sessions.load(id).await?).await })
     }
 
     /// The pin is recorded on the session's row by the statement that
-    /// reads it, and goes with the row (see `PgSessions::load_pinned`).
+    /// reads it, and goes with the row (see `PgSessions::load_pinned`); a
+    /// session with no row is pinned apart. A small body said to be the
+    /// whole blob is first taken as that, for a session that this cluster
+    /// issued, without a read or a pin: its bytes go to the database with
+    /// the event that links them, and the row is read only if they are
+    /// not the blob after all.
     fn acquire_pinned<'a>(
         &'a self,
         id: Uuid,
         repo: &'a RepoPath,
         digest: &'a Digest,
         pins: &'a Arc<Pins>,
+        whole: Option<u64>,
     ) -> BoxFuture<'a, Result<(SessionGuard, Pin), StoreError>> {
         Box::pin(async move {
+            let name = repo.to_string();
+            let small = whole.is_some_and(|len| len <= SMALL_BLOB)
+                && digest.algorithm() == Algorithm::Sha256;
+            if small && self.ids.issued(id, &name) {
+                return Ok((self.guard(id, repo, None).await?, pins.hold(digest)));
+            }
             let pin = pins.hold(digest);
-            let row = self
-                .sessions
-                .load_pinned(id, &repo.to_string(), digest)
-                .await?;
-            Ok((guard(id, repo, row).await?, pin))
+            match self.sessions.load_pinned(id, &name, digest).await? {
+                Some(row) => Ok((self.guard(id, repo, Some(row)).await?, pin)),
+                None => {
+                    let session = self.guard(id, repo, None).await?;
+                    Ok((session, pins.pin(digest).await?))
+                }
+            }
         })
     }
 
@@ -562,6 +631,8 @@ impl UploadStore for SharedUploads {
                 tracing::info!(session = %id, "removing abandoned upload");
                 self.s3.wait(self.sessions.remove(*id))?;
             }
+            let ended = self.sessions.drop_ended(max_idle)?;
+            tracing::info!(rows = ended, "removed the rows of ended upload sessions");
             let removed = self.s3.wait(self.sweep(max_idle))?;
             tracing::info!(objects = removed, "removed left-over upload objects");
         }

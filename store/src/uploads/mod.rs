@@ -97,13 +97,16 @@ pub trait UploadStore: Send + Sync + 'static {
     /// Takes the session to finish it as `digest`, pinned in `pins` from
     /// before its bytes move in until the pin is dropped (after the link
     /// is decided): in one step, where the store records the pin with the
-    /// session.
+    /// session. `whole` is the length of the request's body when it
+    /// names no range: a store may then take the body as the whole blob
+    /// before it reads the session.
     fn acquire_pinned<'a>(
         &'a self,
         id: Uuid,
         repo: &'a RepoPath,
         digest: &'a Digest,
         pins: &'a Arc<Pins>,
+        _whole: Option<u64>,
     ) -> BoxFuture<'a, Result<(SessionGuard, Pin), StoreError>> {
         Box::pin(try_join(self.acquire(id, repo), pins.pin(digest)))
     }

@@ -73,11 +73,16 @@ pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client
     assert_eq!(r.status(), 202);
 
     // The same bytes are uploaded again on node 1, whose last request
-    // stops halfway: the digest is pinned on the session's row.
+    // stops halfway: the digest is pinned.
     let location = start_upload(c, cluster.node(1), auth, repo);
-    let pinned = format!("SELECT count(*) FROM berth_uploads WHERE pinned = '{d}'");
-    // Named under another repository, the session is unknown, and its
-    // row is left as it was.
+    // A session with a row holds its pin there; one with none yet (no
+    // chunk came before the last request) in the pins' table.
+    let pinned = format!(
+        "SELECT (SELECT count(*) FROM berth_uploads WHERE pinned = '{d}') \
+         + (SELECT count(*) FROM berth_pins WHERE digest = '{d}')"
+    );
+    // Named under another repository, the session is unknown, and
+    // nothing is pinned.
     let elsewhere = location.replacen(repo, "team/elsewhere", 1);
     let r = c
         .put(format!("http://{}{elsewhere}?digest={d}", cluster.node(1)))
@@ -108,7 +113,7 @@ pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client
                 .map(|r| r.status().as_u16())
         })
     };
-    cluster.await_psql(&pinned, "1", "the finishing upload's row pins its digest");
+    cluster.await_psql(&pinned, "1", "the finishing upload pins its digest");
 
     // A collection on node 2 meanwhile leaves the blob alone.
     let report = collect(c, cluster.node(2), auth);
@@ -129,11 +134,13 @@ pub(super) fn pins_across_nodes(cluster: &Cluster, c: &reqwest::blocking::Client
         .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.bytes().unwrap().as_ref(), &blob[..], "node 3 serves it");
-    cluster.await_psql(&pinned, "0", "the pin goes with the finished session's row");
+    cluster.await_psql(&pinned, "0", "the pin goes once the blob is linked");
 
     // While a removal of a digest holds its lock, an upload of that digest
-    // waits before it pins (and so before its bytes move in).
-    let other = random_bytes(3000, 78);
+    // waits before it pins (and so before its bytes move in). A small blob
+    // sent whole takes no pin: its bytes are written with its link, which
+    // a collection step, holding the log's write lock, is ordered with.
+    let other = random_bytes(80 << 10, 78);
     let key = pin_key(&digest(&other));
     let mut holder = hold_lock(cluster, key, 3);
     cluster.await_psql(
