@@ -73,14 +73,7 @@ impl SharedUploads {
                 durable: true,
                 chunks: row.chunks,
             },
-            None if self.ids.issued(id, &name) => Session {
-                id,
-                repo: repo.clone(),
-                offset: 0,
-                hasher: Some(Resumable::default()),
-                durable: false,
-                chunks: Vec::new(),
-            },
+            None if self.ids.issued(id, &name) => Session::new(id, repo),
             _ => return Err(StoreError::UploadUnknown),
         };
         Ok(Arc::new(AsyncMutex::new(session)).lock_owned().await)

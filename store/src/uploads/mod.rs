@@ -62,6 +62,20 @@ pub struct Session {
     pub(crate) chunks: Vec<u64>,
 }
 
+impl Session {
+    /// A session that holds no byte yet, and nothing of it is stored.
+    pub(crate) fn new(id: Uuid, repo: &RepoPath) -> Self {
+        Self {
+            id,
+            repo: repo.clone(),
+            offset: 0,
+            hasher: Some(Resumable::default()),
+            durable: false,
+            chunks: Vec::new(),
+        }
+    }
+}
+
 /// An exclusive hold on a session for one request.
 pub type SessionGuard = OwnedMutexGuard<Session>;
 
@@ -326,14 +340,7 @@ impl LocalUploads {
         let id = Uuid::new_v4();
         fs::write(self.repo_file(id), repo.to_string())?;
         fs::File::create(self.data(id))?;
-        let session = Session {
-            id,
-            repo: repo.clone(),
-            offset: 0,
-            hasher: Some(Resumable::default()),
-            durable: false,
-            chunks: Vec::new(),
-        };
+        let session = Session::new(id, repo);
         self.lock_map()
             .insert(id, Arc::new(AsyncMutex::new(session)));
         Ok(id)
