@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS berth_uploads (
 ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS chunks BIGINT[] NOT NULL DEFAULT '{}';
 ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS pinned TEXT;
 ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS ended BOOLEAN NOT NULL DEFAULT false;
+ALTER TABLE berth_uploads ADD COLUMN IF NOT EXISTS chunk_tags BIGINT[] NOT NULL DEFAULT '{}';
 CREATE TABLE IF NOT EXISTS berth_pins (
     holder    UUID        PRIMARY KEY,
     digest    TEXT        NOT NULL,

@@ -33,6 +33,9 @@ pub struct SessionRow {
     /// Where each stored chunk starts, in order: the chunk objects' names,
     /// so that completion need not list them.
     pub chunks: Vec<u64>,
+    /// The tag of each chunk, which names its object with its start; empty
+    /// for a row written before tags.
+    pub tags: Vec<i64>,
     /// Cancelled or failed: the row stays only to say so (a session with
     /// no row may be new, see `SharedUploads`).
     pub ended: bool,
@@ -135,6 +138,7 @@ fn session_row(r: &tokio_postgres::Row) -> SessionRow {
             .filter_map(|start| u64::try_from(start).ok())
             .collect(),
         ended: r.get(4),
+        tags: r.get(5),
     }
 }
 
@@ -179,7 +183,8 @@ impl PgSessions {
             .relaxed
             .with(|c| async move {
                 c.query_opt(
-                    "SELECT repo, upload_offset, hash_state, chunks, ended FROM berth_uploads WHERE id = $1",
+                    "SELECT repo, upload_offset, hash_state, chunks, ended, chunk_tags \
+                     FROM berth_uploads WHERE id = $1",
                     &[&id],
                 )
                 .await
@@ -211,7 +216,7 @@ impl PgSessions {
                          UPDATE berth_uploads \
                          SET pinned = CASE WHEN ended THEN pinned ELSE $2 END, updated_at = now() \
                          FROM held WHERE id = $1 AND repo = $4 \
-                         RETURNING repo, upload_offset, hash_state, chunks, ended",
+                         RETURNING repo, upload_offset, hash_state, chunks, ended, chunk_tags",
                         &[&id, &digest, &key, &repo],
                     )
                     .await
@@ -222,32 +227,35 @@ impl PgSessions {
     }
 
     /// Records a chunk of session `id` of `repo` stored from `from` to
-    /// `to` bytes with the new hash state, writing the session's row with
-    /// its first chunk; false if the session was not at `from` (another
-    /// request moved it, or it ended).
+    /// `to` bytes with the new hash state and the chunk's tag, writing the
+    /// session's row with its first chunk; false if the session was not at
+    /// `from` (another request moved it, or it ended).
     pub async fn advance(
         &self,
         id: Uuid,
         repo: &str,
-        from: u64,
-        to: u64,
+        (from, to): (u64, u64),
         hash_state: &[u8],
+        tag: Option<i64>,
     ) -> Result<bool, StoreError> {
         let (from, to) = (offset_of(from), offset_of(to));
+        let tags: &[i64] = &tag.into_iter().collect::<Vec<_>>();
         let row = self
             .durable
             .with(|c| async move {
                 c.query_one(
                     "WITH moved AS (UPDATE berth_uploads SET upload_offset = $3, hash_state = $4, \
-                     chunks = array_append(chunks, $2), updated_at = now() \
+                     chunks = array_append(chunks, $2), \
+                     chunk_tags = chunk_tags || $6::int8[], updated_at = now() \
                      WHERE id = $1 AND upload_offset = $2 AND repo = $5 AND NOT ended \
                      RETURNING id), \
-                     born AS (INSERT INTO berth_uploads (id, repo, upload_offset, hash_state, chunks) \
-                     SELECT $1, $5, $3, $4, ARRAY[$2::int8] \
+                     born AS (INSERT INTO berth_uploads \
+                     (id, repo, upload_offset, hash_state, chunks, chunk_tags) \
+                     SELECT $1, $5, $3, $4, ARRAY[$2::int8], $6::int8[] \
                      WHERE $2 = 0 AND NOT EXISTS (SELECT 1 FROM moved) \
                      ON CONFLICT (id) DO NOTHING RETURNING id) \
                      SELECT (SELECT count(*) FROM moved) + (SELECT count(*) FROM born)",
-                    &[&id, &from, &to, &hash_state, &repo],
+                    &[&id, &from, &to, &hash_state, &repo, &tags],
                 )
                 .await
             })

@@ -72,6 +72,7 @@ impl SharedUploads {
                 hasher: Resumable::from_bytes(&row.hash_state),
                 durable: true,
                 chunks: row.chunks,
+                tags: row.tags,
             },
             None if self.ids.issued(id, &name) => Session::new(id, repo),
             _ => return Err(StoreError::UploadUnknown),
@@ -79,29 +80,47 @@ impl SharedUploads {
         Ok(Arc::new(AsyncMutex::new(session)).lock_owned().await)
     }
 
-    fn chunk_key(&self, id: Uuid, start: u64) -> Key {
-        self.s3.key(&format!("uploads/{id}/{start:020}"))
+    /// A chunk's object: named by its start and by the tag of the request
+    /// that stored it, so that two requests racing at one offset write two
+    /// objects, and the row names the one whose hash it recorded. Rows
+    /// written before tags have none: their chunks are named by start.
+    fn chunk_key(&self, id: Uuid, start: u64, tag: Option<i64>) -> Key {
+        match tag {
+            Some(tag) => self.s3.key(&format!("uploads/{id}/{start:020}-{tag:016x}")),
+            None => self.s3.key(&format!("uploads/{id}/{start:020}")),
+        }
+    }
+
+    /// The tag for a session's next chunk: none for a session whose
+    /// chunks were stored untagged.
+    fn next_tag(session: &Session) -> Option<i64> {
+        (session.chunks.len() == session.tags.len()).then(|| {
+            let random = Uuid::new_v4();
+            i64::from_be_bytes(random.as_bytes()[..8].try_into().unwrap_or_default())
+        })
     }
 
     /// The session's chunk objects in order, checked against its offset:
-    /// the starts recorded with the session must begin at 0 and rise.
+    /// the starts recorded with the session must begin at 0 and rise, and
+    /// carry a tag each, or none at all.
     fn chunks(&self, session: &Session) -> Result<Vec<Key>, StoreError> {
-        let (id, starts) = (session.id, &session.chunks);
+        let (id, starts, tags) = (session.id, &session.chunks, &session.tags);
         let covers = starts
             .first()
             .map_or(session.offset == 0, |first| *first == 0)
             && starts.windows(2).all(|w| w[0] < w[1])
-            && starts.last().is_none_or(|last| *last < session.offset);
+            && starts.last().is_none_or(|last| *last < session.offset)
+            && (tags.is_empty() || tags.len() == starts.len());
         if !covers {
             return Err(StoreError::ObjectStore(format!(
-                "upload {id}: its recorded chunks {:?} do not cover its {} bytes",
-                session.chunks, session.offset
+                "upload {id}: its recorded chunks {starts:?} (tags {tags:?}) do not cover its {} bytes",
+                session.offset
             )));
         }
-        Ok(session
-            .chunks
+        Ok(starts
             .iter()
-            .map(|start| self.chunk_key(id, *start))
+            .enumerate()
+            .map(|(i, start)| self.chunk_key(id, *start, tags.get(i).copied()))
             .collect())
     }
 
@@ -119,7 +138,8 @@ impl SharedUploads {
         let start = session.offset;
         let before = session.hasher.clone();
         let mut hashing = Hashing::new(session.hasher.take());
-        let key = self.chunk_key(session.id, start);
+        let tag = Self::next_tag(session);
+        let key = self.chunk_key(session.id, start, tag);
         // Bytes are held until a whole part is there: a chunk smaller than
         // a part (most blobs) is then stored with one request, and only a
         // larger one starts a multipart upload.
@@ -231,9 +251,12 @@ impl SharedUploads {
         let (id, repo) = (session.id, session.repo.to_string());
         let moved = self
             .sessions
-            .advance(id, &repo, start, start + written, &state)
+            .advance(id, &repo, (start, start + written), &state, tag)
             .await?;
         if !moved {
+            // Another request moved the session first, or it ended: this
+            // chunk is no part of it.
+            tokio::spawn(delete_chunks(self.s3.store.clone(), id, vec![key]));
             session.hasher = before;
             return Err(StoreError::UploadUnknown);
         }
@@ -241,6 +264,7 @@ impl SharedUploads {
         session.offset = start + written;
         session.hasher = hashed;
         session.chunks.push(start);
+        session.tags.extend(tag);
         Ok(Stored::Chunk)
     }
 

@@ -60,6 +60,9 @@ pub struct Session {
     /// Where each stored chunk starts, for a store that keeps chunks
     /// apart until completion (the shared one); empty elsewhere.
     pub(crate) chunks: Vec<u64>,
+    /// The tag of each stored chunk, which names its object with its start
+    /// (the shared store); empty elsewhere.
+    pub(crate) tags: Vec<i64>,
 }
 
 impl Session {
@@ -72,6 +75,7 @@ impl Session {
             hasher: Some(Resumable::default()),
             durable: false,
             chunks: Vec::new(),
+            tags: Vec::new(),
         }
     }
 }
@@ -388,6 +392,7 @@ impl LocalUploads {
             hasher: None,
             durable: true,
             chunks: Vec::new(),
+            tags: Vec::new(),
         })
     }
 

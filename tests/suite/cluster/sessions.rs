@@ -1,7 +1,8 @@
 //! Upload sessions without a row until they hold bytes: the `POST` writes
 //! nothing, another node still knows the session by its id (and a made-up
 //! id from a real one), the last chunk may come with the `PUT` on a third
-//! node, and a cancelled or failed session is unknown from then on.
+//! node, two requests racing at one offset leave the bytes of the one
+//! that won, and a cancelled or failed session is unknown from then on.
 
 use super::{start_upload, Cluster};
 use crate::support::*;
@@ -78,6 +79,47 @@ pub(super) fn sessions_without_rows(cluster: &Cluster, c: &reqwest::blocking::Cl
         send(c.get(url(1, &location))).status() == 404
     });
     assert!(gone, "a session finished from its row is gone");
+
+    // Two requests race at offset 0 of one session, on two nodes, with
+    // different bytes of one length: one moves the session, and the blob
+    // is made of its bytes, whichever object write came last.
+    let location = start_upload(c, cluster.node(1), auth, repo);
+    let bodies = [random_bytes(300_000, 63), random_bytes(300_000, 64)];
+    let racing: Vec<_> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, body)| {
+            let (url, auth, body) = (url(i + 1, &location), auth.to_owned(), body.clone());
+            std::thread::spawn(move || {
+                reqwest::blocking::Client::new()
+                    .patch(url)
+                    .header("Authorization", auth)
+                    .header("Content-Range", "0-299999")
+                    .header("Content-Type", "application/octet-stream")
+                    .body(body)
+                    .send()
+                    .unwrap()
+                    .status()
+                    .as_u16()
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = racing.into_iter().map(|t| t.join().unwrap()).collect();
+    let won: Vec<usize> = (0..2).filter(|i| statuses[*i] == 202).collect();
+    assert_eq!(won.len(), 1, "one request moves the session: {statuses:?}");
+    let winner = &bodies[won[0]];
+    let d = digest(winner);
+    assert_eq!(
+        send(c.put(format!("{}?digest={d}", url(3, &location)))).status(),
+        201
+    );
+    let r = send(c.get(format!("http://{}/v2/{repo}/blobs/{d}", cluster.node(3))));
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.bytes().unwrap().as_ref(),
+        &winner[..],
+        "the blob is the bytes whose hash the session recorded"
+    );
 
     // A session cancelled before any byte, or whose whole body had the
     // wrong digest, is unknown everywhere from then on.
