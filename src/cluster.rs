@@ -59,6 +59,12 @@ pub struct BlobStoreArgs {
     /// want.
     #[arg(long = "s3-path-style", env = "BERTH_S3_PATH_STYLE", default_value_t = false, action = clap::ArgAction::Set)]
     pub s3_path_style: bool,
+    /// Sign each request's body (its SHA-256) as well as its headers: for
+    /// a store reached over plain HTTP on a network that is not trusted.
+    /// Off, bodies are sent as `UNSIGNED-PAYLOAD`, as AWS's SDKs send them
+    /// over HTTPS, and the node hashes each byte once instead of twice.
+    #[arg(long = "s3-sign-payload", env = "BERTH_S3_SIGN_PAYLOAD", default_value_t = false, action = clap::ArgAction::Set)]
+    pub s3_sign_payload: bool,
     /// Answer blob downloads with a 307 redirect to a signed address of the
     /// object store, valid this many seconds, for clients that can reach
     /// it; 0 serves the bytes through the registry.
@@ -122,6 +128,7 @@ impl BlobStoreArgs {
                 access_key_id: self.s3_access_key_id.clone(),
                 secret_access_key: self.s3_secret_access_key.clone(),
                 path_style: self.s3_path_style,
+                sign_payload: self.s3_sign_payload,
             },
             at.runtime.clone(),
         )?;

@@ -53,6 +53,12 @@ pub struct S3Config {
     /// Path-style addressing (`endpoint/bucket/key`), which Garage and
     /// MinIO want; virtual-hosted style otherwise.
     pub path_style: bool,
+    /// Whether each request's signature covers its body's SHA-256. Off,
+    /// the signature names `UNSIGNED-PAYLOAD` (as AWS's SDKs do over
+    /// HTTPS): the node hashes every byte once, for its digest, instead
+    /// of twice. On, for a store reached over plain HTTP on a network
+    /// that is not trusted.
+    pub sign_payload: bool,
 }
 
 /// The blob store on S3.
@@ -87,7 +93,8 @@ impl S3Blobs {
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .with_region(&config.region)
-            .with_virtual_hosted_style_request(!config.path_style);
+            .with_virtual_hosted_style_request(!config.path_style)
+            .with_unsigned_payload(!config.sign_payload);
         if let Some(endpoint) = &config.endpoint {
             builder = builder
                 .with_endpoint(endpoint)

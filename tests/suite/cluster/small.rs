@@ -63,12 +63,26 @@ pub(super) fn small_blobs_in_db(cluster: &Cluster, c: &reqwest::blocking::Client
     // and redirects for an object.
     let (ok, out) = cluster.sh(&["stop", "3"]);
     assert!(ok, "stop 3: {out}");
-    let (ok, out) = cluster.sh_with(&["start", "3"], &[("BERTH_BLOB_REDIRECT_SECONDS", "60")]);
+    // It also signs the bodies it sends to the store, which the others
+    // send unsigned: the object it writes reads back the same.
+    let (ok, out) = cluster.sh_with(
+        &["start", "3"],
+        &[
+            ("BERTH_BLOB_REDIRECT_SECONDS", "60"),
+            ("BERTH_S3_SIGN_PAYLOAD", "true"),
+        ],
+    );
     assert!(ok, "start 3: {out}");
     let large = random_bytes(80 << 10, 83);
     let ld = digest(&large);
-    let r = post_whole(c, cluster.node(1), auth, repo, &ld, large).unwrap();
+    let r = post_whole(c, cluster.node(3), auth, repo, &ld, large.clone()).unwrap();
     assert_eq!(r.status(), 201);
+    let r = c
+        .get(at(1, &format!("blobs/{ld}")))
+        .header("Authorization", auth)
+        .send()
+        .unwrap();
+    assert_eq!(r.bytes().unwrap().as_ref(), &large[..], "signed, then read");
     let direct = reqwest::blocking::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
