@@ -1,7 +1,7 @@
 //! The upload area over a real directory.
 
 use super::*;
-use crate::blobs::LocalBlobs;
+use crate::blobs::{BlobStore, LocalBlobs};
 use berth_domain::Algorithm;
 use sha2::{Digest as _, Sha256};
 

@@ -1,5 +1,5 @@
-//! Upload sessions several nodes share: each chunk streams into one object
-//! (`uploads/<id>/<start offset>`, in multipart parts) on whichever node
+//! Upload sessions several nodes share: each chunk streams into an object
+//! of its own (`uploads/<id>/<start>-<tag>`, in multipart parts) on whichever node
 //! receives it, which hashes it on the way; the session row in the shared
 //! database then carries the offset, the running SHA-256 and the chunks'
 //! starts to the next chunk's node. Completion checks the digest from that
@@ -16,11 +16,8 @@ use std::time::Duration;
 use berth_domain::{Algorithm, Digest, RepoPath};
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use futures_util::StreamExt;
-use object_store::aws::AmazonS3;
 use object_store::path::Path as Key;
 use object_store::{ObjectStore, WriteMultipart};
-use sha2::{Digest as _, Sha256, Sha512};
 use tokio::sync::Mutex as AsyncMutex;
 use uuid::Uuid;
 
@@ -32,6 +29,11 @@ use crate::gc::{Pin, Pins};
 use crate::postgres::{PgSessions, SessionRow, SMALL_BLOB};
 use crate::resumable::Resumable;
 use crate::uploads::{next_piece, Chunks, Finished, Session, SessionGuard, UploadStore};
+
+mod completion;
+mod ending;
+
+use ending::delete_chunks;
 
 /// Upload sessions in the shared database, bytes in the object store.
 pub struct SharedUploads {
@@ -310,222 +312,6 @@ impl SharedUploads {
                 Err(e)
             }
             Err(e) => Err(e),
-        }
-    }
-
-    /// Finishes a session that was taken as new, unread, for a body that
-    /// turned out not to be the whole blob: the client sent chunks before
-    /// it, to the session's row, which is read (and pins the digest) now.
-    /// Without one, the body was the whole upload, and the wrong one.
-    async fn finish_after_chunks(
-        &self,
-        unread: &Session,
-        last: Bytes,
-        digest: &Digest,
-        actual: Digest,
-    ) -> Result<u64, StoreError> {
-        let (id, repo) = (unread.id, &unread.repo);
-        let row = self
-            .sessions
-            .load_pinned(id, &repo.to_string(), digest)
-            .await?
-            .filter(|row| row.offset > 0);
-        let Some(row) = row else {
-            self.forget(unread).await?;
-            return Err(StoreError::DigestMismatch {
-                expected: digest.clone(),
-                actual,
-            });
-        };
-        let mut session = self.guard(id, repo, Some(row)).await?;
-        let body = futures_util::stream::once(async move { Ok(last) }).boxed();
-        self.append_body(&mut session, body, None, None).await?;
-        self.complete_session(session, digest).await
-    }
-
-    /// The digest of the session's bytes: from the carried state for
-    /// SHA-256, else by reading the chunks back.
-    async fn digest_of(
-        &self,
-        session: &mut Session,
-        chunks: &[Key],
-        alg: Algorithm,
-    ) -> Result<Digest, StoreError> {
-        if let (Algorithm::Sha256, Some(state)) = (alg, session.hasher.take()) {
-            return Ok(Digest::from_bytes(alg, &state.finish())?);
-        }
-        let mut sha256 = Sha256::new();
-        let mut sha512 = Sha512::new();
-        for key in chunks {
-            let mut stream = self
-                .s3
-                .store
-                .get(key)
-                .await
-                .map_err(|e| failed("reading a chunk back", e))?
-                .into_stream();
-            while let Some(bytes) = stream.next().await {
-                let bytes = bytes.map_err(|e| failed("reading a chunk back", e))?;
-                match alg {
-                    Algorithm::Sha256 => sha256.update(&bytes),
-                    Algorithm::Sha512 => sha512.update(&bytes),
-                }
-            }
-        }
-        let hash = match alg {
-            Algorithm::Sha256 => sha256.finalize().to_vec(),
-            Algorithm::Sha512 => sha512.finalize().to_vec(),
-        };
-        Ok(Digest::from_bytes(alg, &hash)?)
-    }
-
-    async fn complete_session(
-        &self,
-        mut session: SessionGuard,
-        expected: &Digest,
-    ) -> Result<u64, StoreError> {
-        let chunks = self.chunks(&session)?;
-        let actual = self
-            .digest_of(&mut session, &chunks, expected.algorithm())
-            .await?;
-        if &actual != expected {
-            self.forget(&session).await?;
-            return Err(StoreError::DigestMismatch {
-                expected: expected.clone(),
-                actual,
-            });
-        }
-        match chunks.as_slice() {
-            [one] => self.s3.adopt(one, expected).await?,
-            several => self.join(several, expected).await?,
-        }
-        self.retire(&session);
-        Ok(session.offset)
-    }
-
-    /// Writes the blob object from several verified chunks, streamed
-    /// through this node (an empty blob is an empty list).
-    async fn join(&self, chunks: &[Key], digest: &Digest) -> Result<(), StoreError> {
-        let target = self.s3.blob_key(digest);
-        if chunks.is_empty() {
-            return self
-                .s3
-                .store
-                .put(&target, object_store::PutPayload::default())
-                .await
-                .map(drop)
-                .map_err(|e| failed("storing the blob", e));
-        }
-        let upload = self
-            .s3
-            .store
-            .put_multipart(&target)
-            .await
-            .map_err(|e| failed("starting the blob upload", e))?;
-        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART);
-        for key in chunks {
-            let got = match self.s3.store.get(key).await {
-                Ok(got) => got,
-                Err(e) => {
-                    let _ = writer.abort().await;
-                    return Err(failed("reading a chunk back", e));
-                }
-            };
-            let mut stream = got.into_stream();
-            while let Some(bytes) = stream.next().await {
-                let bytes = match bytes {
-                    Ok(b) => b,
-                    Err(e) => {
-                        let _ = writer.abort().await;
-                        return Err(failed("reading a chunk back", e));
-                    }
-                };
-                writer
-                    .wait_for_capacity(PARTS_IN_FLIGHT)
-                    .await
-                    .map_err(|e| failed("storing the blob", e))?;
-                writer.put(bytes);
-            }
-        }
-        writer
-            .finish()
-            .await
-            .map(drop)
-            .map_err(|e| failed("storing the blob", e))
-    }
-
-    /// Ends a session (its row says so from now on, see
-    /// [`PgSessions::end`]), then removes its chunk objects off the request
-    /// path: the client's answer does not wait for them, and what a crash
-    /// leaves behind is removed by [`SharedUploads::sweep`].
-    async fn forget(&self, session: &Session) -> Result<(), StoreError> {
-        let id = session.id;
-        self.sessions.end(id, &session.repo.to_string()).await?;
-        tokio::spawn(delete_chunks(
-            self.s3.store.clone(),
-            id,
-            self.chunks(session).unwrap_or_default(),
-        ));
-        Ok(())
-    }
-
-    /// [`SharedUploads::forget`] for a session whose blob is in place: its
-    /// row, if it was ever written, ends off the request path too. A row
-    /// left open by a crash or a failure is removed as idle.
-    fn retire(&self, session: &Session) {
-        if !session.durable {
-            return;
-        }
-        let (id, chunks) = (session.id, self.chunks(session).unwrap_or_default());
-        let (sessions, store) = (self.sessions.clone(), self.s3.store.clone());
-        tokio::spawn(async move {
-            match sessions.retire(id).await {
-                Ok(()) => delete_chunks(store, id, chunks).await,
-                Err(e) => {
-                    tracing::warn!(upload = %id, error = %e, "a finished upload's session stays until it is idle");
-                }
-            }
-        });
-    }
-
-    /// Removes upload objects older than `max_idle` whose session is gone:
-    /// chunks of sessions removed as idle, and what a crash left between a
-    /// session's removal and its chunks'.
-    async fn sweep(&self, max_idle: Duration) -> Result<usize, StoreError> {
-        let sessions = self.sessions.clone();
-        let live = tokio::task::spawn_blocking(move || sessions.ids()).await??;
-        let prefix = self.s3.key("uploads");
-        let cutoff = chrono::Utc::now() - max_idle;
-        let mut listing = self.s3.store.list(Some(&prefix));
-        let mut removed = 0;
-        while let Some(meta) = listing.next().await {
-            let meta = meta.map_err(|e| failed("listing upload objects", e))?;
-            let parts: Vec<_> = meta.location.parts().collect();
-            let session = parts
-                .len()
-                .checked_sub(2)
-                .and_then(|at| parts.get(at))
-                .and_then(|part| part.as_ref().parse::<Uuid>().ok());
-            let leftover = session.is_none_or(|id| !live.contains(&id));
-            if leftover && meta.last_modified < cutoff {
-                self.s3
-                    .store
-                    .delete(&meta.location)
-                    .await
-                    .map_err(|e| failed("removing a left-over upload object", e))?;
-                removed += 1;
-            }
-        }
-        Ok(removed)
-    }
-}
-
-/// Deletes a finished session's chunk objects; one that stays is removed
-/// by the next sweep.
-async fn delete_chunks(store: Arc<AmazonS3>, id: Uuid, chunks: Vec<Key>) {
-    for key in chunks {
-        if let Err(e) = store.delete(&key).await {
-            tracing::warn!(upload = %id, error = %e, "a finished upload's chunk stays until the next sweep");
         }
     }
 }
