@@ -166,25 +166,28 @@ fn post_whole(
     .send()
 }
 
+/// A `POST` with no body to `url`, answered with `status`.
+fn post_empty(
+    c: &reqwest::blocking::Client,
+    url: &str,
+    auth: &str,
+    status: u16,
+) -> reqwest::blocking::Response {
+    let r = c.post(url).header("Authorization", auth).send().unwrap();
+    assert_eq!(r.status(), status, "POST {url}");
+    r
+}
+
 /// Runs a garbage collection on `host`; its report.
 fn collect(c: &reqwest::blocking::Client, host: &str, auth: &str) -> serde_json::Value {
-    let r = c
-        .post(format!("http://{host}/v2/manage/gc"))
-        .header("Authorization", auth)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json().unwrap()
+    let url = format!("http://{host}/v2/manage/gc");
+    post_empty(c, &url, auth, 200).json().unwrap()
 }
 
 /// Starts an upload of `repo` on `host`; where to send its chunks.
 fn start_upload(c: &reqwest::blocking::Client, host: &str, auth: &str, repo: &str) -> String {
-    let r = c
-        .post(format!("http://{host}/v2/{repo}/blobs/uploads/"))
-        .header("Authorization", auth)
-        .send()
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    let url = format!("http://{host}/v2/{repo}/blobs/uploads/");
+    let r = post_empty(c, &url, auth, 202);
     r.headers()["location"].to_str().unwrap().to_owned()
 }
 

@@ -29,20 +29,17 @@ impl PgSessions {
         start: u64,
         len: u64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
-        let digest = digest.to_string();
+        let digest = &digest.to_string();
         // substring counts from 1.
         let (from, count) = (offset_of(start.saturating_add(1)), offset_of(len));
         let row = self
             .relaxed
-            .with(|c| {
-                let digest = digest.clone();
-                async move {
-                    c.query_opt(
-                        "SELECT substring(body FROM $2 FOR $3) FROM berth_blobs WHERE digest = $1",
-                        &[&digest, &from, &count],
-                    )
-                    .await
-                }
+            .with(|c| async move {
+                c.query_opt(
+                    "SELECT substring(body FROM $2 FOR $3) FROM berth_blobs WHERE digest = $1",
+                    &[&digest, &from, &count],
+                )
+                .await
             })
             .await?;
         Ok(row.map(|r| r.get(0)))

@@ -205,22 +205,19 @@ impl PgSessions {
         repo: &str,
         digest: &Digest,
     ) -> Result<Option<SessionRow>, StoreError> {
-        let (key, digest) = (pin_key(digest), digest.to_string());
+        let (key, digest) = (pin_key(digest), &digest.to_string());
         let row = self
             .relaxed
-            .with(|c| {
-                let digest = digest.clone();
-                async move {
-                    c.query_opt(
-                        "WITH held AS (SELECT pg_advisory_xact_lock($3)) \
-                         UPDATE berth_uploads \
-                         SET pinned = CASE WHEN ended THEN pinned ELSE $2 END, updated_at = now() \
-                         FROM held WHERE id = $1 AND repo = $4 \
-                         RETURNING repo, upload_offset, hash_state, chunks, ended, chunk_tags",
-                        &[&id, &digest, &key, &repo],
-                    )
-                    .await
-                }
+            .with(|c| async move {
+                c.query_opt(
+                    "WITH held AS (SELECT pg_advisory_xact_lock($3)) \
+                     UPDATE berth_uploads \
+                     SET pinned = CASE WHEN ended THEN pinned ELSE $2 END, updated_at = now() \
+                     FROM held WHERE id = $1 AND repo = $4 \
+                     RETURNING repo, upload_offset, hash_state, chunks, ended, chunk_tags",
+                    &[&id, &digest, &key, &repo],
+                )
+                .await
             })
             .await?;
         Ok(row.as_ref().map(session_row))
