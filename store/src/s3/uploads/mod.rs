@@ -284,35 +284,34 @@ impl SharedUploads {
             && session.hasher.is_some()
             && digest.algorithm() == Algorithm::Sha256)
             .then_some(digest);
-        let finished = |size, content| Finished { size, content };
-        match self.append_body(&mut session, body, expected, whole).await {
+        let (size, content) = match self.append_body(&mut session, body, expected, whole).await {
             Ok(Stored::Blob(size)) => {
                 self.retire(&session);
-                Ok(finished(size, Content::new()))
+                (size, Content::new())
             }
             Ok(Stored::Held(bytes)) => {
                 self.retire(&session);
                 let size = bytes.len() as u64;
                 let mut content = Content::new();
                 content.blobs.insert(digest.clone(), bytes);
-                Ok(finished(size, content))
+                (size, content)
             }
-            Ok(Stored::Chunk) => {
-                let size = self.complete_session(session, digest).await?;
-                Ok(finished(size, Content::new()))
-            }
-            Ok(Stored::NotWhole(last, actual)) => {
-                let size = self
-                    .finish_after_chunks(&session, last, digest, actual)
-                    .await?;
-                Ok(finished(size, Content::new()))
-            }
+            Ok(Stored::Chunk) => (
+                self.complete_session(session, digest).await?,
+                Content::new(),
+            ),
+            Ok(Stored::NotWhole(last, actual)) => (
+                self.finish_after_chunks(&session, last, digest, actual)
+                    .await?,
+                Content::new(),
+            ),
             Err(e @ StoreError::DigestMismatch { .. }) => {
                 self.forget(&session).await?;
-                Err(e)
+                return Err(e);
             }
-            Err(e) => Err(e),
-        }
+            Err(e) => return Err(e),
+        };
+        Ok(Finished { size, content })
     }
 }
 
